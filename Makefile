@@ -1,0 +1,48 @@
+# Two commands for a newcomer: `make run` (set up, then run the main experiment) and
+# `make test` (set up, then run the whole test suite). Both are idempotent.
+
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+# Debian packages the testbed needs (Mininet without Open vSwitch, iptables for NFQUEUE,
+# the real applications the experiments drive).
+APT_PACKAGES := mininet iptables iperf3 tcpdump ethtool curl openssl python3-venv python3-dev
+INSTALLED := $(VENV)/.installed
+QUICK ?= --quick
+
+.PHONY: setup apt run test bench lint clean
+
+setup: apt $(INSTALLED)
+
+apt:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing Debian packages:$$missing"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+# The venv is made from Debian's python so that Debian's mininet module is visible.
+$(INSTALLED): pyproject.toml
+	@test -x $(PY) || /usr/bin/python3 -m venv --system-site-packages $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+run: setup
+	$(VENV)/bin/testbed run protocol-costs $(QUICK)
+
+test: setup
+	$(PY) -m pytest
+
+bench: setup
+	$(VENV)/bin/testbed bench
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 # the real applications the experiments drive).
 APT_PACKAGES := mininet iptables iperf3 tcpdump ethtool curl openssl python3-venv python3-dev
 INSTALLED := $(VENV)/.installed
-QUICK ?= --quick
+RUN_FLAGS ?=
 
 .PHONY: setup apt run test bench lint clean
 
@@ -32,7 +32,7 @@ $(INSTALLED): pyproject.toml
 	@touch $@
 
 run: setup
-	$(VENV)/bin/testbed run protocol-costs $(QUICK)
+	$(VENV)/bin/testbed run protocol-costs $(RUN_FLAGS)
 
 test: setup
 	$(PY) -m pytest

@@ -1,0 +1,56 @@
+"""The AEAD algorithms tcpcrypt frames can use, by name and by wire identifier."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
+
+from tcpcrypt.constants import AEAD_AES_128_GCM, AEAD_AES_256_GCM, AEAD_CHACHA20_POLY1305
+from tcpcrypt.errors import PeerError, UsageError
+
+AeadCipher = AESGCM | ChaCha20Poly1305
+"""A keyed AEAD object from `cryptography`."""
+
+
+@dataclass(frozen=True)
+class AeadSpec:
+    """One AEAD algorithm: its project name, wire identifier and key length."""
+
+    name: str
+    wire_id: int
+    key_length: int
+    factory: Callable[[bytes], AeadCipher]
+
+    def new(self, key: bytes) -> AeadCipher:
+        """A keyed cipher object; raises UsageError for a key of the wrong length."""
+        if len(key) != self.key_length:
+            raise UsageError(f"{self.name} needs a {self.key_length}-byte key, got {len(key)}")
+        return self.factory(key)
+
+
+AEADS: tuple[AeadSpec, ...] = (
+    AeadSpec("aes-128-gcm", AEAD_AES_128_GCM, 16, AESGCM),
+    AeadSpec("aes-256-gcm", AEAD_AES_256_GCM, 32, AESGCM),
+    AeadSpec("chacha20-poly1305", AEAD_CHACHA20_POLY1305, 32, ChaCha20Poly1305),
+)
+AEAD_NAMES: tuple[str, ...] = tuple(spec.name for spec in AEADS)
+_BY_NAME = {spec.name: spec for spec in AEADS}
+_BY_ID = {spec.wire_id: spec for spec in AEADS}
+
+
+def aead_by_name(name: str) -> AeadSpec:
+    """The AEAD called `name`; UsageError naming the known ones otherwise."""
+    try:
+        return _BY_NAME[name]
+    except KeyError:
+        raise UsageError(f"unknown AEAD {name!r}; known: {', '.join(AEAD_NAMES)}") from None
+
+
+def aead_by_id(wire_id: int) -> AeadSpec:
+    """The AEAD with this wire identifier; PeerError("unknown-aead") for one we do not know."""
+    try:
+        return _BY_ID[wire_id]
+    except KeyError:
+        raise PeerError("unknown-aead", f"AEAD id 0x{wire_id:04x}") from None

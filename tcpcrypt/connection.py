@@ -1,0 +1,346 @@
+"""`TcpcryptConnection`: one TCP flow, one role, sans-IO.
+
+Driven by three kinds of input: the TCP-ENO options of the handshake (carried in TCP options by
+whoever owns the packets), bytes of the TCP stream, and calls from the application side. It
+answers with option bytes, stream bytes (`data_to_send`) and events (`next_event`). Time and
+randomness are passed in. Nothing the peer sends escapes as an exception: it becomes a
+`Fallback` (before the key exchange starts) or a `ConnectionReset` (after), with a reason.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import deque
+from collections.abc import Hashable, Sequence
+
+from tcpcrypt.aead import AeadSpec, aead_by_id, aead_by_name
+from tcpcrypt.config import TcpcryptConfig
+from tcpcrypt.constants import NONCE_LENGTH, RESUMPTION_ID_LENGTH
+from tcpcrypt.eno_negotiation import EnoEndpoint, EnoState, Role
+from tcpcrypt.eno_option import TepSuboption
+from tcpcrypt.errors import PeerError, UsageError
+from tcpcrypt.events import ConnectionReset, DataReceived, Established, Event, Fallback
+from tcpcrypt.frames import FrameOpener, FrameSealer
+from tcpcrypt.init_messages import encode_init1, encode_init2, try_parse_init1, try_parse_init2
+from tcpcrypt.key_schedule import SessionSecret
+from tcpcrypt.randomness import RandomSource
+from tcpcrypt.resumption import ResumableSession, ResumptionCache
+from tcpcrypt.suites import KeyAgreementSuite, RsaKeyHolder, get_suite, suite_name_for_tep
+
+
+class ConnectionState(enum.Enum):
+    NEGOTIATING = "negotiating"  # TCP-ENO not decided yet
+    KEY_EXCHANGE = "key-exchange"  # waiting for Init1 / Init2
+    ESTABLISHED = "established"
+    FALLBACK = "fallback"  # plain TCP
+    RESET = "reset"
+
+
+class TcpcryptConnection:
+    """One endpoint of one flow; see docs/modules.md for how the daemon drives it."""
+
+    def __init__(
+        self,
+        *,
+        active: bool,
+        config: TcpcryptConfig | None = None,
+        random: RandomSource,
+        cache: ResumptionCache | None = None,
+        rsa_keys: RsaKeyHolder | None = None,
+        peer: Hashable | None = None,
+        now: float = 0.0,
+    ) -> None:
+        self.config = config or TcpcryptConfig()
+        self.active = active
+        self._random = random
+        self._cache = cache
+        self._peer = peer
+        self._now = now
+        self._suites = {
+            get_suite(name, rsa_keys=rsa_keys).tep: get_suite(name, rsa_keys=rsa_keys)
+            for name in self.config.suites
+        }
+        self._resuming: ResumableSession | None = None  # A: the session offered for resumption
+        self._b_resumed: ResumableSession | None = None  # B: the session A's identifier named
+        self._eno = EnoEndpoint(self._offers(), chooser=self._choose)
+        self.state = ConnectionState.NEGOTIATING
+        self.suite: str | None = None
+        self.aead: str | None = None
+        self.session_id: bytes | None = None
+        self.resumed = False
+        self.reason: str | None = None
+        self.secret: SessionSecret | None = None
+        self._events: deque[Event] = deque()
+        self._outgoing: list[bytes | bytearray] = []
+        self._inbuf = bytearray()
+        self._pending_plaintext: list[bytes] = []
+        self._suite_obj: KeyAgreementSuite | None = None
+        self._a_state: object = None
+        self._init1_raw = b""
+        self._nonce_a = b""
+        self._sealer: FrameSealer | None = None
+        self._opener: FrameOpener | None = None
+        self._rekey_requested = False
+        self._sealed_since_rekey = 0
+
+    # --- TCP-ENO --------------------------------------------------------------------------
+    @property
+    def role(self) -> Role | None:
+        return self._eno.role
+
+    def syn_option(self) -> bytes:
+        return self._eno.syn_option()
+
+    def on_syn(self, option: bytes | None) -> None:
+        self._eno.on_syn(option)
+        self._after_eno()
+
+    def synack_option(self) -> bytes | None:
+        option = self._eno.synack_option()
+        self._after_eno()
+        return option
+
+    def on_synack(self, option: bytes | None) -> None:
+        self._eno.on_synack(option)
+        self._after_eno()
+
+    def ack_option(self) -> bytes | None:
+        if self._eno.state is not EnoState.NEGOTIATED:
+            return None
+        return self._eno.ack_option()
+
+    def on_ack(self, option: bytes | None) -> None:
+        self._eno.on_ack(option)
+        self._after_eno()
+
+    def _offers(self) -> list[TepSuboption]:
+        offers = [TepSuboption(tep) for tep in self._suites]
+        if self.active and self._cache is not None and self._peer is not None:
+            cached = self._cache.take(self._peer, self._now)
+            if cached is not None and cached.tep in self._suites:
+                self._resuming = cached
+                a_id = cached.secret.resumption_ids()[0]
+                offers = [TepSuboption(cached.tep, a_id)] + [
+                    offer for offer in offers if offer.tep != cached.tep
+                ]
+        return offers
+
+    def _choose(self, offered: Sequence[TepSuboption]) -> TepSuboption | None:
+        """B's choice of TEP: resume a cached session if A named one, else our first common."""
+        if self._cache is not None:
+            for offer in offered:
+                if len(offer.data) != RESUMPTION_ID_LENGTH or offer.tep not in self._suites:
+                    continue
+                session = self._cache.take(offer.data, self._now)
+                if session is not None and session.tep == offer.tep:
+                    self._b_resumed = session
+                    return TepSuboption(offer.tep, session.secret.resumption_ids()[1])
+        offered_teps = {offer.tep for offer in offered}
+        for tep in self._suites:
+            if tep in offered_teps:
+                return TepSuboption(tep)
+        return None
+
+    def _after_eno(self) -> None:
+        if self.state is not ConnectionState.NEGOTIATING:
+            return
+        if self._eno.state is EnoState.FALLBACK:
+            self._fall_back(self._eno.fallback_reason or "eno-fallback")
+            return
+        result = self._eno.result
+        if self._eno.state is not EnoState.NEGOTIATED or result is None:
+            return
+        suite = self._suites.get(result.tep)
+        if suite is None:
+            self._fall_back("no-common-tep")
+            return
+        self._suite_obj = suite
+        self.suite = suite_name_for_tep(result.tep)
+        self.state = ConnectionState.KEY_EXCHANGE
+        if result.role is Role.A:
+            if self._resuming is not None and result.tep == self._resuming.tep and result.b_data:
+                expected_b = self._resuming.secret.resumption_ids()[1]
+                if result.b_data != expected_b:
+                    self._reset("bad-resumption-id")
+                    return
+                self._establish(self._resuming.secret.next(), self._resuming.aead_id, True)
+                return
+            self._send_init1(suite)
+        elif self._b_resumed is not None and result.b_data:
+            self._establish(self._b_resumed.secret.next(), self._b_resumed.aead_id, True)
+        # else B waits for Init1
+
+    # --- key exchange ---------------------------------------------------------------------
+    def _send_init1(self, suite: KeyAgreementSuite) -> None:
+        self._a_state, public_key = suite.a_start(self._random, self._now)
+        self._nonce_a = self._random(NONCE_LENGTH)
+        aead_ids = [aead_by_name(name).wire_id for name in self.config.aeads]
+        init1 = encode_init1(aead_ids, self._nonce_a, public_key)
+        self._init1_raw = init1.raw
+        self._outgoing.append(init1.raw)
+
+    def _receive_init1(self) -> None:
+        suite = self._suite_obj
+        result = self._eno.result
+        assert suite is not None and result is not None
+        parsed = try_parse_init1(bytes(self._inbuf), suite.pk_a_length)
+        if parsed is None:
+            return
+        init1, used = parsed
+        del self._inbuf[:used]
+        ours = [aead_by_name(name) for name in self.config.aeads]
+        chosen = next((spec for spec in ours if spec.wire_id in init1.aead_ids), None)
+        if chosen is None:
+            raise PeerError("no-common-aead", f"peer offered {init1.aead_ids}")
+        public_key, es = suite.b_respond(init1.public_key, self._random)
+        init2 = encode_init2(chosen.wire_id, self._random(NONCE_LENGTH), public_key)
+        self._outgoing.append(init2.raw)
+        secret = SessionSecret.from_key_exchange(
+            result.transcript, init1.raw, init2.raw, es, init1.nonce
+        )
+        self._establish(secret, chosen.wire_id, False)
+
+    def _receive_init2(self) -> None:
+        suite = self._suite_obj
+        result = self._eno.result
+        assert suite is not None and result is not None
+        parsed = try_parse_init2(bytes(self._inbuf), suite.pk_b_length)
+        if parsed is None:
+            return
+        init2, used = parsed
+        del self._inbuf[:used]
+        offered = [aead_by_name(name).wire_id for name in self.config.aeads]
+        if init2.aead_id not in offered:
+            raise PeerError("unoffered-aead", f"peer chose 0x{init2.aead_id:04x}")
+        es = suite.a_finish(self._a_state, init2.public_key)
+        self._a_state = None
+        secret = SessionSecret.from_key_exchange(
+            result.transcript, self._init1_raw, init2.raw, es, self._nonce_a
+        )
+        self._establish(secret, init2.aead_id, False)
+
+    def _establish(self, secret: SessionSecret, aead_id: int, resumed: bool) -> None:
+        result = self._eno.result
+        assert result is not None and self.suite is not None
+        spec: AeadSpec = aead_by_id(aead_id)
+        chain = secret.key_chain(spec.key_length)
+        send_keys, receive_keys = (
+            (chain.key_ab, chain.key_ba) if result.role is Role.A else (chain.key_ba, chain.key_ab)
+        )
+        self._sealer = FrameSealer(spec, send_keys, self.config.max_frame_plaintext)
+        self._opener = FrameOpener(spec, receive_keys, self.config.max_frame_plaintext + 17)
+        self.aead = spec.name
+        self.session_id = secret.session_id(result.tep)
+        self.resumed = resumed
+        self.secret = secret
+        self.state = ConnectionState.ESTABLISHED
+        self._events.append(
+            Established(self.session_id, result.role.value, self.suite, spec.name, resumed)
+        )
+        if self._cache is not None:
+            session = ResumableSession(secret, result.tep, aead_id)
+            if result.role is Role.A and self._peer is not None:
+                self._cache.put(self._peer, session, self._now)
+            elif result.role is Role.B:
+                self._cache.put(secret.resumption_ids()[0], session, self._now)
+        pending, self._pending_plaintext = self._pending_plaintext, []
+        for data in pending:
+            self.send(data)
+
+    # --- the stream -----------------------------------------------------------------------
+    def send(self, data: bytes) -> None:
+        """Application data to carry to the peer (queued until keys exist)."""
+        if self.state is ConnectionState.RESET:
+            raise UsageError("the connection was reset")
+        if not data:
+            return
+        if self.state is ConnectionState.FALLBACK:
+            self._outgoing.append(data)
+        elif self.state is ConnectionState.ESTABLISHED:
+            self._seal(data)
+        else:
+            self._pending_plaintext.append(data)
+
+    def _seal(self, data: bytes) -> None:
+        sealer = self._sealer
+        assert sealer is not None
+        limit = self.config.max_frame_plaintext
+        interval = self.config.rekey_interval_bytes
+        view = memoryview(data)
+        for start in range(0, len(data), limit):
+            if interval and self._sealed_since_rekey >= interval:
+                self._rekey_requested = True
+            rekey = self._rekey_requested
+            self._rekey_requested = False
+            if rekey:
+                self._sealed_since_rekey = 0
+            frame = sealer.seal(bytes(view[start : start + limit]), rekey)
+            self._sealed_since_rekey += len(frame)
+            self._outgoing.append(frame)
+
+    def rekey(self) -> None:
+        """Move this direction to the next key with the next frame sent."""
+        if self.state is not ConnectionState.ESTABLISHED:
+            raise UsageError(f"cannot rekey in state {self.state.value}")
+        self._rekey_requested = True
+
+    def receive(self, data: bytes) -> None:
+        """Bytes read from the TCP stream."""
+        if self.state is ConnectionState.RESET or not data:
+            return
+        if self.state is ConnectionState.FALLBACK:
+            self._events.append(DataReceived(bytes(data)))
+            return
+        if self.state is ConnectionState.NEGOTIATING:
+            self._inbuf += data
+            return
+        try:
+            if self.state is ConnectionState.KEY_EXCHANGE:
+                self._inbuf += data
+                self._progress_key_exchange()
+            elif self._opener is not None:
+                for chunk in self._opener.feed(data):
+                    self._events.append(DataReceived(bytes(chunk)))
+        except PeerError as error:
+            self._reset(error.reason)
+
+    def _progress_key_exchange(self) -> None:
+        if self._eno.role is Role.B:
+            self._receive_init1()
+        else:
+            self._receive_init2()
+        if self.state is ConnectionState.ESTABLISHED and self._inbuf and self._opener:
+            rest = bytes(self._inbuf)
+            self._inbuf.clear()
+            for chunk in self._opener.feed(rest):
+                self._events.append(DataReceived(bytes(chunk)))
+
+    def data_to_send(self) -> bytes:
+        """Bytes to write to the TCP stream now."""
+        if not self._outgoing:
+            return b""
+        out = b"".join(self._outgoing)
+        self._outgoing.clear()
+        return out
+
+    def next_event(self) -> Event | None:
+        return self._events.popleft() if self._events else None
+
+    # --- endings --------------------------------------------------------------------------
+    def _fall_back(self, reason: str) -> None:
+        self.state = ConnectionState.FALLBACK
+        self.reason = reason
+        self._events.append(Fallback(reason))
+        pending, self._pending_plaintext = self._pending_plaintext, []
+        self._outgoing.extend(pending)
+        if self._inbuf:
+            self._events.append(DataReceived(bytes(self._inbuf)))
+            self._inbuf.clear()
+
+    def _reset(self, reason: str) -> None:
+        self.state = ConnectionState.RESET
+        self.reason = reason
+        self._outgoing.clear()
+        self._pending_plaintext.clear()
+        self._inbuf.clear()
+        self._events.append(ConnectionReset(reason))

@@ -1,0 +1,158 @@
+"""What an experiment module declares: its spec, parameters, expectations, and what it returns.
+
+An experiment is one module in `experiments/` with a docstring ("Scenario: ... Covers: ..."),
+a module-level `SPEC: ExperimentSpec` and `def run(ctx: RunContext) -> ExperimentOutput`.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+ParamValue = int | float | str | bool
+RUNTIMES = ("memory", "emulation", "simulation")
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter: its default, its value under --quick (None: the default), help text."""
+
+    name: str
+    default: ParamValue
+    quick: ParamValue | None = None
+    help: str = ""
+
+    def parse(self, text: str) -> ParamValue:
+        """The value of `text` as this parameter's type; ValueError with a clear message."""
+        kind = type(self.default)
+        if kind is bool:
+            lowered = text.strip().lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(f"parameter {self.name} wants true/false, got {text!r}")
+        try:
+            return kind(text)
+        except ValueError:
+            raise ValueError(
+                f"parameter {self.name} wants {kind.__name__}, got {text!r}"
+            ) from None
+
+
+@dataclass(frozen=True)
+class ExpectationOutcome:
+    name: str
+    lhs: str
+    op: str
+    rhs: str
+    factor: float
+    offset: float
+    lhs_value: float | None
+    bound: float | None
+    passed: bool
+    source: str
+    description: str
+
+
+_OPS: dict[str, Callable[[float, float], bool]] = {">=": operator.ge, "<=": operator.le}
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """A ratio check: holds when metrics[lhs] op factor * metrics[rhs] + offset."""
+
+    name: str
+    lhs: str
+    op: str
+    rhs: str
+    factor: float = 1.0
+    offset: float = 0.0
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        if self.op not in _OPS:
+            raise ValueError(f"expectation {self.name}: op must be >= or <=, got {self.op}")
+
+    def evaluate(self, metrics: Mapping[str, float]) -> ExpectationOutcome:
+        missing = [name for name in (self.lhs, self.rhs) if name not in metrics]
+        if missing:
+            return self._outcome(None, None, False, f"missing metric {', '.join(missing)}")
+        lhs_value = float(metrics[self.lhs])
+        bound = self.factor * float(metrics[self.rhs]) + self.offset
+        passed = _OPS[self.op](lhs_value, bound)
+        text = f"{self.lhs} = {lhs_value:.4g} {self.op} {bound:.4g}"
+        return self._outcome(lhs_value, bound, passed, text)
+
+    def _outcome(
+        self, lhs_value: float | None, bound: float | None, passed: bool, text: str
+    ) -> ExpectationOutcome:
+        return ExpectationOutcome(
+            self.name, self.lhs, self.op, self.rhs, self.factor, self.offset,
+            lhs_value, bound, passed, self.source, text,
+        )
+
+
+@dataclass(frozen=True)
+class ExperimentSpec:
+    name: str
+    description: str
+    runtime: str
+    params: tuple[Param, ...] = ()
+    expectations: tuple[Expectation, ...] = ()
+    bench: bool = False
+
+    def __post_init__(self) -> None:
+        if self.runtime not in RUNTIMES:
+            raise ValueError(f"experiment {self.name}: runtime must be one of {RUNTIMES}")
+
+    def param(self, name: str) -> Param | None:
+        return next((param for param in self.params if param.name == name), None)
+
+
+@dataclass
+class ExperimentOutput:
+    rows: list[dict[str, Any]]
+    metrics: dict[str, float]
+    figures: list[Path] = field(default_factory=list)
+
+
+class ProgressTask(Protocol):
+    def advance(self, n: int = 1) -> None: ...
+
+
+class RunContext:
+    """What a running experiment gets: parameters, seed, progress, warnings, environment."""
+
+    def __init__(
+        self,
+        params: Mapping[str, ParamValue],
+        *,
+        seed: int,
+        quick: bool,
+        repeat: int,
+        out_dir: Path,
+        progress_factory: Callable[[int, str], AbstractContextManager[ProgressTask]],
+    ) -> None:
+        self.params = dict(params)
+        self.seed = seed
+        self.quick = quick
+        self.repeat = repeat
+        self.out_dir = out_dir
+        self.warnings: list[str] = []
+        self.environment: dict[str, object] = {}
+        self._progress_factory = progress_factory
+
+    def progress(self, total: int, description: str) -> AbstractContextManager[ProgressTask]:
+        return self._progress_factory(total, description)
+
+    def warn(self, message: str) -> None:
+        if message not in self.warnings:
+            self.warnings.append(message)
+
+    def add_environment(self, key: str, value: object) -> None:
+        self.environment[key] = value

@@ -1,0 +1,133 @@
+"""Runs one experiment: validates its parameters first, runs it (maybe repeatedly), checks its
+expectations and writes the JSON result atomically."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from testbed.environment import capture_environment
+from testbed.experiment import ExperimentOutput, ExperimentSpec, ParamValue, RunContext
+from testbed.progress import _rich_progress, _silent_progress
+from testbed.registry import DEFAULT_PACKAGE, discover, spec_of
+from testbed.results import Result, write_atomically
+
+
+class ConfigError(Exception):
+    """A bad request, refused before anything runs; the message is one line."""
+
+
+def find_experiment(name: str, package: str = DEFAULT_PACKAGE) -> ModuleType:
+    import difflib
+
+    found = discover(package)
+    if name in found.experiments:
+        return found.experiments[name]
+    close = difflib.get_close_matches(name, list(found.experiments), n=3)
+    hint = f" (did you mean {', '.join(close)}?)" if close else ""
+    known = ", ".join(found.experiments) or "none"
+    raise ConfigError(f"unknown experiment {name!r}{hint}; known: {known}")
+
+
+def resolve_params(
+    spec: ExperimentSpec, quick: bool, overrides: Mapping[str, str] | None
+) -> dict[str, ParamValue]:
+    values: dict[str, ParamValue] = {}
+    for param in spec.params:
+        quick_value = param.quick if quick and param.quick is not None else None
+        values[param.name] = quick_value if quick_value is not None else param.default
+    for key, text in (overrides or {}).items():
+        override = spec.param(key)
+        if override is None:
+            known = ", ".join(p.name for p in spec.params) or "none"
+            raise ConfigError(f"{spec.name} has no parameter {key!r}; known: {known}")
+        try:
+            values[key] = override.parse(text)
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
+    return values
+
+
+def _check_out_dir(out_dir: Path) -> None:
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        probe = out_dir / ".write-probe"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as error:
+        raise ConfigError(f"cannot write results to {out_dir}: {error.strerror}") from None
+
+
+def _median_metrics(outputs: list[ExperimentOutput]) -> dict[str, float]:
+    names = {name for output in outputs for name in output.metrics}
+    return {
+        name: statistics.median(o.metrics[name] for o in outputs if name in o.metrics)
+        for name in sorted(names)
+    }
+
+
+def run_experiment(
+    name: str,
+    *,
+    quick: bool = False,
+    out_dir: Path = Path("results"),
+    seed: int = 1,
+    repeat: int = 1,
+    overrides: Mapping[str, str] | None = None,
+    show_progress: bool = False,
+    package: str = DEFAULT_PACKAGE,
+) -> Result:
+    """Run experiment `name` and write out_dir/NAME.json; ConfigError before anything runs."""
+    if repeat < 1:
+        raise ConfigError(f"--repeat must be at least 1, got {repeat}")
+    if seed < 0:
+        raise ConfigError(f"--seed must be >= 0, got {seed}")
+    module = find_experiment(name, package)
+    spec = spec_of(module)
+    params = resolve_params(spec, quick, overrides)
+    _check_out_dir(out_dir)
+
+    started = datetime.now(UTC)
+    clock = time.monotonic()
+    outputs: list[ExperimentOutput] = []
+    rows: list[dict[str, Any]] = []
+    warnings: list[str] = []
+    environment = capture_environment()
+    factory = _rich_progress if show_progress else _silent_progress
+    for index in range(repeat):
+        ctx = RunContext(
+            params, seed=seed + index, quick=quick, repeat=repeat, out_dir=out_dir,
+            progress_factory=factory,
+        )
+        output = module.run(ctx)
+        outputs.append(output)
+        rows.extend({"repeat": index, **row} if repeat > 1 else row for row in output.rows)
+        warnings.extend(w for w in ctx.warnings if w not in warnings)
+        environment.update(ctx.environment)
+    metrics = _median_metrics(outputs)
+    result = Result(
+        experiment=spec.name,
+        runtime=spec.runtime,
+        started=started.isoformat(timespec="seconds"),
+        duration_s=time.monotonic() - clock,
+        environment=environment,
+        config={**params, "seed": seed, "repeat": repeat, "quick": quick},
+        rows=rows,
+        metrics=metrics,
+        expectations=[expectation.evaluate(metrics) for expectation in spec.expectations],
+        warnings=warnings,
+        figures=[
+            str(path.relative_to(out_dir)) if path.is_relative_to(out_dir) else str(path)
+            for output in outputs
+            for path in output.figures
+        ],
+        path=out_dir / f"{spec.name}.json",
+    )
+    assert result.path is not None
+    write_atomically(result.path, result.to_json())
+    return result

@@ -1,7 +1,9 @@
 """Scenario: the tcpcrypt protocol core in memory, no network: what does each side pay?
 
 Covers: CPU time per handshake for host A (client) and host B (server) for every key-agreement
-suite, driving two real `TcpcryptConnection`s through TCP-ENO and Init1/Init2; and frame
+suite, driving two real `TcpcryptConnection`s through TCP-ENO and Init1/Init2, and separately
+the public-key operations alone (to tell the suite's cost from this Python implementation's
+per-connection overhead); and frame
 encryption+decryption throughput for every AEAD at 1448 bytes (one MSS) and 16 KiB, side by side
 with the raw `cryptography` AEAD on the same sizes in the same run. Shows the 2010 paper's
 asymmetry: with RSA-exp3-2048 the server only encrypts with e=3 while the client decrypts.
@@ -15,13 +17,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tcpcrypt.suites import SUITE_NAMES, RsaKeyHolder
-
 from tcpcrypt.aead import AEAD_NAMES, aead_by_name
 from tcpcrypt.config import TcpcryptConfig
 from tcpcrypt.connection import ConnectionState, TcpcryptConnection
 from tcpcrypt.frames import FrameOpener, FrameSealer
 from tcpcrypt.randomness import seeded_random
+from tcpcrypt.suites import SUITE_NAMES, RsaKeyHolder, get_suite
 from testbed.experiment import Expectation, ExperimentOutput, ExperimentSpec, Param, RunContext
 
 FRAME_SIZES = (1448, 16384)
@@ -41,6 +42,12 @@ SPEC = ExperimentSpec(
             lhs="protocol.handshake_cpu_us.A.rsa-exp3-2048", op=">=",
             rhs="protocol.handshake_cpu_us.B.rsa-exp3-2048", factor=20.0,
             source="Bittau et al. 2010: encrypt 0.26 ms vs decrypt 10.42 ms; issue #2",
+        ),
+        Expectation(
+            "RSA-exp3 public-key operations: server (B) >= 20x cheaper than client (A)",
+            lhs="protocol.kex_cpu_us.A.rsa-exp3-2048", op=">=",
+            rhs="protocol.kex_cpu_us.B.rsa-exp3-2048", factor=20.0,
+            source="Bittau et al. 2010: encrypt 0.26 ms vs decrypt 10.42 ms",
         ),
         *(
             Expectation(
@@ -86,6 +93,24 @@ def handshake_cpu_ns(suite: str, seed: int, rsa_keys: RsaKeyHolder) -> tuple[int
     if a.session_id != b.session_id:
         raise RuntimeError(f"{suite}: A and B disagree on the session ID")
     return a_clock[0], b_clock[0]
+
+
+def key_agreement_cpu_ns(suite: str, seed: int, rsa_keys: RsaKeyHolder) -> tuple[int, int]:
+    """Thread CPU time of the public-key operations alone: A's start+finish, B's respond."""
+    algorithm = get_suite(suite, rsa_keys=rsa_keys)
+    random_a, random_b = seeded_random(seed), seeded_random(seed + 1)
+    start = time.thread_time_ns()
+    state, pk_a = algorithm.a_start(random_a)
+    a_ns = time.thread_time_ns() - start
+    start = time.thread_time_ns()
+    pk_b, es_b = algorithm.b_respond(pk_a, random_b)
+    b_ns = time.thread_time_ns() - start
+    start = time.thread_time_ns()
+    es_a = algorithm.a_finish(state, pk_b)
+    a_ns += time.thread_time_ns() - start
+    if es_a != es_b:
+        raise RuntimeError(f"{suite}: A and B derived different secrets")
+    return a_ns, b_ns
 
 
 def framing_mbps(aead: str, size: int, total: int) -> float:
@@ -169,11 +194,20 @@ def run(ctx: RunContext) -> ExperimentOutput:
                 a_times.append(a_ns / 1000)
                 b_times.append(b_ns / 1000)
                 progress.advance()
+            kex_a, kex_b = [], []
+            for index in range(handshakes):
+                a_ns, b_ns = key_agreement_cpu_ns(suite, ctx.seed * 7919 + index * 2, rsa_keys)
+                kex_a.append(a_ns / 1000)
+                kex_b.append(b_ns / 1000)
             a_us, b_us = statistics.median(a_times), statistics.median(b_times)
+            kex_a_us, kex_b_us = statistics.median(kex_a), statistics.median(kex_b)
             metrics[f"protocol.handshake_cpu_us.A.{suite}"] = a_us
             metrics[f"protocol.handshake_cpu_us.B.{suite}"] = b_us
+            metrics[f"protocol.kex_cpu_us.A.{suite}"] = kex_a_us
+            metrics[f"protocol.kex_cpu_us.B.{suite}"] = kex_b_us
             rows.append({"measure": "handshake", "name": suite, "size": "",
                          "A_us": a_us, "B_us": b_us, "A/B": a_us / b_us,
+                         "kex_A_us": kex_a_us, "kex_B_us": kex_b_us, "kex A/B": kex_a_us / kex_b_us,
                          "frame_MBps": "", "raw_MBps": "", "frame/raw": ""})
         for aead in AEAD_NAMES:
             for size in FRAME_SIZES:
@@ -187,6 +221,7 @@ def run(ctx: RunContext) -> ExperimentOutput:
                 metrics[f"protocol.aead_raw_MBps.{aead}.{size}"] = raw_mbps
                 rows.append({"measure": "framing", "name": aead, "size": size,
                              "A_us": "", "B_us": "", "A/B": "",
+                             "kex_A_us": "", "kex_B_us": "", "kex A/B": "",
                              "frame_MBps": frame_mbps, "raw_MBps": raw_mbps,
                              "frame/raw": frame_mbps / raw_mbps})
     if os.cpu_count() and os.getloadavg()[0] > (os.cpu_count() or 1):

@@ -56,10 +56,8 @@ class TcpcryptConnection:
         self._cache = cache
         self._peer = peer
         self._now = now
-        self._suites = {
-            get_suite(name, rsa_keys=rsa_keys).tep: get_suite(name, rsa_keys=rsa_keys)
-            for name in self.config.suites
-        }
+        suites = (get_suite(name, rsa_keys=rsa_keys) for name in self.config.suites)
+        self._suites = {suite.tep: suite for suite in suites}
         self._resuming: ResumableSession | None = None  # A: the session offered for resumption
         self._b_resumed: ResumableSession | None = None  # B: the session A's identifier named
         self._eno = EnoEndpoint(self._offers(), chooser=self._choose)

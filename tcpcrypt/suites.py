@@ -10,6 +10,7 @@ the server's public-key work is the cheap half.
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
 from typing import Final
 
@@ -171,6 +172,12 @@ class RsaExp3Suite(KeyAgreementSuite):
     def __init__(self, keys: RsaKeyHolder | None = None) -> None:
         self.keys = keys or RsaKeyHolder()
 
+    @staticmethod
+    @functools.lru_cache(maxsize=1024)
+    def _public_key(modulus: int) -> rsa.RSAPublicKey:
+        """A's key, parsed once: clients reuse their RSA key across connections."""
+        return rsa.RSAPublicNumbers(3, modulus).public_key()
+
     def a_start(self, random: RandomSource, now: float = 0.0) -> tuple[object, bytes]:
         key = self.keys.key_for(now)
         return key, key.public_key().public_numbers().n.to_bytes(RSA_MODULUS_BYTES, "big")
@@ -181,7 +188,7 @@ class RsaExp3Suite(KeyAgreementSuite):
         if modulus.bit_length() != 2048 or modulus % 2 == 0:
             raise PeerError("bad-public-key", "RSA modulus is not an odd 2048-bit number")
         try:
-            public = rsa.RSAPublicNumbers(3, modulus).public_key()
+            public = self._public_key(modulus)
         except ValueError:
             raise PeerError("bad-public-key", "RSA modulus refused") from None
         secret = random(RSA_SECRET_BYTES)

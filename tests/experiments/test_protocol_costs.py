@@ -1,0 +1,78 @@
+"""The protocol-costs experiment in its quick form: the regression guard CI runs.
+
+Thresholds here are looser than the bench expectations (which carry the issue's and the
+paper's figures) because CI runs on a shared, noisy machine; they still fail on a real
+regression of the ratios.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tcpcrypt.aead import AEAD_NAMES
+from tcpcrypt.suites import SUITE_NAMES
+from testbed.runner import run_experiment
+
+
+@pytest.fixture(scope="module")
+def result(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    out = tmp_path_factory.mktemp("protocol-costs")
+    run_experiment("protocol-costs", quick=True, out_dir=out, seed=5)
+    document: dict[str, object] = json.loads((out / "protocol-costs.json").read_text())
+    assert (out / "protocol-costs.png").stat().st_size > 10_000
+    return document
+
+
+def metrics(result: dict[str, object]) -> dict[str, float]:
+    values = result["metrics"]
+    assert isinstance(values, dict)
+    return values
+
+
+def test_every_suite_and_aead_is_measured(result: dict[str, object]) -> None:
+    values = metrics(result)
+    for suite in SUITE_NAMES:
+        for side in "AB":
+            assert values[f"protocol.handshake_cpu_us.{side}.{suite}"] > 0
+    for aead in AEAD_NAMES:
+        for size in (1448, 16384):
+            assert values[f"protocol.frame_MBps.{aead}.{size}"] > 0
+            assert values[f"protocol.aead_raw_MBps.{aead}.{size}"] > 0
+
+
+def test_rsa_exp3_puts_the_expensive_operation_on_the_client(result: dict[str, object]) -> None:
+    values = metrics(result)
+    kex = values["protocol.kex_cpu_us.A.rsa-exp3-2048"] / values["protocol.kex_cpu_us.B.rsa-exp3-2048"]
+    whole = (values["protocol.handshake_cpu_us.A.rsa-exp3-2048"]
+             / values["protocol.handshake_cpu_us.B.rsa-exp3-2048"])
+    assert kex >= 15, kex
+    assert whole >= 3, whole
+
+
+def test_ecdhe_costs_both_sides_alike(result: dict[str, object]) -> None:
+    values = metrics(result)
+    ratio = values["protocol.handshake_cpu_us.A.x25519"] / values["protocol.handshake_cpu_us.B.x25519"]
+    assert 0.5 < ratio < 2.0, ratio
+
+
+def test_framing_stays_close_to_the_raw_aead_at_16k(result: dict[str, object]) -> None:
+    values = metrics(result)
+    for aead in AEAD_NAMES:
+        ratio = (values[f"protocol.frame_MBps.{aead}.16384"]
+                 / values[f"protocol.aead_raw_MBps.{aead}.16384"])
+        assert ratio >= 0.6, (aead, ratio)
+
+
+def test_result_records_environment_and_expectations(result: dict[str, object]) -> None:
+    environment = result["environment"]
+    assert isinstance(environment, dict) and environment["libraries"]["cryptography"]
+    expectations = result["expectations"]
+    assert isinstance(expectations, list) and len(expectations) == 2 + len(AEAD_NAMES)
+    assert result["config"]["quick"] is True  # type: ignore[index]
+
+
+def test_figure_path_is_relative_to_the_json(result: dict[str, object]) -> None:
+    assert result["figures"] == [str(Path("protocol-costs.png"))]

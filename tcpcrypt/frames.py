@@ -120,7 +120,7 @@ class FrameOpener:
         """Bytes of frames opened so far in this direction."""
         return self._offset
 
-    def feed(self, data: bytes) -> list[bytearray]:
+    def feed(self, data: bytes | bytearray) -> list[bytearray]:
         """The application data of every frame completed by `data`."""
         if self._dead:
             raise UsageError("the frame opener failed earlier and accepts no more input")

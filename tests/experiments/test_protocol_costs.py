@@ -45,7 +45,8 @@ def test_every_suite_and_aead_is_measured(result: dict[str, object]) -> None:
 
 def test_rsa_exp3_puts_the_expensive_operation_on_the_client(result: dict[str, object]) -> None:
     values = metrics(result)
-    kex = values["protocol.kex_cpu_us.A.rsa-exp3-2048"] / values["protocol.kex_cpu_us.B.rsa-exp3-2048"]
+    kex = (values["protocol.kex_cpu_us.A.rsa-exp3-2048"]
+           / values["protocol.kex_cpu_us.B.rsa-exp3-2048"])
     whole = (values["protocol.handshake_cpu_us.A.rsa-exp3-2048"]
              / values["protocol.handshake_cpu_us.B.rsa-exp3-2048"])
     assert kex >= 15, kex
@@ -54,7 +55,8 @@ def test_rsa_exp3_puts_the_expensive_operation_on_the_client(result: dict[str, o
 
 def test_ecdhe_costs_both_sides_alike(result: dict[str, object]) -> None:
     values = metrics(result)
-    ratio = values["protocol.handshake_cpu_us.A.x25519"] / values["protocol.handshake_cpu_us.B.x25519"]
+    ratio = (values["protocol.handshake_cpu_us.A.x25519"]
+             / values["protocol.handshake_cpu_us.B.x25519"])
     assert 0.5 < ratio < 2.0, ratio
 
 

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tcpcrypt.aead import AEAD_NAMES, aead_by_name
-from tcpcrypt.errors import AuthenticationError, DecodeError, PeerError, UsageError
+from tcpcrypt.errors import DecodeError, PeerError, UsageError
 from tcpcrypt.frames import FrameOpener, FrameSealer, frame_nonce
 from tcpcrypt.key_schedule import SessionSecret
 

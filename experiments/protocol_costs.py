@@ -145,21 +145,21 @@ def _figure(out_dir: Path, rows: list[dict[str, object]]) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    handshakes = [r for r in rows if r["measure"] == "handshake"]
-    frames = [r for r in rows if r["measure"] == "framing"]
+    handshakes = [r for r in rows if "suite" in r]
+    frames = [r for r in rows if "aead" in r]
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
-    names = [str(r["name"]) for r in handshakes]
+    names = [str(r["suite"]) for r in handshakes]
     positions = range(len(names))
-    left.bar([p - 0.2 for p in positions], [float(r["A_us"]) for r in handshakes], 0.4,  # type: ignore[arg-type]
+    left.bar([p - 0.2 for p in positions], [float(r["A_cpu_us"]) for r in handshakes], 0.4,  # type: ignore[arg-type]
              label="A (client)")
-    left.bar([p + 0.2 for p in positions], [float(r["B_us"]) for r in handshakes], 0.4,  # type: ignore[arg-type]
+    left.bar([p + 0.2 for p in positions], [float(r["B_cpu_us"]) for r in handshakes], 0.4,  # type: ignore[arg-type]
              label="B (server)")
     left.set_xticks(list(positions), names, rotation=20)
     left.set_yscale("log")
     left.set_ylabel("CPU per handshake (us, log)")
     left.set_title("Handshake cost by side")
     left.legend()
-    labels = [f"{r['name']}\n{r['size']} B" for r in frames]
+    labels = [f"{str(r['aead']).replace('-poly1305', '')}\n{r['size']} B" for r in frames]
     positions = range(len(labels))
     right.bar([p - 0.2 for p in positions], [float(r["frame_MBps"]) for r in frames], 0.4,  # type: ignore[arg-type]
               label="tcpcrypt frames")
@@ -205,10 +205,9 @@ def run(ctx: RunContext) -> ExperimentOutput:
             metrics[f"protocol.handshake_cpu_us.B.{suite}"] = b_us
             metrics[f"protocol.kex_cpu_us.A.{suite}"] = kex_a_us
             metrics[f"protocol.kex_cpu_us.B.{suite}"] = kex_b_us
-            rows.append({"measure": "handshake", "name": suite, "size": "",
-                         "A_us": a_us, "B_us": b_us, "A/B": a_us / b_us,
-                         "kex_A_us": kex_a_us, "kex_B_us": kex_b_us, "kex A/B": kex_a_us / kex_b_us,
-                         "frame_MBps": "", "raw_MBps": "", "frame/raw": ""})
+            rows.append({"suite": suite, "A_cpu_us": a_us, "B_cpu_us": b_us, "A/B": a_us / b_us,
+                         "A_kex_us": kex_a_us, "B_kex_us": kex_b_us,
+                         "kex A/B": kex_a_us / kex_b_us})
         for aead in AEAD_NAMES:
             for size in FRAME_SIZES:
                 framed, raw = [], []
@@ -219,11 +218,8 @@ def run(ctx: RunContext) -> ExperimentOutput:
                 frame_mbps, raw_mbps = statistics.median(framed), statistics.median(raw)
                 metrics[f"protocol.frame_MBps.{aead}.{size}"] = frame_mbps
                 metrics[f"protocol.aead_raw_MBps.{aead}.{size}"] = raw_mbps
-                rows.append({"measure": "framing", "name": aead, "size": size,
-                             "A_us": "", "B_us": "", "A/B": "",
-                             "kex_A_us": "", "kex_B_us": "", "kex A/B": "",
-                             "frame_MBps": frame_mbps, "raw_MBps": raw_mbps,
-                             "frame/raw": frame_mbps / raw_mbps})
+                rows.append({"aead": aead, "size": size, "frame_MBps": frame_mbps,
+                             "raw_MBps": raw_mbps, "frame/raw": frame_mbps / raw_mbps})
     if os.cpu_count() and os.getloadavg()[0] > (os.cpu_count() or 1):
         ctx.warn(f"load average {os.getloadavg()[0]:.1f} exceeds the core count: noisy figures")
     return ExperimentOutput(rows, metrics, [_figure(ctx.out_dir, rows)])

@@ -12,7 +12,7 @@ from rich.table import Table
 from testbed.experiment import Expectation, ExpectationOutcome
 from testbed.progress import progress_wanted
 from testbed.registry import discover, spec_of
-from testbed.report import expectations_table, print_warnings, rows_table
+from testbed.report import expectations_table, print_warnings, rows_tables
 from testbed.results import Result, load_result
 from testbed.runner import ConfigError, run_experiment
 
@@ -51,7 +51,8 @@ def _overrides(pairs: list[str]) -> dict[str, str]:
 
 
 def _show(console: Console, result: Result) -> None:
-    console.print(rows_table(result.experiment, result.rows))
+    for table in rows_tables(result.experiment, result.rows):
+        console.print(table)
     if result.expectations:
         console.print(expectations_table(result.expectations))
     print_warnings(console, result.warnings)

@@ -18,16 +18,18 @@ def format_cell(value: Any) -> str:
     return str(value)
 
 
-def rows_table(title: str, rows: list[dict[str, Any]]) -> Table:
-    table = Table(title=title)
-    columns: list[str] = []
+def rows_tables(title: str, rows: list[dict[str, Any]]) -> list[Table]:
+    """One table per run of consecutive rows that share the same columns."""
+    tables: list[Table] = []
+    columns: tuple[str, ...] | None = None
     for row in rows:
-        columns.extend(key for key in row if key not in columns)
-    for column in columns:
-        table.add_column(column, justify="left")
-    for row in rows:
-        table.add_row(*(format_cell(row.get(column, "")) for column in columns))
-    return table
+        if tuple(row) != columns:
+            columns = tuple(row)
+            tables.append(Table(title=title if not tables else None))
+            for column in columns:
+                tables[-1].add_column(column)
+        tables[-1].add_row(*(format_cell(row[column]) for column in columns))
+    return tables
 
 
 def expectations_table(outcomes: list[ExpectationOutcome], title: str = "Expectations") -> Table:

@@ -37,6 +37,7 @@ class TcpPacket:
     urgent: int
     options_raw: bytes
     payload: bytes
+    raw: bytes
 
     @property
     def options(self) -> list[TcpOption]:
@@ -70,7 +71,7 @@ def parse_packet(packet: bytes | bytearray | memoryview) -> TcpPacket:
     parse_options(options_raw)  # strict: refuse options that run past the header
     return TcpPacket(
         ip, src, dst, seq, ack, header_length, flags, window, checksum, urgent,
-        options_raw, bytes(segment[header_length:]),
+        options_raw, bytes(segment[header_length:]), bytes(packet[: ip.total_length]),
     )
 
 
@@ -96,15 +97,16 @@ def build_packet(
 def rebuild(packet: TcpPacket, **changes: object) -> bytes:
     """`packet` with some TCP fields (or options/payload) changed; checksums fixed."""
     fields: dict[str, object] = {
-        "src_port": packet.src_port, "dst_port": packet.dst_port, "seq": packet.seq,
-        "ack": packet.ack, "flags": packet.flags, "window": packet.window,
+        "ip": packet.ip, "src_port": packet.src_port, "dst_port": packet.dst_port,
+        "seq": packet.seq, "ack": packet.ack, "flags": packet.flags, "window": packet.window,
         "urgent": packet.urgent, "options": packet.options, "payload": packet.payload,
     }
     unknown = set(changes) - set(fields)
     if unknown:
         raise TypeError(f"unknown TCP fields: {', '.join(sorted(unknown))}")
     fields.update(changes)
-    return build_packet(packet.ip, **fields)  # type: ignore[arg-type]
+    ip = fields.pop("ip")
+    return build_packet(ip, **fields)  # type: ignore[arg-type]
 
 
 def set_tcp_option(packet: TcpPacket, option: TcpOption) -> bytes:

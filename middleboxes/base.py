@@ -1,0 +1,106 @@
+"""The middlebox base class, its actions, and the direction and flow of a packet."""
+
+from __future__ import annotations
+
+import enum
+from collections import Counter
+from dataclasses import dataclass
+from typing import ClassVar
+
+from packets.errors import MalformedPacket
+from packets.tcp import TcpPacket, parse_packet
+
+
+class Direction(enum.Enum):
+    TO_SERVER = "to-server"
+    TO_CLIENT = "to-client"
+
+    @property
+    def reverse(self) -> Direction:
+        return Direction.TO_CLIENT if self is Direction.TO_SERVER else Direction.TO_SERVER
+
+
+@dataclass(frozen=True, slots=True)
+class Forward:
+    packet: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Drop:
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Delay:
+    seconds: float
+    packet: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Inject:
+    packet: bytes
+    direction: Direction
+
+
+Action = Forward | Drop | Delay | Inject
+FlowKey = tuple[bytes, int, bytes, int]  # client address, client port, server address, port
+
+
+def flow_key(packet: TcpPacket, direction: Direction) -> FlowKey:
+    """The flow a packet belongs to, the same for both of its directions."""
+    if direction is Direction.TO_SERVER:
+        return (packet.ip.src, packet.src_port, packet.ip.dst, packet.dst_port)
+    return (packet.ip.dst, packet.dst_port, packet.ip.src, packet.src_port)
+
+
+class MiddleboxConfigError(ValueError):
+    """A model was given a parameter it cannot honour; raised before anything runs."""
+
+
+class Middlebox:
+    """Subclasses override `process` (and `tick` if they hold packets back)."""
+
+    name: ClassVar[str] = "middlebox"
+
+    def __init__(self) -> None:
+        self.stats: Counter[str] = Counter()
+
+    def process(self, packet: TcpPacket, direction: Direction, now: float) -> list[Action]:
+        return [Forward(packet.raw)]
+
+    def tick(self, now: float) -> list[Action]:
+        """Actions due at `now` for packets held earlier; engines call it regularly."""
+        return []
+
+    def handle(self, raw: bytes, direction: Direction, now: float) -> list[Action]:
+        """Parse and process one packet; malformed packets and model errors become drops."""
+        self.stats["seen"] += 1
+        try:
+            packet = parse_packet(raw)
+        except MalformedPacket as error:
+            self.stats[f"dropped:{error.reason}"] += 1
+            return [Drop(error.reason)]
+        try:
+            actions = self.process(packet, direction, now)
+        except Exception as error:  # a buggy model must not kill the engine
+            self.stats["dropped:model-error"] += 1
+            return [Drop(f"model-error: {type(error).__name__}: {error}")]
+        for action in actions:
+            self.stats[type(action).__name__.lower()] += 1
+        return actions
+
+    def describe(self) -> str:
+        """The canonical command-line form, e.g. "link(delay_ms=10)"."""
+        params = getattr(self, "params", {})
+        if not params:
+            return self.name
+        body = ",".join(f"{key}={_render(value)}" for key, value in params.items())
+        return f"{self.name}({body})"
+
+
+def _render(value: object) -> str:
+    if isinstance(value, tuple):
+        return "|".join(str(item) for item in value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

@@ -1,0 +1,54 @@
+"""link: delay, jitter, loss, duplication, reordering and a rate limit, in userspace (this
+kernel has no netem). Each direction has its own serialisation queue; randomness is seeded."""
+
+from __future__ import annotations
+
+import random
+
+from middleboxes.base import Action, Delay, Direction, Drop, Middlebox, MiddleboxConfigError
+from packets.tcp import TcpPacket
+
+
+class Link(Middlebox):
+    name = "link"
+
+    def __init__(self, delay_ms: float = 0.0, jitter_ms: float = 0.0, loss: float = 0.0,
+                 duplicate: float = 0.0, reorder: float = 0.0, rate_mbps: float = 0.0,
+                 seed: int = 1) -> None:
+        super().__init__()
+        for label, value in (("loss", loss), ("duplicate", duplicate), ("reorder", reorder)):
+            if not 0.0 <= value <= 1.0:
+                raise MiddleboxConfigError(f"link: {label} is a probability, got {value}")
+        for label, value in (("delay_ms", delay_ms), ("jitter_ms", jitter_ms),
+                             ("rate_mbps", rate_mbps)):
+            if value < 0:
+                raise MiddleboxConfigError(f"link: {label} must be >= 0, got {value}")
+        if jitter_ms > delay_ms:
+            raise MiddleboxConfigError("link: jitter_ms cannot exceed delay_ms")
+        self.delay = delay_ms / 1000
+        self.jitter = jitter_ms / 1000
+        self.loss, self.duplicate, self.reorder = loss, duplicate, reorder
+        self.rate_bps = rate_mbps * 1e6
+        self._random = random.Random(seed)
+        self._busy_until = {Direction.TO_SERVER: 0.0, Direction.TO_CLIENT: 0.0}
+        given = {"delay_ms": delay_ms, "jitter_ms": jitter_ms, "loss": loss,
+                 "duplicate": duplicate, "reorder": reorder, "rate_mbps": rate_mbps}
+        self.params: dict[str, object] = {k: v for k, v in given.items() if v}
+
+    def process(self, packet: TcpPacket, direction: Direction, now: float) -> list[Action]:
+        if self.loss and self._random.random() < self.loss:
+            return [Drop("link-loss")]
+        departure = now
+        if self.rate_bps:
+            start = max(now, self._busy_until[direction])
+            departure = start + len(packet.raw) * 8 / self.rate_bps
+            self._busy_until[direction] = departure
+        delay = departure - now + self.delay
+        if self.jitter:
+            delay += self._random.uniform(-self.jitter, self.jitter)
+        if self.reorder and self._random.random() < self.reorder:
+            delay += max(self.delay, 0.001)  # held back past the packets behind it
+        actions: list[Action] = [Delay(max(delay, 0.0), packet.raw)]
+        if self.duplicate and self._random.random() < self.duplicate:
+            actions.append(Delay(max(delay, 0.0), packet.raw))
+        return actions

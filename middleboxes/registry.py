@@ -1,0 +1,92 @@
+"""Middlebox models by name, and the command-line chain syntax.
+
+    strip-options(on=syn,ports=80|443),link(delay_ms=10,loss=0.01)
+
+Models are separated by commas outside parentheses; parameters are key=value; a list value
+separates its items with "|". Values are typed from the model's constructor; an unknown model
+or parameter, or a value of the wrong type, raises MiddleboxConfigError naming it.
+"""
+
+from __future__ import annotations
+
+import inspect
+import typing
+
+from middleboxes.base import Middlebox, MiddleboxConfigError
+from middleboxes.chain import Chain
+from middleboxes.link import Link
+from middleboxes.nat import Nat
+from middleboxes.passthrough import Passthrough
+from middleboxes.resegment import Resegment
+from middleboxes.seq_rewrite import SeqRewrite
+from middleboxes.strip_options import StripOptions
+
+MODELS: dict[str, type[Middlebox]] = {
+    model.name: model for model in (Passthrough, StripOptions, SeqRewrite, Resegment, Nat, Link)
+}
+
+
+def _split_top_level(text: str, separator: str = ",") -> list[str]:
+    parts, depth, current = [], 0, ""
+    for char in text:
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+            if depth < 0:
+                raise MiddleboxConfigError(f"unbalanced parentheses in {text!r}")
+        if char == separator and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+    if depth:
+        raise MiddleboxConfigError(f"unbalanced parentheses in {text!r}")
+    parts.append(current)
+    return [part.strip() for part in parts]
+
+
+def _convert(model: str, key: str, text: str, kind: object) -> object:
+    try:
+        if kind is bool:
+            if text.lower() in ("1", "true", "yes"):
+                return True
+            if text.lower() in ("0", "false", "no"):
+                return False
+            raise ValueError(text)
+        if typing.get_origin(kind) is tuple:
+            (item_type, _ellipsis) = typing.get_args(kind)
+            return tuple(item_type(item) for item in text.split("|") if item)
+        return kind(text)  # type: ignore[operator]
+    except ValueError:
+        raise MiddleboxConfigError(f"{model}: bad value {text!r} for {key}") from None
+
+
+def build_model(text: str) -> Middlebox:
+    """One model from "name" or "name(key=value,...)"."""
+    name, _, rest = text.partition("(")
+    name = name.strip()
+    if name not in MODELS:
+        raise MiddleboxConfigError(f"unknown middlebox {name!r}; known: {', '.join(MODELS)}")
+    model = MODELS[name]
+    if rest and not rest.endswith(")"):
+        raise MiddleboxConfigError(f"{name}: parameters must end with ')'")
+    hints = typing.get_type_hints(model.__init__)
+    accepted = [p for p in inspect.signature(model.__init__).parameters if p != "self"]
+    arguments: dict[str, object] = {}
+    for pair in _split_top_level(rest[:-1]) if rest[:-1].strip() else []:
+        key, equals, value = pair.partition("=")
+        key = key.strip()
+        if not equals or key not in accepted:
+            raise MiddleboxConfigError(
+                f"{name}: unknown parameter {key!r}; accepted: {', '.join(accepted)}"
+            )
+        arguments[key] = _convert(name, key, value.strip(), hints[key])
+    return model(**arguments)
+
+
+def parse_chain(text: str) -> Chain:
+    """A chain from the command-line syntax; "" or "none" is an empty chain."""
+    if text.strip() in ("", "none"):
+        return Chain([])
+    return Chain([build_model(part) for part in _split_top_level(text)])

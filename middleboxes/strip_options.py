@@ -1,0 +1,52 @@
+"""strip-options: removes TCP options a 2011-era middlebox does not know, as many access
+networks were seen to do on the SYN (more often on port 80)."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from middleboxes.base import Action, Direction, Forward, Middlebox, MiddleboxConfigError
+from packets.tcp import TcpPacket, remove_tcp_options
+
+# EOL, NOP, MSS, window scale, SACK-permitted, SACK, timestamps.
+KNOWN_IN_2011: Final = frozenset({0, 1, 2, 3, 4, 5, 8})
+WHERE: Final = ("syn", "synack", "all")
+
+
+class StripOptions(Middlebox):
+    name = "strip-options"
+
+    def __init__(self, on: str = "all", kinds: tuple[int, ...] = (),
+                 ports: tuple[int, ...] = ()) -> None:
+        super().__init__()
+        if on not in WHERE:
+            raise MiddleboxConfigError(f"strip-options: on must be one of {WHERE}, got {on!r}")
+        if any(not 0 <= kind <= 255 for kind in kinds):
+            raise MiddleboxConfigError("strip-options: option kinds are 0..255")
+        if any(not 0 < port < 65536 for port in ports):
+            raise MiddleboxConfigError("strip-options: ports are 1..65535")
+        self.on, self.kinds, self.ports = on, kinds, ports
+        self.params: dict[str, object] = {"on": on}
+        if kinds:
+            self.params["kinds"] = kinds
+        if ports:
+            self.params["ports"] = ports
+
+    def _applies(self, packet: TcpPacket) -> bool:
+        if self.ports and packet.src_port not in self.ports and packet.dst_port not in self.ports:
+            return False
+        if self.on == "syn":
+            return packet.is_syn()
+        if self.on == "synack":
+            return packet.is_synack()
+        return True
+
+    def process(self, packet: TcpPacket, direction: Direction, now: float) -> list[Action]:
+        if not self._applies(packet):
+            return [Forward(packet.raw)]
+        present = {option.kind for option in packet.options}
+        doomed = set(self.kinds) & present if self.kinds else present - KNOWN_IN_2011
+        if not doomed:
+            return [Forward(packet.raw)]
+        self.stats["stripped"] += 1
+        return [Forward(remove_tcp_options(packet, doomed))]

@@ -17,12 +17,15 @@ from middleboxes.chain import Chain
 from middleboxes.link import Link
 from middleboxes.nat import Nat
 from middleboxes.passthrough import Passthrough
+from middleboxes.proxy_ack import ProxyAck
 from middleboxes.resegment import Resegment
 from middleboxes.seq_rewrite import SeqRewrite
 from middleboxes.strip_options import StripOptions
 
 MODELS: dict[str, type[Middlebox]] = {
-    model.name: model for model in (Passthrough, StripOptions, SeqRewrite, Resegment, Nat, Link)
+    model.name: model for model in (
+        Passthrough, StripOptions, SeqRewrite, Resegment, ProxyAck, Nat, Link
+    )
 }
 
 

@@ -174,3 +174,18 @@ def test_a_model_that_raises_drops_the_packet_and_counts_it() -> None:
 def test_garbage_into_any_model_is_dropped_not_raised(data: bytes, name: str) -> None:
     actions = build_model(name).handle(b"\x45" + data, TO_SERVER, 0.0)
     assert all(isinstance(action, (Drop, Forward, Delay)) for action in actions)
+
+
+def test_proxy_ack_acknowledges_data_to_the_sender_and_forwards_it() -> None:
+    from middleboxes.base import Inject
+    from middleboxes.proxy_ack import ProxyAck
+
+    data = packet(ACK | PSH, seq=1000, ack=5000, payload=b"hello")
+    actions = ProxyAck().handle(data, TO_SERVER, 0.0)
+    assert isinstance(actions[0], Forward) and actions[0].packet == data
+    assert isinstance(actions[1], Inject) and actions[1].direction is TO_CLIENT
+    ack = parse_packet(actions[1].packet)
+    assert checksums_ok(actions[1].packet)
+    assert (ack.ip.src, ack.ip.dst, ack.src_port, ack.dst_port) == (SERVER, CLIENT, 80, 40000)
+    assert (ack.seq, ack.ack, ack.flags) == (5000, 1005, ACK)
+    assert len(ProxyAck().handle(packet(SYN), TO_SERVER, 0.0)) == 1

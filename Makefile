@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 # Debian packages the testbed needs (Mininet without Open vSwitch, iptables for NFQUEUE,
 # the real applications the experiments drive).
-APT_PACKAGES := mininet iptables iperf3 tcpdump ethtool curl openssl python3-venv python3-dev
+APT_PACKAGES := mininet iptables iperf3 tcpdump ethtool curl openssl iputils-ping python3-venv python3-dev
 INSTALLED := $(VENV)/.installed
 RUN_FLAGS ?=
 

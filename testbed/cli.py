@@ -123,7 +123,7 @@ def _check(console: Console, path: Path, baseline: Path | None, tolerance: float
 
 def _clean(console: Console) -> int:
     try:
-        from testbed.emulation.cleanup import clean_leftovers  # type: ignore[import-not-found]
+        from testbed.emulation.cleanup import clean_leftovers
     except ModuleNotFoundError:
         print("testbed clean: the emulation runtime is not installed in this version",
               file=sys.stderr)

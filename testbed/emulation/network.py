@@ -1,0 +1,77 @@
+"""Builds a Mininet network from a topology without Open vSwitch and always tears it down."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+from typing import Any
+
+from testbed.emulation.cleanup import kill_run
+from testbed.emulation.state import STATE_DIR, HostRecord, RunState, netns_inode
+
+
+class EmulationError(RuntimeError):
+    """The emulation cannot run here (not root, Mininet missing, another run active)."""
+
+
+def _require_root_and_mininet() -> None:
+    if os.geteuid() != 0:
+        raise EmulationError("the emulation runtime needs root (network namespaces)")
+    try:
+        import mininet.net  # noqa: F401
+    except ImportError as error:
+        raise EmulationError(f"Mininet is not importable: {error}") from None
+
+
+@contextmanager
+def _exclusive_lock() -> Iterator[None]:
+    STATE_DIR.mkdir(parents=True, exist_ok=True)
+    with open(STATE_DIR / "lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise EmulationError("another emulation run is in progress on this machine") from None
+        yield
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+@contextmanager
+def emulated_network(topo: Any) -> Iterator[Any]:
+    """A started Mininet network for `topo`; everything it created is gone afterwards.
+
+    SIGTERM is turned into KeyboardInterrupt for the duration, so that `kill` cleans up like
+    Ctrl-C does. Middlebox nodes (params role=middlebox) are plain hosts until the middlebox
+    engines exist.
+    """
+    _require_root_and_mininet()
+    from mininet.net import Mininet
+
+    with _exclusive_lock():
+        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+        state = RunState(os.getpid())
+        net = None
+        try:
+            net = Mininet(topo=topo, controller=None, autoSetMacs=True, build=False)
+            net.build()
+            for host in net.hosts:
+                inode = netns_inode(host.pid)
+                if inode is not None:
+                    state.hosts.append(HostRecord(host.name, host.pid, inode))
+            state.save()
+            net.start()
+            yield net
+        finally:
+            try:
+                if net is not None:
+                    net.stop()
+            finally:
+                kill_run(state)  # processes that outlived net.stop() (daemonized ones)
+                signal.signal(signal.SIGTERM, previous)
+

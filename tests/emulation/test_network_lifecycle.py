@@ -1,0 +1,100 @@
+"""A Mininet network comes up without Open vSwitch and leaves nothing behind, whatever happens."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from testbed.emulation.cleanup import clean_leftovers
+from testbed.emulation.network import EmulationError, emulated_network
+from testbed.emulation.state import load_states, processes_in_netns
+from topologies.line import LineTopo
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def leftovers() -> int:
+    return sum(len(processes_in_netns(h.netns_inode)) for s in load_states() for h in s.hosts)
+
+
+def mininet_shells() -> int:
+    done = subprocess.run(["pgrep", "-f", "mininet:"], capture_output=True, text=True,
+                          check=False)
+    return len(done.stdout.split())
+
+
+def test_two_hosts_talk_and_nothing_remains() -> None:
+    shells_before = mininet_shells()
+    with emulated_network(LineTopo()) as net:
+        client, server = net.get("client"), net.get("server")
+        assert "1 received" in client.cmd(f"ping -c 1 -W 2 {server.IP()}")
+        inodes = [os.stat(f"/proc/{h.pid}/ns/net").st_ino for h in net.hosts]
+    assert all(not processes_in_netns(inode) for inode in inodes)
+    assert mininet_shells() == shells_before
+    assert load_states() == []
+
+
+def test_daemonized_processes_are_killed_and_errors_still_clean_up() -> None:
+    with pytest.raises(RuntimeError, match="experiment failed"), \
+            emulated_network(LineTopo()) as net:
+        server = net.get("server")
+        server.cmd("setsid sleep 300 > /dev/null 2>&1 < /dev/null &")
+        inode = os.stat(f"/proc/{server.pid}/ns/net").st_ino
+        time.sleep(0.2)
+        assert len(processes_in_netns(inode)) >= 2
+        raise RuntimeError("experiment failed")
+    assert not processes_in_netns(inode)
+    assert load_states() == []
+
+
+def test_a_second_concurrent_run_is_refused() -> None:
+    with emulated_network(LineTopo()), pytest.raises(EmulationError, match="in progress"), \
+            emulated_network(LineTopo()):
+        pass
+
+
+RUNNER = textwrap.dedent("""
+    import sys, time
+    sys.path.insert(0, {root!r})
+    from testbed.emulation.network import emulated_network
+    from topologies.line import LineTopo
+    with emulated_network(LineTopo()) as net:
+        net.get("server").cmd("setsid sleep 300 > /dev/null 2>&1 < /dev/null &")
+        print("up", flush=True)
+        time.sleep(60)
+""")
+
+
+def _start_runner() -> subprocess.Popen[str]:
+    process = subprocess.Popen([sys.executable, "-c", RUNNER.format(root=str(ROOT))],
+                               stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    assert process.stdout.readline().strip() == "up"
+    time.sleep(0.3)
+    return process
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_run_cleans_up_itself(signum: int) -> None:
+    process = _start_runner()
+    assert leftovers() > 0
+    process.send_signal(signum)
+    process.wait(timeout=30)
+    assert leftovers() == 0 and load_states() == []
+
+
+def test_clean_leftovers_repairs_a_killed_run() -> None:
+    process = _start_runner()
+    process.kill()
+    process.wait(timeout=10)
+    assert leftovers() > 0
+    removed = clean_leftovers()
+    assert any("killed" in line for line in removed)
+    assert leftovers() == 0 and load_states() == []

@@ -128,8 +128,11 @@ def _clean(console: Console) -> int:
         print("testbed clean: the emulation runtime is not installed in this version",
               file=sys.stderr)
         return 2
-    for line in clean_leftovers():
+    removed = clean_leftovers()
+    for line in removed:
         console.print(line)
+    if not removed:
+        console.print("nothing to clean")
     return 0
 
 

@@ -25,6 +25,7 @@ class Param:
     default: ParamValue
     quick: ParamValue | None = None
     help: str = ""
+    validate: Callable[[ParamValue], object] | None = None  # raises ValueError if bad
 
     def parse(self, text: str) -> ParamValue:
         """The value of `text` as this parameter's type; ValueError with a clear message."""

@@ -1,0 +1,46 @@
+"""Starting the project's applications inside Mininet hosts and reading their CPU time."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def start_module(host: Any, module: str, *args: str) -> subprocess.Popen[str]:
+    """`python -m module args` in `host`, with this interpreter; waits for its first line."""
+    process: subprocess.Popen[str] = host.popen(
+        [sys.executable, "-m", module, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    if not line:
+        _, error = process.communicate(timeout=5)
+        raise RuntimeError(f"{module} did not start in {host.name}: {error.strip()}")
+    return process
+
+
+def run_module_json(host: Any, module: str, *args: str, timeout: float = 300) -> Any:
+    """Run `python -m module args` in `host` to completion and parse its JSON output."""
+    process: subprocess.Popen[str] = host.popen(
+        [sys.executable, "-m", module, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
+    )
+    out, error = process.communicate(timeout=timeout)
+    if process.returncode != 0:
+        raise RuntimeError(f"{module} failed in {host.name}: {error.strip()[-500:]}")
+    return json.loads(out)
+
+
+def cpu_ns(pid: int) -> int:
+    """CPU time of every thread of process `pid`, in nanoseconds (from schedstat)."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            total += int((task / "schedstat").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            continue
+    return total

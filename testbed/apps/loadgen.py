@@ -1,0 +1,83 @@
+"""The connection load generator: open, send a small request, read the response, close.
+
+For each connection it records the time until connect() returns, until the application can
+send protected data (the TLS handshake done; equal to connect for TCP) and until the first
+response byte. With a transparent daemon connect() returns when the local daemon accepts, so
+the comparable figure across protocols is time to first response byte, reported alongside.
+A resumed protocol makes one unmeasured connection first, then resumes from it each time.
+Prints one JSON object. Run inside an emulated host:
+python -m testbed.apps.loadgen --host IP --port P --protocol tls13-resumed --connections N
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import ssl
+import sys
+import time
+
+from testbed.apps.protocols import PROTOCOLS, client_context
+
+REQUEST = b"GET / HTTP/1.0\r\n\r\n\n"
+
+
+def one_connection(
+    host: str, port: int, context: ssl.SSLContext | None, session: ssl.SSLSession | None
+) -> tuple[dict[str, float], ssl.SSLSession | None]:
+    start = time.perf_counter()
+    raw = socket.create_connection((host, port), timeout=10)
+    raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    connected = time.perf_counter()
+    stream: socket.socket = (
+        context.wrap_socket(raw, session=session) if context is not None else raw
+    )
+    ready = time.perf_counter()
+    stream.sendall(REQUEST)
+    first = stream.recv(65536)
+    first_byte = time.perf_counter()
+    while stream.recv(65536):
+        pass
+    reused = bool(getattr(stream, "session_reused", False))
+    new_session = stream.session if isinstance(stream, ssl.SSLSocket) else None
+    stream.close()
+    if not first:
+        raise ConnectionError("no response")
+    timings = {
+        "connect_ms": (connected - start) * 1000,
+        "ready_ms": (ready - start) * 1000,
+        "first_byte_ms": (first_byte - start) * 1000,
+        "resumed": float(reused),
+    }
+    return timings, new_session
+
+
+def run(host: str, port: int, protocol: str, connections: int) -> dict[str, object]:
+    spec = PROTOCOLS[protocol]
+    context = client_context(spec.tls) if spec.tls else None
+    session = None
+    if spec.resumed and context is not None:
+        _, session = one_connection(host, port, context, None)
+    samples = []
+    for _ in range(connections):
+        timings, new_session = one_connection(host, port, context, session)
+        samples.append(timings)
+        if spec.resumed and new_session is not None:
+            session = new_session
+    return {"protocol": protocol, "samples": samples}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", required=True)
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--protocol", choices=sorted(PROTOCOLS), default="tcp")
+    parser.add_argument("--connections", type=int, default=10)
+    args = parser.parse_args(argv)
+    print(json.dumps(run(args.host, args.port, args.protocol, args.connections)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,57 @@
+"""A single-threaded request/response server: reads one line, answers N bytes, closes.
+
+Single-threaded on purpose: the load generator is sequential, and the server's CPU time is
+then the main thread's, read with nanosecond resolution from /proc/<pid>/schedstat.
+Run inside an emulated host: python -m testbed.apps.rr_server --port P [--tls MODE ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import ssl
+import sys
+from pathlib import Path
+
+from testbed.apps.protocols import server_context
+
+
+def serve(port: int, tls: str | None, cert: Path | None, key: Path | None,
+          response_bytes: int) -> None:
+    context = server_context(tls, cert, key) if tls and cert and key else None
+    listener = socket.create_server(("0.0.0.0", port), backlog=128, reuse_port=False)
+    answer = b"x" * response_bytes
+    print("listening", flush=True)
+    while True:
+        connection, _ = listener.accept()
+        connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            stream = context.wrap_socket(connection, server_side=True) if context else connection
+            with stream:
+                request = b""
+                while not request.endswith(b"\n"):
+                    chunk = stream.recv(4096)
+                    if not chunk:
+                        break
+                    request += chunk
+                stream.sendall(answer)
+        except (OSError, ssl.SSLError):
+            continue
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--tls", choices=["tls12-rsa", "tls13"])
+    parser.add_argument("--cert", type=Path)
+    parser.add_argument("--key", type=Path)
+    parser.add_argument("--response-bytes", type=int, default=100)
+    args = parser.parse_args(argv)
+    if args.tls and not (args.cert and args.key):
+        parser.error("--tls needs --cert and --key")
+    serve(args.port, args.tls, args.cert, args.key, args.response_bytes)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""The connect experiment in Mininet with real TCP and TLS (tcpcrypt rows need tcpcryptd)."""
+
+from __future__ import annotations
+
+import pytest
+
+from testbed.emulation.state import load_states
+from testbed.runner import ConfigError, run_experiment
+
+
+@pytest.fixture(scope="module")
+def result(tmp_path_factory: pytest.TempPathFactory) -> object:
+    return run_experiment(
+        "connect", quick=True, out_dir=tmp_path_factory.mktemp("connect"),
+        overrides={"protocols": "tcp,tls12-rsa,tls13,tls13-resumed,tcpcrypt-x25519",
+                   "connections": "15"},
+    )
+
+
+def test_every_runnable_protocol_has_a_row_and_nothing_is_left(result: object) -> None:
+    rows = {row["protocol"]: row for row in result.rows}  # type: ignore[attr-defined]
+    assert set(rows) == {"tcp", "tls12-rsa", "tls13", "tls13-resumed"}
+    assert load_states() == []
+
+
+def test_tls_costs_the_server_more_than_tcp_and_resumption_resumes(result: object) -> None:
+    metrics = result.metrics  # type: ignore[attr-defined]
+    rows = {row["protocol"]: row for row in result.rows}  # type: ignore[attr-defined]
+    assert metrics["connect.server_cpu_us.tls13"] > 2 * metrics["connect.server_cpu_us.tcp"]
+    assert rows["tls13-resumed"]["resumed"] == 1.0
+    assert rows["tls13"]["resumed"] == 0.0
+    assert metrics["connect.latency_ms.tls13"] > metrics["connect.latency_ms.tcp"]
+
+
+def test_unavailable_tcpcrypt_is_reported_not_faked(result: object) -> None:
+    assert any("tcpcrypt-x25519" in w for w in result.warnings)  # type: ignore[attr-defined]
+    assert "connect.latency_ms.tcpcrypt-x25519" not in result.metrics  # type: ignore[attr-defined]
+
+
+def test_unknown_protocol_is_refused_before_the_network_starts(tmp_path: object) -> None:
+    with pytest.raises(ConfigError, match="unknown protocols"):
+        run_experiment("connect", quick=True, out_dir=tmp_path,  # type: ignore[arg-type]
+                       overrides={"protocols": "tcp,quic"})

@@ -58,7 +58,7 @@ class MiddleboxConfigError(ValueError):
 
 
 class Middlebox:
-    """Subclasses override `process` (and `tick` if they hold packets back)."""
+    """Subclasses override `process`."""
 
     name: ClassVar[str] = "middlebox"
 
@@ -67,10 +67,6 @@ class Middlebox:
 
     def process(self, packet: TcpPacket, direction: Direction, now: float) -> list[Action]:
         return [Forward(packet.raw)]
-
-    def tick(self, now: float) -> list[Action]:
-        """Actions due at `now` for packets held earlier; engines call it regularly."""
-        return []
 
     def handle(self, raw: bytes, direction: Direction, now: float) -> list[Action]:
         """Parse and process one packet; malformed packets and model errors become drops."""

@@ -45,6 +45,3 @@ class Chain(Middlebox):
         if not in_flight and not any(isinstance(a, Drop) for a in finished):
             finished.append(Drop("chain-consumed"))
         return finished
-
-    def tick(self, now: float) -> list[Action]:
-        return [action for model in self.models for action in model.tick(now)]

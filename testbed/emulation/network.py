@@ -11,6 +11,7 @@ from types import FrameType
 from typing import Any
 
 from testbed.emulation.cleanup import kill_run
+from testbed.emulation.middlebox_nodes import start_middleboxes
 from testbed.emulation.state import STATE_DIR, HostRecord, RunState, netns_inode
 
 
@@ -47,8 +48,8 @@ def emulated_network(topo: Any) -> Iterator[Any]:
     """A started Mininet network for `topo`; everything it created is gone afterwards.
 
     SIGTERM is turned into KeyboardInterrupt for the duration, so that `kill` cleans up like
-    Ctrl-C does. Middlebox nodes (params role=middlebox) are plain hosts until the middlebox
-    engines exist.
+    Ctrl-C does. Middlebox nodes (params role=middlebox) run the AF_PACKET bridge engine with
+    their chain; offloads are off on every interface so models see what the wire carries.
     """
     _require_root_and_mininet()
     from mininet.net import Mininet
@@ -66,6 +67,7 @@ def emulated_network(topo: Any) -> Iterator[Any]:
                     state.hosts.append(HostRecord(host.name, host.pid, inode))
             state.save()
             net.start()
+            start_middleboxes(net)
             yield net
         finally:
             try:

@@ -65,7 +65,11 @@ _OPS: dict[str, Callable[[float, float], bool]] = {">=": operator.ge, "<=": oper
 
 @dataclass(frozen=True)
 class Expectation:
-    """A ratio check: holds when metrics[lhs] op factor * metrics[rhs] + offset."""
+    """A check: holds when metrics[lhs] op factor * metrics[rhs] + offset.
+
+    Prefer ratios of two metrics of the same run; `rhs=""` makes `offset` an absolute bound,
+    for targets that are absolute by nature (packets per second of an engine).
+    """
 
     name: str
     lhs: str
@@ -80,11 +84,12 @@ class Expectation:
             raise ValueError(f"expectation {self.name}: op must be >= or <=, got {self.op}")
 
     def evaluate(self, metrics: Mapping[str, float]) -> ExpectationOutcome:
-        missing = [name for name in (self.lhs, self.rhs) if name not in metrics]
+        missing = [name for name in (self.lhs, self.rhs) if name and name not in metrics]
         if missing:
             return self._outcome(None, None, False, f"missing metric {', '.join(missing)}")
         lhs_value = float(metrics[self.lhs])
-        bound = self.factor * float(metrics[self.rhs]) + self.offset
+        rhs_value = float(metrics[self.rhs]) if self.rhs else 0.0
+        bound = self.factor * rhs_value + self.offset
         passed = _OPS[self.op](lhs_value, bound)
         text = f"{self.lhs} = {lhs_value:.4g} {self.op} {bound:.4g}"
         return self._outcome(lhs_value, bound, passed, text)

@@ -1,0 +1,98 @@
+"""Scenario: a client and a server in Mininet with one middlebox node between them running
+the AF_PACKET bridge engine, against the same hosts linked directly.
+
+Covers: what a pass-through engine costs (added RTT, bulk throughput and data segments per
+second forwarded in the data direction, measured with iperf3) and how exactly the userspace
+`link` model delays (TCP connect time through link(delay_ms=10), which delays the SYN and the
+SYN-ACK by 10 ms each).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from typing import Any
+
+from testbed.emulation.network import emulated_network
+from testbed.experiment import Expectation, ExperimentOutput, ExperimentSpec, Param, RunContext
+from topologies.line import LineTopo
+
+MSS_BYTES = 1448
+SPEC = ExperimentSpec(
+    name="middlebox-path",
+    description="cost of a pass-through middlebox engine; accuracy of the userspace link delay",
+    runtime="emulation",
+    params=(
+        Param("seconds", 3, quick=1, help="iperf3 duration per path"),
+        Param("connections", 30, quick=10, help="connections timed per path"),
+    ),
+    expectations=(
+        Expectation("pass-through engine forwards >= 50k packets/s", lhs=
+                    "middlebox.forward_pps.passthrough", op=">=", rhs="", offset=50_000,
+                    source="issue #4"),
+        Expectation("link(delay_ms=10) RTT within 1 ms of 20 ms",
+                    lhs="middlebox.rtt_error_ms.delay10", op="<=", rhs="", offset=1.0,
+                    source="issue #4"),
+    ),
+    bench=True,
+)
+
+
+def _connect_ms(net: Any, count: int) -> float:
+    client, server = net.get("client"), net.get("server")
+    server.cmd("python3 -m http.server 8080 >/dev/null 2>&1 &")
+    client.cmd(f"curl -s -o /dev/null --retry 20 --retry-connrefused http://{server.IP()}:8080/")
+    times = []
+    for _ in range(count):
+        out = client.cmd(f"curl -s -o /dev/null -w '%{{time_connect}}' http://{server.IP()}:8080/")
+        times.append(float(out) * 1000)
+    return statistics.median(times)
+
+
+def _iperf_mbps(net: Any, seconds: int) -> float:
+    client, server = net.get("client"), net.get("server")
+    server.cmd("iperf3 -s -1 >/dev/null 2>&1 &")
+    for _ in range(50):  # until the server listens
+        if "5201" in server.cmd("ss -ltn"):
+            break
+        time.sleep(0.1)
+    output = client.cmd(f"timeout {seconds + 20} iperf3 -J -c {server.IP()} -t {seconds} "
+                        "--connect-timeout 3000")
+    try:
+        report = json.loads(output[output.index("{"):])
+        return float(report["end"]["sum_received"]["bits_per_second"]) / 1e6
+    except (ValueError, KeyError) as error:
+        raise RuntimeError(f"iperf3 gave no result: {output[-300:]}") from error
+
+
+def run(ctx: RunContext) -> ExperimentOutput:
+    seconds, count = int(ctx.params["seconds"]), int(ctx.params["connections"])
+    rows: list[dict[str, object]] = []
+    metrics: dict[str, float] = {}
+    paths = (("direct", ()), ("passthrough", ("passthrough",)),
+             ("delay10", ("link(delay_ms=10)",)))
+    with ctx.progress(len(paths), "middlebox paths") as progress:
+        for label, chain in paths:
+            with emulated_network(LineTopo(paths=chain)) as net:
+                rtt = _connect_ms(net, count)
+                mbps = _iperf_mbps(net, seconds) if label != "delay10" else 0.0
+                ctx.add_environment(f"offloads.{label}", getattr(net, "offload_settings", {}))
+            row: dict[str, object] = {"path": label, "connect_rtt_ms": rtt}
+            metrics[f"middlebox.connect_rtt_ms.{label}"] = rtt
+            if mbps:
+                row["throughput_mbps"] = mbps
+                row["data_pps"] = mbps * 1e6 / 8 / MSS_BYTES
+                metrics[f"middlebox.throughput_mbps.{label}"] = mbps
+                metrics[f"middlebox.forward_pps.{label}"] = mbps * 1e6 / 8 / MSS_BYTES
+            rows.append(row)
+            progress.advance()
+    metrics["middlebox.added_rtt_ms.passthrough"] = (
+        metrics["middlebox.connect_rtt_ms.passthrough"] - metrics["middlebox.connect_rtt_ms.direct"]
+    )
+    metrics["middlebox.rtt_error_ms.delay10"] = abs(metrics["middlebox.connect_rtt_ms.delay10"]
+                                                    - 20.0)
+    if "offloads.direct" in ctx.environment:
+        ctx.warn("the direct path runs with offloads on (no middlebox node): its throughput "
+                 "is a ceiling, not a like-for-like baseline")
+    return ExperimentOutput(rows, metrics)

@@ -180,8 +180,10 @@ def test_proxy_ack_acknowledges_data_to_the_sender_and_forwards_it() -> None:
     from middleboxes.base import Inject
     from middleboxes.proxy_ack import ProxyAck
 
+    model = ProxyAck()
+    model.handle(packet(ACK, to_server=False, seq=5000, ack=1000), TO_CLIENT, 0.0)
     data = packet(ACK | PSH, seq=1000, ack=5000, payload=b"hello")
-    actions = ProxyAck().handle(data, TO_SERVER, 0.0)
+    actions = model.handle(data, TO_SERVER, 0.0)
     assert isinstance(actions[0], Forward) and actions[0].packet == data
     assert isinstance(actions[1], Inject) and actions[1].direction is TO_CLIENT
     ack = parse_packet(actions[1].packet)

@@ -32,7 +32,7 @@ def progress_wanted() -> bool:
 
 
 @contextmanager
-def _rich_progress(total: int, description: str) -> Iterator[ProgressTask]:
+def rich_progress(total: int, description: str) -> Iterator[ProgressTask]:
     progress = Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         console=Console(stderr=True), transient=True,
@@ -42,5 +42,5 @@ def _rich_progress(total: int, description: str) -> Iterator[ProgressTask]:
 
 
 @contextmanager
-def _silent_progress(total: int, description: str) -> Iterator[ProgressTask]:
+def silent_progress(total: int, description: str) -> Iterator[ProgressTask]:
     yield _SilentTask()

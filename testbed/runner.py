@@ -13,7 +13,7 @@ from typing import Any
 
 from testbed.environment import capture_environment
 from testbed.experiment import ExperimentOutput, ExperimentSpec, ParamValue, RunContext
-from testbed.progress import _rich_progress, _silent_progress
+from testbed.progress import rich_progress, silent_progress
 from testbed.registry import DEFAULT_PACKAGE, discover, spec_of
 from testbed.results import Result, write_atomically
 
@@ -104,7 +104,7 @@ def run_experiment(
     rows: list[dict[str, Any]] = []
     warnings: list[str] = []
     environment = capture_environment()
-    factory = _rich_progress if show_progress else _silent_progress
+    factory = rich_progress if show_progress else silent_progress
     for index in range(repeat):
         ctx = RunContext(
             params, seed=seed + index, quick=quick, repeat=repeat, out_dir=out_dir,

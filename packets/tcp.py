@@ -36,8 +36,12 @@ class TcpPacket:
     checksum: int
     urgent: int
     options_raw: bytes
-    payload: bytes
     raw: bytes
+
+    @property
+    def payload(self) -> bytes:
+        """The segment's data (sliced from `raw` on demand: forwarding never copies it)."""
+        return self.raw[self.ip.header_length + self.header_length :]
 
     @property
     def options(self) -> list[TcpOption]:
@@ -69,9 +73,12 @@ def parse_packet(packet: bytes | bytearray | memoryview) -> TcpPacket:
         raise MalformedPacket("tcp-bad-offset", f"data offset {header_length}")
     options_raw = bytes(segment[MIN_HEADER:header_length])
     parse_options(options_raw)  # strict: refuse options that run past the header
+    if isinstance(packet, bytes) and len(packet) == ip.total_length:
+        raw = packet
+    else:
+        raw = bytes(packet[: ip.total_length])
     return TcpPacket(
-        ip, src, dst, seq, ack, header_length, flags, window, checksum, urgent,
-        options_raw, bytes(segment[header_length:]), bytes(packet[: ip.total_length]),
+        ip, src, dst, seq, ack, header_length, flags, window, checksum, urgent, options_raw, raw
     )
 
 

@@ -1,17 +1,30 @@
 """proxy-ack: acknowledges data to the sender on the receiver's behalf and forwards it, as
-performance-enhancing proxies do. The ACK it makes up looks like the receiver's last segment
-(its window and, when the flow uses them, timestamps echoing the data). The real receiver's
-ACKs still pass, so the sender sees each acknowledgement earlier, sometimes twice."""
+performance-enhancing proxies do.
+
+The made-up ACK looks like the receiver's own: its timestamps echo the data, and its window
+keeps the right edge the receiver last advertised (ack + window, window scale included), so
+the sender never sends past what the receiver can take. The real receiver's ACKs still pass,
+so the sender sees each acknowledgement earlier, sometimes twice.
+"""
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from middleboxes.base import Action, Direction, FlowKey, Forward, Inject, Middlebox, flow_key
 from packets.tcp import ACK, FIN, SYN, TcpPacket, build_packet
-from packets.tcp_options import KIND_TIMESTAMPS, TcpOption
+from packets.tcp_options import KIND_TIMESTAMPS, KIND_WINDOW_SCALE, TcpOption
 
 MOD = 1 << 32
+
+
+@dataclass
+class _Sender:
+    """What one side of a flow last said: window scale, right edge, timestamp."""
+
+    shift: int = 0
+    right_edge: int | None = None
+    tsval: bytes | None = None
 
 
 class ProxyAck(Middlebox):
@@ -20,28 +33,42 @@ class ProxyAck(Middlebox):
     def __init__(self) -> None:
         super().__init__()
         self.params: dict[str, object] = {}
-        # per flow and direction of travel: (window, TSval) of the last segment seen
-        self._last: dict[tuple[FlowKey, Direction], tuple[int, bytes | None]] = {}
+        self._sides: dict[tuple[FlowKey, Direction], _Sender] = {}
+
+    def _remember(self, packet: TcpPacket, side: _Sender) -> bytes | None:
+        if packet.flags & SYN:
+            scale = packet.option(KIND_WINDOW_SCALE)
+            side.shift = min(scale[2], 14) if scale and len(scale) == 3 else 0
+        timestamps = packet.option(KIND_TIMESTAMPS)
+        if timestamps and len(timestamps) == 10:
+            side.tsval = timestamps[2:6]
+        if packet.flags & ACK:
+            shift = 0 if packet.flags & SYN else side.shift  # SYN windows are never scaled
+            side.right_edge = (packet.ack + (packet.window << shift)) % MOD
+        return timestamps
 
     def process(self, packet: TcpPacket, direction: Direction, now: float) -> list[Action]:
         key = flow_key(packet, direction)
-        timestamps = packet.option(KIND_TIMESTAMPS)
-        self._last[(key, direction)] = (packet.window, timestamps[2:6] if timestamps else None)
+        sender = self._sides.setdefault((key, direction), _Sender())
+        timestamps = self._remember(packet, sender)
         actions: list[Action] = [Forward(packet.raw)]
         length = len(packet.payload) + (1 if packet.flags & FIN else 0)
-        receiver = self._last.get((key, direction.reverse))
-        if length == 0 or packet.flags & SYN or not packet.flags & ACK or receiver is None:
+        receiver = self._sides.get((key, direction.reverse))
+        if (length == 0 or packet.flags & SYN or not packet.flags & ACK or receiver is None
+                or receiver.right_edge is None):
             return actions
-        window, receiver_tsval = receiver
+        acked = (packet.seq + length) % MOD
+        room = (receiver.right_edge - acked) % MOD
+        window = 0 if room >= MOD // 2 else min(room >> receiver.shift, 0xFFFF)
         options = []
-        if timestamps and receiver_tsval is not None:
+        if timestamps and receiver.tsval is not None:
             options.append(TcpOption(KIND_TIMESTAMPS,
-                                     bytes([8, 10]) + receiver_tsval + timestamps[2:6]))
+                                     bytes([8, 10]) + receiver.tsval + timestamps[2:6]))
         ip = replace(packet.ip, src=packet.ip.dst, dst=packet.ip.src, options=b"",
                      header_length=20)
         ack = build_packet(
-            ip, src_port=packet.dst_port, dst_port=packet.src_port, seq=packet.ack,
-            ack=(packet.seq + length) % MOD, flags=ACK, window=window, options=options,
+            ip, src_port=packet.dst_port, dst_port=packet.src_port, seq=packet.ack, ack=acked,
+            flags=ACK, window=window, options=options,
         )
         self.stats["proxied-acks"] += 1
         actions.append(Inject(ack, direction.reverse))

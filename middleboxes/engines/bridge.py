@@ -13,6 +13,7 @@ the wire never carries.
 from __future__ import annotations
 
 import argparse
+import errno
 import heapq
 import itertools
 import select
@@ -30,6 +31,7 @@ ETH_P_ALL = 0x0003
 ETH_P_IP = 0x0800
 ETH_HEADER = 14
 PACKET_OUTGOING = 4
+RETRY_S = 0.0002
 
 
 class Bridge:
@@ -37,7 +39,8 @@ class Bridge:
         self.model = model
         self.sockets: dict[Direction, socket.socket] = {}
         self.headers: dict[Direction, bytes] = {}  # last Ethernet header seen per direction
-        self._timers: list[tuple[float, int, Direction, bytes]] = []
+        self._timers: list[tuple[float, int, Direction, bytes]] = []  # delayed packets
+        self._retries: list[tuple[float, int, Direction, bytes]] = []  # whole frames
         self._order = itertools.count()
         for direction, name in ((Direction.TO_CLIENT, client_interface),
                                 (Direction.TO_SERVER, server_interface)):
@@ -51,10 +54,25 @@ class Bridge:
         header = self.headers.get(direction)
         if header is None:
             return  # no frame seen yet in that direction: no MAC addresses to use
+        self._send_frame(direction, header + packet)
+
+    def _send_frame(self, direction: Direction, frame: bytes) -> None:
+        """Send, and when the interface queue is full try again shortly: the engine itself
+        never loses a packet (a loss here would hide behind whatever model is measured)."""
         try:
-            self.sockets[direction].send(header + packet)
-        except OSError:
-            self.model.stats["send-errors"] += 1
+            self.sockets[direction].send(frame)
+        except (BlockingIOError, InterruptedError):
+            self._retry(direction, frame)
+        except OSError as error:
+            if error.errno == errno.ENOBUFS:
+                self._retry(direction, frame)
+            else:
+                self.model.stats["send-errors"] += 1
+
+    def _retry(self, direction: Direction, frame: bytes) -> None:
+        self.model.stats["send-retries"] += 1
+        heapq.heappush(self._retries, (time.monotonic() + RETRY_S, next(self._order),
+                                       direction, frame))
 
     def _apply(self, actions: Sequence[Action], direction: Direction, now: float) -> None:
         for action in actions:
@@ -87,12 +105,6 @@ class Bridge:
             now = time.monotonic()
             self._apply(self.model.handle(packet, direction, now), direction, now)
 
-    def _send_frame(self, direction: Direction, frame: bytes) -> None:
-        try:
-            self.sockets[direction].send(frame)
-        except OSError:
-            self.model.stats["send-errors"] += 1
-
     def run(self) -> None:
         by_fd = {sock.fileno(): direction for direction, sock in self.sockets.items()}
         while not self.stopped:
@@ -100,7 +112,11 @@ class Bridge:
             while self._timers and self._timers[0][0] <= now:
                 _, _, direction, packet = heapq.heappop(self._timers)
                 self._send(direction, packet)
-            timeout = max(0.0, self._timers[0][0] - now) if self._timers else 0.05
+            while self._retries and self._retries[0][0] <= now:
+                _, _, direction, frame = heapq.heappop(self._retries)
+                self._send_frame(direction, frame)
+            due = [queue[0][0] for queue in (self._timers, self._retries) if queue]
+            timeout = max(0.0, min(due) - now) if due else 0.05
             try:
                 ready, _, _ = select.select(list(by_fd), [], [], min(timeout, 0.05))
             except InterruptedError:

@@ -190,4 +190,5 @@ def test_proxy_ack_acknowledges_data_to_the_sender_and_forwards_it() -> None:
     assert checksums_ok(actions[1].packet)
     assert (ack.ip.src, ack.ip.dst, ack.src_port, ack.dst_port) == (SERVER, CLIENT, 80, 40000)
     assert (ack.seq, ack.ack, ack.flags) == (5000, 1005, ACK)
+    assert ack.window == 1000 - 5  # the receiver's right edge (ack 1000 + window 1000) kept
     assert len(ProxyAck().handle(packet(SYN), TO_SERVER, 0.0)) == 1

@@ -1,11 +1,24 @@
 """One endpoint's TCP-ENO negotiation (RFC 8547): roles, TEP choice, transcript, fallback.
 
-The active opener is host A and lists the TEPs it supports in its SYN; the passive opener B
-answers with the one it chose in its SYN-ACK; A's first ACK carries an ENO option (possibly
-empty) so that B knows its SYN-ACK's option arrived. In a simultaneous open both sides sent a
-SYN: the `b` bit of the global suboption decides who is B; equal bits disable encryption.
-Anything missing or malformed ends in a fallback to plain TCP with a reason, never an
-exception; calling the wrong method for the endpoint's role is a `UsageError`.
+Sans-IO: the caller hands in the ENO option bytes of the segments it received (None when a
+segment carried none) and asks for the option bytes to send.
+
+* The active opener is host A: `syn_option()` lists the TEPs it offers (after a global
+  suboption with b=1 when `want_b`), then `on_synack()` picks the negotiated TEP: the last TEP
+  of B's SYN-ACK that A also offered. A's first ACK carries `ack_option()`, an ENO option
+  without suboptions, so that B knows its SYN-ACK's option arrived.
+* The passive opener is host B: `on_syn()`, then `synack_option()` (the TEP its chooser picked,
+  with the chooser's data; None = send no option), then `on_ack()`: only an ENO option on A's
+  first ACK completes the negotiation.
+* Simultaneous open: `syn_option()` was called and then `on_syn()` brings the peer's SYN. The
+  `b` bits decide: the side with b=1 becomes B, the other A; equal bits are a role conflict.
+
+The negotiation transcript (believed RFC behaviour) is A's SYN option and B's SYN-ACK option
+as on the wire, kind and length bytes included, concatenated; both sides compute it from the
+same bytes. Missing or malformed peer options end in FALLBACK with a reason ("no-eno-syn",
+"no-eno-synack", "no-common-tep", "role-conflict", "no-eno-ack", "malformed-option"), never an
+exception; calling a method that makes no sense in the endpoint's role or state raises
+`UsageError`.
 """
 
 from __future__ import annotations
@@ -26,6 +39,8 @@ from tcpcrypt.errors import DecodeError, UsageError
 
 
 class Role(enum.Enum):
+    """Host A (active opener, or b=0 in a simultaneous open) or host B."""
+
     A = "A"
     B = "B"
 
@@ -38,6 +53,8 @@ class EnoState(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class EnoResult:
+    """A completed negotiation: the TEP, the data each side attached to it, the transcript."""
+
     role: Role
     tep: int
     a_data: bytes
@@ -50,10 +67,16 @@ Chooser = Callable[[Sequence[TepSuboption]], TepSuboption | None]
 
 def negotiation_transcript(syn_option: bytes, synack_option: bytes) -> bytes:
     """Believed RFC behaviour: A's SYN option then B's SYN-ACK option, as on the wire."""
-    return syn_option + synack_option
+    return bytes(syn_option) + bytes(synack_option)
+
+
+def _first_with_tep(suboptions: Sequence[TepSuboption], tep: int) -> TepSuboption | None:
+    return next((s for s in suboptions if s.tep == tep), None)
 
 
 class EnoEndpoint:
+    """The TCP-ENO state of one end of one connection."""
+
     def __init__(
         self,
         offers: Sequence[TepSuboption],
@@ -61,27 +84,50 @@ class EnoEndpoint:
         chooser: Chooser | None = None,
         want_b: bool = False,
     ) -> None:
+        offers = tuple(offers)
         if not offers:
             raise UsageError("an ENO endpoint needs at least one TEP to offer")
-        self.offers = tuple(offers)
-        self._chooser = chooser or self._default_chooser
+        if not all(isinstance(offer, TepSuboption) for offer in offers):
+            raise UsageError("offers must be TepSuboption values")
+        for offer in offers:  # a bad TEP or data is a UsageError now, not at the first SYN
+            encode_eno_option(EnoOption((offer,)))
+        self.offers: tuple[TepSuboption, ...] = offers
         self.want_b = want_b
-        self.state = EnoState.PENDING
-        self.role: Role | None = None
-        self.result: EnoResult | None = None
-        self.fallback_reason: str | None = None
+        self._chooser: Chooser = chooser if chooser is not None else self._default_chooser
+        self._state = EnoState.PENDING
+        self._role: Role | None = None
+        self._result: EnoResult | None = None
+        self._fallback_reason: str | None = None
         self._sent_syn: bytes | None = None
         self._received_syn: bytes | None = None
-        self._received_syn_option: EnoOption | None = None
+        self._peer_syn: EnoOption | None = None
         self._sent_synack: bytes | None = None
         self._chosen: TepSuboption | None = None
 
+    # --- read-only state ------------------------------------------------------------------
+    @property
+    def state(self) -> EnoState:
+        return self._state
+
+    @property
+    def role(self) -> Role | None:
+        return self._role
+
+    @property
+    def result(self) -> EnoResult | None:
+        return self._result
+
+    @property
+    def fallback_reason(self) -> str | None:
+        return self._fallback_reason
+
     # --- helpers --------------------------------------------------------------------------
     def _fall_back(self, reason: str) -> None:
-        self.state = EnoState.FALLBACK
-        self.fallback_reason = reason
+        self._state = EnoState.FALLBACK
+        self._fallback_reason = reason
 
     def _default_chooser(self, offered: Sequence[TepSuboption]) -> TepSuboption | None:
+        """B's own offers in B's preference order: the first one that A offered too."""
         offered_teps = {offer.tep for offer in offered}
         return next((own for own in self.offers if own.tep in offered_teps), None)
 
@@ -92,23 +138,25 @@ class EnoEndpoint:
         except DecodeError:
             return None
 
+    def _suboptions(self, teps: Sequence[TepSuboption]) -> tuple[Suboption, ...]:
+        head: tuple[Suboption, ...] = (GlobalSuboption(b=True),) if self.want_b else ()
+        return head + tuple(teps)
+
     # --- host A ---------------------------------------------------------------------------
     def syn_option(self) -> bytes:
-        """The ENO option for our SYN (this makes us the active opener)."""
+        """The ENO option for our SYN (this makes us the active opener, host A)."""
         if self._sent_syn is not None or self._received_syn is not None:
             raise UsageError("syn_option: a SYN was already sent or received")
-        suboptions: list[Suboption] = [GlobalSuboption(b=True)] if self.want_b else []
-        suboptions.extend(self.offers)
-        self._sent_syn = encode_eno_option(EnoOption(tuple(suboptions)))
-        self.role = Role.A
+        self._sent_syn = encode_eno_option(EnoOption(self._suboptions(self.offers)))
+        self._role = Role.A
         return self._sent_syn
 
     def on_synack(self, option: bytes | None) -> None:
-        """A receives B's SYN-ACK option (None: there was none)."""
-        if self.role is not Role.A or self._sent_syn is None:
-            raise UsageError("on_synack: only the active opener (A) receives a SYN-ACK")
-        if self.state is not EnoState.PENDING:
-            return
+        """A receives B's SYN-ACK option (None: the SYN-ACK carried none)."""
+        if self._role is not Role.A or self._sent_syn is None:
+            raise UsageError("on_synack: only host A, after its SYN, receives a SYN-ACK")
+        if self._state is not EnoState.PENDING:
+            return  # already decided (a fallback, or a retransmitted SYN-ACK)
         if option is None:
             self._fall_back("no-eno-synack")
             return
@@ -116,22 +164,24 @@ class EnoEndpoint:
         if parsed is None:
             self._fall_back("malformed-option")
             return
-        ours = {offer.tep: offer for offer in self.offers}
-        common = [tep for tep in parsed.teps if tep.tep in ours]
+        offered = {offer.tep for offer in self.offers}
+        common = [tep for tep in parsed.teps if tep.tep in offered]
         if not common:
             self._fall_back("no-common-tep")
             return
         chosen = common[-1]
-        self.state = EnoState.NEGOTIATED
-        self.result = EnoResult(
-            Role.A, chosen.tep, ours[chosen.tep].data, chosen.data,
+        ours = _first_with_tep(self.offers, chosen.tep)
+        assert ours is not None  # chosen.tep is among the offers
+        self._state = EnoState.NEGOTIATED
+        self._result = EnoResult(
+            Role.A, chosen.tep, ours.data, chosen.data,
             negotiation_transcript(self._sent_syn, option),
         )
 
     def ack_option(self) -> bytes:
         """A's first ACK: an ENO option without suboptions."""
-        if self.role is not Role.A or self.state is not EnoState.NEGOTIATED:
-            raise UsageError("ack_option: only a negotiated A sends ENO on its first ACK")
+        if self._role is not Role.A or self._state is not EnoState.NEGOTIATED:
+            raise UsageError("ack_option: only a negotiated host A sends ENO on its first ACK")
         return encode_eno_option(EnoOption())
 
     # --- host B ---------------------------------------------------------------------------
@@ -139,9 +189,12 @@ class EnoEndpoint:
         """A SYN arrived (passive open, or the peer's SYN in a simultaneous open)."""
         if self._received_syn is not None:
             raise UsageError("on_syn: a SYN was already received")
-        self._received_syn = option if option is not None else b""
-        if self._sent_syn is None:
-            self.role = Role.B
+        if self._state is not EnoState.PENDING:
+            raise UsageError("on_syn: the negotiation is already over")
+        simultaneous = self._sent_syn is not None
+        self._received_syn = bytes(option) if option is not None else b""
+        if not simultaneous:
+            self._role = Role.B
         if option is None:
             self._fall_back("no-eno-syn")
             return
@@ -149,43 +202,43 @@ class EnoEndpoint:
         if parsed is None:
             self._fall_back("malformed-option")
             return
-        self._received_syn_option = parsed
-        if self._sent_syn is None:
-            return
-        # Simultaneous open: the b bits decide.
-        peer_global = parsed.global_suboption
-        peer_b = bool(peer_global and peer_global.b)
-        if peer_b == self.want_b:
-            self._fall_back("role-conflict")
-            return
-        self.role = Role.B if self.want_b else Role.A
+        self._peer_syn = parsed
+        if simultaneous:
+            peer_global = parsed.global_suboption
+            peer_b = peer_global is not None and peer_global.b
+            if peer_b == self.want_b:
+                self._fall_back("role-conflict")
+                return
+            self._role = Role.B if self.want_b else Role.A
 
     def synack_option(self) -> bytes | None:
         """B's SYN-ACK option with the chosen TEP, or None (fall back: send no option)."""
-        if self.role is Role.A or self._received_syn is None:
-            if self.state is EnoState.FALLBACK:
-                return None
-            raise UsageError("synack_option: only host B, after a SYN, answers")
-        if self.state is not EnoState.PENDING or self._received_syn_option is None:
+        if self._received_syn is None:
+            raise UsageError("synack_option: no SYN was received")
+        if self._state is EnoState.FALLBACK:
             return None
+        if self._role is not Role.B:
+            raise UsageError("synack_option: only host B answers a SYN with an ENO SYN-ACK")
         if self._sent_synack is not None:
-            return self._sent_synack
-        chosen = self._chooser(self._received_syn_option.teps)
+            return self._sent_synack  # the same bytes again (a retransmitted SYN-ACK)
+        assert self._peer_syn is not None  # set whenever B is still PENDING after on_syn
+        offered = self._peer_syn.teps
+        chosen = self._chooser(offered)
         if chosen is None:
             self._fall_back("no-common-tep")
             return None
-        suboptions: list[Suboption] = [GlobalSuboption(b=True)] if self.want_b else []
-        suboptions.append(chosen)
+        if not isinstance(chosen, TepSuboption) or _first_with_tep(offered, chosen.tep) is None:
+            raise UsageError(f"the chooser returned {chosen!r}, which A did not offer")
         self._chosen = chosen
-        self._sent_synack = encode_eno_option(EnoOption(tuple(suboptions)))
+        self._sent_synack = encode_eno_option(EnoOption(self._suboptions((chosen,))))
         return self._sent_synack
 
     def on_ack(self, option: bytes | None) -> None:
         """B receives A's first ACK: only an ENO option there confirms the negotiation."""
-        if self.role is not Role.B:
+        if self._role is not Role.B:
             raise UsageError("on_ack: only host B checks A's first ACK")
-        if self.state is not EnoState.PENDING:
-            return
+        if self._state is not EnoState.PENDING:
+            return  # already decided (a fallback, or a later ACK)
         if self._sent_synack is None or self._chosen is None:
             raise UsageError("on_ack: no SYN-ACK option was sent")
         if option is None:
@@ -194,12 +247,10 @@ class EnoEndpoint:
         if self._parse(option) is None:
             self._fall_back("malformed-option")
             return
-        assert self._received_syn_option is not None and self._received_syn is not None
-        a_offer = next(
-            (t for t in self._received_syn_option.teps if t.tep == self._chosen.tep), None
-        )
-        self.state = EnoState.NEGOTIATED
-        self.result = EnoResult(
+        assert self._peer_syn is not None and self._received_syn is not None
+        a_offer = _first_with_tep(self._peer_syn.teps, self._chosen.tep)
+        self._state = EnoState.NEGOTIATED
+        self._result = EnoResult(
             Role.B, self._chosen.tep, a_offer.data if a_offer else b"", self._chosen.data,
             negotiation_transcript(self._received_syn, self._sent_synack),
         )

@@ -1,12 +1,24 @@
 """The TCP-ENO option (RFC 8547): parsing and encoding its suboptions.
 
-Wire form: kind 69, length, then suboptions. A suboption byte with the high bit (v) clear is
-either the global suboption (0x00-0x1f: bit 0x01 = b, bits 0x06 = application-aware) or a TEP
-identifier without data (0x20-0x7f). A byte 0x80-0x9f is a length byte 100nnnnn: the next
-nnnnn+1 bytes are one suboption, a TEP byte with v set followed by its data (believed RFC
-behaviour: the count includes the TEP byte). A TEP byte with v set and no length byte before it
-takes every remaining byte of the option as its data, so it must come last. Receipt of the
-drafts' experimental form (kind 253, ExID 0x454E) is accepted too.
+Wire form: kind 69, length (counting the kind and length bytes), then suboptions, one byte each,
+some with data:
+
+* high bit (v) clear, 0x00-0x1f: the global suboption. Bit 0x01 is `b` (this host wants role B);
+  bits 0x06 are the application-aware field (believed RFC behaviour); the other bits are
+  reserved: sent as zero, ignored on receipt (believed RFC behaviour). At most one global
+  suboption, and only as the first suboption.
+* v clear, 0x20-0x7f: a TEP identifier without data.
+* 0x80-0x9f: a length byte `100nnnnn`. The nnnnn+1 bytes after it are one suboption: a TEP byte
+  with v set, then nnnnn bytes of data (believed RFC behaviour: the count includes the TEP byte).
+* 0xa0-0xff without a length byte in front: a TEP byte with v set whose data runs to the end of
+  the option, so it must be the last suboption.
+
+The encoder writes a TEP with empty data as its plain byte, the last TEP with data in the
+no-length-byte form, and any other TEP with data behind a length byte. Receipt of the drafts'
+experimental form (kind 253, ExID 0x454E) is accepted too; the encoder always writes kind 69.
+
+Malformed input raises `DecodeError` with one of the reasons "eno-truncated", "eno-bad-length",
+"eno-bad-kind", "eno-bad-suboption"; an option the encoder cannot write raises `UsageError`.
 """
 
 from __future__ import annotations
@@ -17,26 +29,37 @@ from typing import Final
 from tcpcrypt.constants import ENO_EXID, ENO_OPTION_KIND, EXPERIMENTAL_OPTION_KIND
 from tcpcrypt.errors import DecodeError, UsageError
 
+# A TCP header has room for at most 40 bytes of options.
 MAX_TCP_OPTION: Final = 40
+OPTION_HEADER: Final = 2  # kind and length bytes
+EXPERIMENTAL_HEADER: Final = 4  # kind, length and the 2-byte ExID
 V_BIT: Final = 0x80
 GLOBAL_B_BIT: Final = 0x01
 # Believed RFC behaviour: the application-aware field is bits 0x06 of the global suboption.
 GLOBAL_APP_AWARE_MASK: Final = 0x06
 GLOBAL_APP_AWARE_SHIFT: Final = 1
+GLOBAL_APP_AWARE_MAX: Final = GLOBAL_APP_AWARE_MASK >> GLOBAL_APP_AWARE_SHIFT
 LENGTH_BYTE_MIN: Final = 0x80
 LENGTH_BYTE_MAX: Final = 0x9F
+LENGTH_BYTE_COUNT_MASK: Final = 0x1F
+# Believed RFC behaviour: nnnnn+1 counts the TEP byte and its data, so at most 31 data bytes.
+MAX_LENGTH_BYTE_DATA: Final = LENGTH_BYTE_COUNT_MASK
 TEP_MIN: Final = 0x20
 TEP_MAX: Final = 0x7F
 
 
 @dataclass(frozen=True, slots=True)
 class GlobalSuboption:
+    """The global suboption: the `b` (role B) bit and the 2-bit application-aware field."""
+
     b: bool = False
     application_aware: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class TepSuboption:
+    """One TEP identifier (0x20-0x7f) with its optional TEP-specific data."""
+
     tep: int
     data: bytes = b""
 
@@ -46,6 +69,8 @@ Suboption = GlobalSuboption | TepSuboption
 
 @dataclass(frozen=True, slots=True)
 class EnoOption:
+    """A decoded ENO option: its suboptions in wire order."""
+
     suboptions: tuple[Suboption, ...] = ()
 
     @property
@@ -59,20 +84,30 @@ class EnoOption:
 
 
 def _option_body(option: bytes) -> bytes:
-    if len(option) < 2:
+    """The suboption bytes of a kind-69 or experimental-form option; trailing bytes ignored."""
+    if len(option) < OPTION_HEADER:
         raise DecodeError("eno-truncated", "option shorter than its kind and length bytes")
     kind, length = option[0], option[1]
-    if length < 2 or length > len(option):
-        raise DecodeError("eno-bad-length", f"length byte {length} for {len(option)} bytes")
     if kind == ENO_OPTION_KIND:
-        return option[2:length]
-    if kind == EXPERIMENTAL_OPTION_KIND:
-        if length < 4:
-            raise DecodeError("eno-truncated", "experimental option without its ExID")
-        if int.from_bytes(option[2:4], "big") != ENO_EXID:
-            raise DecodeError("eno-bad-kind", "experimental option with another ExID")
-        return option[4:length]
-    raise DecodeError("eno-bad-kind", f"option kind {kind}")
+        header = OPTION_HEADER
+    elif kind == EXPERIMENTAL_OPTION_KIND:
+        header = EXPERIMENTAL_HEADER
+    else:
+        raise DecodeError("eno-bad-kind", f"option kind {kind}")
+    if length < header or length > MAX_TCP_OPTION:
+        raise DecodeError("eno-bad-length", f"length byte {length} for option kind {kind}")
+    if length > len(option):
+        raise DecodeError("eno-truncated", f"length byte {length}, only {len(option)} bytes")
+    if kind == EXPERIMENTAL_OPTION_KIND and int.from_bytes(option[2:4], "big") != ENO_EXID:
+        raise DecodeError("eno-bad-kind", "experimental option with another ExID")
+    return bytes(option[header:length])
+
+
+def _global_suboption(byte: int) -> GlobalSuboption:
+    # Reserved bits (0x18) are ignored on receipt.
+    return GlobalSuboption(
+        bool(byte & GLOBAL_B_BIT), (byte & GLOBAL_APP_AWARE_MASK) >> GLOBAL_APP_AWARE_SHIFT
+    )
 
 
 def parse_eno_option(option: bytes) -> EnoOption:
@@ -85,61 +120,64 @@ def parse_eno_option(option: bytes) -> EnoOption:
         if byte < TEP_MIN:
             if suboptions:
                 raise DecodeError("eno-bad-suboption", "global suboption not first")
-            suboptions.append(
-                GlobalSuboption(
-                    bool(byte & GLOBAL_B_BIT),
-                    (byte & GLOBAL_APP_AWARE_MASK) >> GLOBAL_APP_AWARE_SHIFT,
-                )
-            )
-            if byte & ~(GLOBAL_B_BIT | GLOBAL_APP_AWARE_MASK):
-                raise DecodeError("eno-bad-suboption", f"reserved global bits in 0x{byte:02x}")
+            suboptions.append(_global_suboption(byte))
             position += 1
         elif byte <= TEP_MAX:
             suboptions.append(TepSuboption(byte))
             position += 1
         elif byte <= LENGTH_BYTE_MAX:
-            count = (byte & 0x1F) + 1
+            count = (byte & LENGTH_BYTE_COUNT_MASK) + 1
             chunk = body[position + 1 : position + 1 + count]
             if len(chunk) < count:
                 raise DecodeError("eno-truncated", "length byte runs past the option")
             if chunk[0] < V_BIT | TEP_MIN:
-                raise DecodeError("eno-bad-suboption", "length byte not followed by a TEP")
-            suboptions.append(TepSuboption(chunk[0] & ~V_BIT, bytes(chunk[1:])))
+                raise DecodeError("eno-bad-suboption", "length byte not followed by a v=1 TEP")
+            suboptions.append(TepSuboption(chunk[0] & ~V_BIT, chunk[1:]))
             position += 1 + count
         else:
-            suboptions.append(TepSuboption(byte & ~V_BIT, bytes(body[position + 1 :])))
+            suboptions.append(TepSuboption(byte & ~V_BIT, body[position + 1 :]))
             position = len(body)
     return EnoOption(tuple(suboptions))
 
 
-def _encode_suboption(suboption: Suboption, last: bool) -> bytes:
-    if isinstance(suboption, GlobalSuboption):
-        if not 0 <= suboption.application_aware <= 3:
-            raise UsageError("application_aware must be 0..3")
-        return bytes(
-            (int(suboption.b) | suboption.application_aware << GLOBAL_APP_AWARE_SHIFT,)
-        )
-    if not TEP_MIN <= suboption.tep <= TEP_MAX:
-        raise UsageError(f"TEP 0x{suboption.tep:02x} outside 0x20..0x7f")
-    if not suboption.data:
-        return bytes((suboption.tep,))
+def _encode_global(suboption: GlobalSuboption) -> bytes:
+    aware = suboption.application_aware
+    if not isinstance(suboption.b, bool):
+        raise UsageError("GlobalSuboption.b must be a bool")
+    if not isinstance(aware, int) or not 0 <= aware <= GLOBAL_APP_AWARE_MAX:
+        raise UsageError(f"application_aware must be 0..{GLOBAL_APP_AWARE_MAX}")
+    return bytes((int(suboption.b) | aware << GLOBAL_APP_AWARE_SHIFT,))
+
+
+def _encode_tep(suboption: TepSuboption, last: bool) -> bytes:
+    tep, data = suboption.tep, suboption.data
+    if not isinstance(tep, int) or not TEP_MIN <= tep <= TEP_MAX:
+        raise UsageError(f"TEP {tep!r} outside 0x20..0x7f")
+    if not isinstance(data, bytes):
+        raise UsageError("TEP data must be bytes")
+    if not data:
+        return bytes((tep,))
     if last:
-        return bytes((suboption.tep | V_BIT,)) + suboption.data
-    count = 1 + len(suboption.data)
-    if count > 32:
-        raise UsageError("TEP data too long for a length byte")
-    return bytes((LENGTH_BYTE_MIN | (count - 1), suboption.tep | V_BIT)) + suboption.data
+        return bytes((tep | V_BIT,)) + data
+    if len(data) > MAX_LENGTH_BYTE_DATA:
+        raise UsageError(f"TEP data of {len(data)} bytes too long for a length byte")
+    return bytes((LENGTH_BYTE_MIN | len(data), tep | V_BIT)) + data
 
 
 def encode_eno_option(option: EnoOption) -> bytes:
     """The option as kind 69, length, suboptions; UsageError if it cannot be encoded."""
-    for index, suboption in enumerate(option.suboptions):
-        if isinstance(suboption, GlobalSuboption) and index != 0:
-            raise UsageError("the global suboption must come first")
     count = len(option.suboptions)
-    body = b"".join(
-        _encode_suboption(s, index == count - 1) for index, s in enumerate(option.suboptions)
-    )
-    if 2 + len(body) > MAX_TCP_OPTION:
-        raise UsageError(f"ENO option of {2 + len(body)} bytes exceeds {MAX_TCP_OPTION}")
-    return bytes((ENO_OPTION_KIND, 2 + len(body))) + body
+    parts: list[bytes] = []
+    for index, suboption in enumerate(option.suboptions):
+        if isinstance(suboption, GlobalSuboption):
+            if index != 0:
+                raise UsageError("the global suboption may only be the first suboption")
+            parts.append(_encode_global(suboption))
+        elif isinstance(suboption, TepSuboption):
+            parts.append(_encode_tep(suboption, index == count - 1))
+        else:
+            raise UsageError(f"not an ENO suboption: {suboption!r}")
+    body = b"".join(parts)
+    if OPTION_HEADER + len(body) > MAX_TCP_OPTION:
+        raise UsageError(f"ENO option of {OPTION_HEADER + len(body)} bytes exceeds 40")
+    return bytes((ENO_OPTION_KIND, OPTION_HEADER + len(body))) + body

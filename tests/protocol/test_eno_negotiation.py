@@ -1,133 +1,348 @@
-"""TCP-ENO negotiation: roles, TEP choice, fallback reasons, transcripts, simultaneous open."""
+"""TCP-ENO negotiation: roles, TEP choice, data, fallback reasons, transcripts, misuse."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import pytest
 
-from tcpcrypt.eno_negotiation import EnoEndpoint, EnoState, Role, negotiation_transcript
-from tcpcrypt.eno_option import TepSuboption
+from tcpcrypt.eno_negotiation import (
+    EnoEndpoint,
+    EnoResult,
+    EnoState,
+    Role,
+    negotiation_transcript,
+)
+from tcpcrypt.eno_option import (
+    EnoOption,
+    GlobalSuboption,
+    TepSuboption,
+    encode_eno_option,
+    parse_eno_option,
+)
 from tcpcrypt.errors import UsageError
 
-X25519, P256, X448 = 0x23, 0x21, 0x24
+P256, P521, X25519, X448 = 0x21, 0x22, 0x23, 0x24
+MALFORMED = bytes([69, 9, 0x21])  # length byte past the end
+A_ID, B_ID = b"\xa1" * 9, b"\xb2" * 9  # resumption-identifier-sized data
+
+Tamper = Callable[[bytes | None], bytes | None]
+
+
+def keep(option: bytes | None) -> bytes | None:
+    return option
 
 
 def handshake(
-    a_offers: list[TepSuboption], b_offers: list[TepSuboption], strip: str = ""
-) -> tuple[EnoEndpoint, EnoEndpoint]:
-    a, b = EnoEndpoint(a_offers), EnoEndpoint(b_offers)
-    syn = a.syn_option()
-    b.on_syn(None if strip == "syn" else syn)
-    synack = b.synack_option()
-    a.on_synack(None if strip == "synack" else synack)
+    a: EnoEndpoint,
+    b: EnoEndpoint,
+    syn: Tamper = keep,
+    synack: Tamper = keep,
+    ack: Tamper = keep,
+) -> tuple[bytes, bytes | None]:
+    """Run A's SYN, B's SYN-ACK and A's first ACK through the given path; return SYN, SYN-ACK."""
+    sent_syn = a.syn_option()
+    b.on_syn(syn(sent_syn))
+    sent_synack = b.synack_option()
+    a.on_synack(synack(sent_synack))
     if a.state is EnoState.NEGOTIATED:
-        ack = a.ack_option()
-        b.on_ack(None if strip == "ack" else ack)
-    return a, b
+        b.on_ack(ack(a.ack_option()))
+    else:
+        b.on_ack(ack(None))
+    return sent_syn, sent_synack
 
 
-def test_both_sides_agree_on_tep_roles_and_transcript() -> None:
-    a, b = handshake([TepSuboption(X25519), TepSuboption(P256)], [TepSuboption(P256)])
+def teps(*ids: int) -> list[TepSuboption]:
+    return [TepSuboption(tep) for tep in ids]
+
+
+def results(a: EnoEndpoint, b: EnoEndpoint) -> tuple[EnoResult, EnoResult]:
+    assert a.state is b.state is EnoState.NEGOTIATED
     assert a.result is not None and b.result is not None
-    assert (a.result.role, b.result.role) == (Role.A, Role.B)
-    assert a.result.tep == b.result.tep == P256
-    assert a.result.transcript == b.result.transcript
+    return a.result, b.result
 
 
-def test_b_prefers_its_own_order() -> None:
-    a, b = handshake([TepSuboption(X25519), TepSuboption(P256)],
-                     [TepSuboption(P256), TepSuboption(X25519)])
-    assert a.result is not None and a.result.tep == P256
-
-
-def test_a_takes_the_last_common_tep_of_the_synack() -> None:
-    a = EnoEndpoint([TepSuboption(X25519), TepSuboption(P256)])
-    a.syn_option()
-    a.on_synack(bytes([69, 5, 0x21, 0x24, 0x23]))  # P256, X448 (not offered), X25519
-    assert a.result is not None and a.result.tep == X25519
-
-
-def test_data_travels_with_the_tep_both_ways() -> None:
-    a_id, b_id = b"A" * 9, b"B" * 9
-
-    def chooser(offered: object) -> TepSuboption:
-        return TepSuboption(X25519, b_id)
-
-    a = EnoEndpoint([TepSuboption(X25519, a_id)])
-    b = EnoEndpoint([TepSuboption(X25519)], chooser=chooser)
-    b.on_syn(a.syn_option())
-    a.on_synack(b.synack_option())
-    b.on_ack(a.ack_option())
-    assert a.result is not None and b.result is not None
-    assert (a.result.a_data, a.result.b_data) == (a_id, b_id)
-    assert (b.result.a_data, b.result.b_data) == (a_id, b_id)
+def test_both_sides_agree_on_tep_roles_and_the_transcript_of_the_wire_bytes() -> None:
+    a, b = EnoEndpoint(teps(X25519, P256)), EnoEndpoint(teps(P256))
+    syn, synack = handshake(a, b)
+    ra, rb = results(a, b)
+    assert (ra.role, rb.role, a.role, b.role) == (Role.A, Role.B, Role.A, Role.B)
+    assert ra.tep == rb.tep == P256
+    assert synack is not None
+    assert ra.transcript == rb.transcript == negotiation_transcript(syn, synack) == syn + synack
+    assert syn == bytes([69, 4, X25519, P256]) and synack == bytes([69, 3, P256])
+    assert a.fallback_reason is None and b.fallback_reason is None
 
 
 @pytest.mark.parametrize(
-    ("strip", "a_reason", "b_reason"),
-    [("syn", "no-eno-synack", "no-eno-syn"), ("synack", "no-eno-synack", None),
-     ("ack", None, "no-eno-ack")],
+    ("a_offers", "b_offers", "tep"),
+    [
+        ((X25519, P256), (P256, X25519), P256),  # B's preference order wins
+        ((X25519, P256), (X25519, P256), X25519),
+        ((P521, X448, P256), (X25519, X448, P256), X448),
+        ((P256,), (X448, P521, P256), P256),
+    ],
 )
-def test_stripped_options_fall_back_with_a_reason(
-    strip: str, a_reason: str | None, b_reason: str | None
+def test_default_chooser_takes_bs_first_tep_that_a_offered(
+    a_offers: tuple[int, ...], b_offers: tuple[int, ...], tep: int
 ) -> None:
-    a, b = handshake([TepSuboption(X25519)], [TepSuboption(X25519)], strip)
-    assert a.fallback_reason == a_reason
-    assert b.fallback_reason == b_reason
+    a, b = EnoEndpoint(teps(*a_offers)), EnoEndpoint(teps(*b_offers))
+    handshake(a, b)
+    ra, rb = results(a, b)
+    assert ra.tep == rb.tep == tep
 
 
-def test_no_common_tep_falls_back_on_both_sides() -> None:
-    a, b = handshake([TepSuboption(X25519)], [TepSuboption(P256)])
-    assert b.fallback_reason == "no-common-tep"
-    assert a.fallback_reason == "no-eno-synack"
+@pytest.mark.parametrize(
+    ("synack", "tep"),
+    [
+        (bytes([69, 5, P256, X448, X25519]), X25519),  # X448 not offered by A
+        (bytes([69, 5, X25519, P256, X448]), P256),
+        (bytes([69, 4, X448, P256]), P256),
+        (bytes([69, 4, 0x01, X25519]), X25519),  # a global suboption is not a TEP
+    ],
+)
+def test_a_takes_the_last_tep_of_the_synack_that_it_offered(synack: bytes, tep: int) -> None:
+    a = EnoEndpoint(teps(X25519, P256))
+    a.syn_option()
+    a.on_synack(synack)
+    assert a.result is not None and a.result.tep == tep
 
 
-def test_malformed_peer_option_falls_back() -> None:
-    b = EnoEndpoint([TepSuboption(X25519)])
-    b.on_syn(bytes([69, 9, 1]))
-    assert b.state is EnoState.FALLBACK and b.fallback_reason == "malformed-option"
+def test_resumption_style_data_travels_both_ways_with_the_default_chooser() -> None:
+    a = EnoEndpoint([TepSuboption(X25519, A_ID), TepSuboption(P256)])
+    b = EnoEndpoint([TepSuboption(X25519, B_ID)])
+    syn, synack = handshake(a, b)
+    ra, rb = results(a, b)
+    assert (ra.a_data, ra.b_data) == (rb.a_data, rb.b_data) == (A_ID, B_ID)
+    assert parse_eno_option(syn).teps[0] == TepSuboption(X25519, A_ID)
+    assert synack is not None and parse_eno_option(synack).teps == (TepSuboption(X25519, B_ID),)
+
+
+def test_a_custom_chooser_sees_as_offers_and_its_answer_is_sent() -> None:
+    seen: list[Sequence[TepSuboption]] = []
+
+    def chooser(offered: Sequence[TepSuboption]) -> TepSuboption:
+        seen.append(tuple(offered))
+        return TepSuboption(P256, B_ID)
+
+    a = EnoEndpoint([TepSuboption(X25519, A_ID), TepSuboption(P256)])
+    b = EnoEndpoint(teps(X25519), chooser=chooser)
+    handshake(a, b)
+    ra, rb = results(a, b)
+    assert seen == [(TepSuboption(X25519, A_ID), TepSuboption(P256))]
+    assert (ra.tep, ra.a_data, ra.b_data) == (rb.tep, rb.a_data, rb.b_data) == (P256, b"", B_ID)
+
+
+def test_data_only_on_as_side_reaches_b() -> None:
+    a = EnoEndpoint([TepSuboption(X25519, A_ID)])
+    b = EnoEndpoint(teps(X25519))
+    handshake(a, b)
+    ra, rb = results(a, b)
+    assert (ra.a_data, ra.b_data) == (rb.a_data, rb.b_data) == (A_ID, b"")
+
+
+def no_common(option: bytes | None) -> bytes | None:
+    return bytes([69, 3, X448])
+
+
+@pytest.mark.parametrize(
+    ("a_offers", "b_offers", "tampering", "a_reason", "b_reason"),
+    [
+        ((X25519,), (X25519,), {"syn": lambda o: None}, "no-eno-synack", "no-eno-syn"),
+        ((X25519,), (X25519,), {"synack": lambda o: None}, "no-eno-synack", "no-eno-ack"),
+        ((X25519,), (X25519,), {"ack": lambda o: None}, None, "no-eno-ack"),
+        ((X25519,), (P256,), {}, "no-eno-synack", "no-common-tep"),
+        ((X25519,), (X25519,), {"synack": no_common}, "no-common-tep", "no-eno-ack"),
+        ((X25519,), (X25519,), {"syn": lambda o: MALFORMED}, "no-eno-synack",
+         "malformed-option"),
+        ((X25519,), (X25519,), {"synack": lambda o: MALFORMED}, "malformed-option",
+         "no-eno-ack"),
+        ((X25519,), (X25519,), {"ack": lambda o: MALFORMED}, None, "malformed-option"),
+    ],
+)
+def test_every_path_failure_falls_back_with_its_reason(
+    a_offers: tuple[int, ...],
+    b_offers: tuple[int, ...],
+    tampering: dict[str, Tamper],
+    a_reason: str | None,
+    b_reason: str | None,
+) -> None:
+    a, b = EnoEndpoint(teps(*a_offers)), EnoEndpoint(teps(*b_offers))
+    handshake(a, b, **tampering)
+    assert a.fallback_reason == a_reason and b.fallback_reason == b_reason
+    for endpoint, reason in ((a, a_reason), (b, b_reason)):
+        expected = EnoState.NEGOTIATED if reason is None else EnoState.FALLBACK
+        assert endpoint.state is expected
+        assert (endpoint.result is None) is (reason is not None)
+
+
+def test_b_sends_no_synack_option_after_falling_back() -> None:
+    b = EnoEndpoint(teps(X25519))
+    b.on_syn(bytes([69, 3, P256]))
     assert b.synack_option() is None
+    assert b.fallback_reason == "no-common-tep"
 
 
-@pytest.mark.parametrize(("a_b", "peer_b", "role"), [(False, True, Role.A), (True, False, Role.B)])
-def test_simultaneous_open_roles_follow_the_b_bit(a_b: bool, peer_b: bool, role: Role) -> None:
-    one = EnoEndpoint([TepSuboption(X25519)], want_b=a_b)
-    two = EnoEndpoint([TepSuboption(X25519)], want_b=peer_b)
+def test_any_valid_eno_option_on_the_first_ack_confirms() -> None:
+    a, b = EnoEndpoint(teps(X25519)), EnoEndpoint(teps(X25519))
+    handshake(a, b, ack=lambda o: bytes([69, 3, P256]))
+    assert b.state is EnoState.NEGOTIATED
+
+
+def test_experimental_kind_syn_is_negotiated_and_its_bytes_enter_the_transcript() -> None:
+    syn = bytes([253, 6, 0x45, 0x4E, P256, X25519])
+    b = EnoEndpoint(teps(X25519))
+    b.on_syn(syn)
+    synack = b.synack_option()
+    assert synack == bytes([69, 3, X25519])
+    b.on_ack(bytes([253, 4, 0x45, 0x4E]))
+    assert b.result is not None and b.result.tep == X25519
+    assert b.result.transcript == syn + synack
+
+
+def test_experimental_kind_synack_is_accepted_by_a() -> None:
+    a = EnoEndpoint(teps(X25519))
+    syn = a.syn_option()
+    synack = bytes([253, 5, 0x45, 0x4E, X25519])
+    a.on_synack(synack)
+    assert a.result is not None and a.result.tep == X25519
+    assert a.result.transcript == syn + synack
+
+
+def test_want_b_puts_a_global_suboption_with_b_first() -> None:
+    a = EnoEndpoint(teps(X25519, P256), want_b=True)
+    option = parse_eno_option(a.syn_option())
+    assert option.suboptions == (GlobalSuboption(b=True), *teps(X25519, P256))
+
+
+def simultaneous(one: EnoEndpoint, two: EnoEndpoint) -> None:
     syn_one, syn_two = one.syn_option(), two.syn_option()
     one.on_syn(syn_two)
     two.on_syn(syn_one)
-    assert one.role is role and two.role is not role
-    b_side, a_side = (one, two) if role is Role.B else (two, one)
-    a_side.on_synack(b_side.synack_option())
+
+
+@pytest.mark.parametrize(("b_one", "b_two"), [(False, True), (True, False)])
+def test_simultaneous_open_makes_the_b_bit_side_host_b(b_one: bool, b_two: bool) -> None:
+    one = EnoEndpoint([TepSuboption(X25519, A_ID), TepSuboption(P256)], want_b=b_one)
+    two = EnoEndpoint([TepSuboption(P256), TepSuboption(X25519, B_ID)], want_b=b_two)
+    simultaneous(one, two)
+    b_side, a_side = (one, two) if b_one else (two, one)
+    assert (a_side.role, b_side.role) == (Role.A, Role.B)
+    with pytest.raises(UsageError):
+        a_side.synack_option()
+    synack = b_side.synack_option()
+    assert synack is not None
+    a_side.on_synack(synack)
     b_side.on_ack(a_side.ack_option())
-    assert a_side.result is not None and b_side.result is not None
-    assert a_side.result.transcript == b_side.result.transcript
+    ra, rb = results(a_side, b_side)
+    assert (ra.role, rb.role) == (Role.A, Role.B)
+    assert ra.tep == rb.tep == b_side.offers[0].tep
+    assert ra.transcript == rb.transcript
+    assert ra.transcript.endswith(synack)
+    assert (ra.a_data, ra.b_data) == (rb.a_data, rb.b_data)
 
 
 @pytest.mark.parametrize("want_b", [False, True])
-def test_simultaneous_open_with_equal_b_bits_disables_encryption(want_b: bool) -> None:
-    one = EnoEndpoint([TepSuboption(X25519)], want_b=want_b)
-    two = EnoEndpoint([TepSuboption(X25519)], want_b=want_b)
-    syn_one, syn_two = one.syn_option(), two.syn_option()
-    one.on_syn(syn_two)
-    two.on_syn(syn_one)
+def test_simultaneous_open_with_equal_b_bits_is_a_role_conflict(want_b: bool) -> None:
+    one = EnoEndpoint(teps(X25519), want_b=want_b)
+    two = EnoEndpoint(teps(X25519), want_b=want_b)
+    simultaneous(one, two)
     assert one.fallback_reason == two.fallback_reason == "role-conflict"
+    assert one.state is two.state is EnoState.FALLBACK
+    assert one.synack_option() is None and two.synack_option() is None
 
 
-def test_transcript_is_the_two_options_as_sent() -> None:
-    assert negotiation_transcript(b"\x45\x03\x23", b"\x45\x03\x23") == b"\x45\x03\x23" * 2
+def test_simultaneous_open_without_eno_on_the_peer_syn_falls_back() -> None:
+    one = EnoEndpoint(teps(X25519), want_b=True)
+    one.syn_option()
+    one.on_syn(None)
+    assert one.fallback_reason == "no-eno-syn"
 
 
-def test_misuse_raises_usage_error() -> None:
+def test_global_suboption_b_in_a_passive_synack_does_not_break_a() -> None:
+    a, b = EnoEndpoint(teps(X25519)), EnoEndpoint(teps(X25519), want_b=True)
+    _, synack = handshake(a, b)
+    assert synack == bytes([69, 4, 0x01, X25519])
+    ra, rb = results(a, b)
+    assert ra.transcript == rb.transcript
+
+
+def test_transcript_is_the_two_options_concatenated() -> None:
+    syn = encode_eno_option(EnoOption(tuple(teps(X25519, P256))))
+    synack = bytes([69, 3, P256])
+    assert negotiation_transcript(syn, synack) == bytes([69, 4, X25519, P256, 69, 3, P256])
+
+
+def test_retransmitted_synack_is_the_same_bytes() -> None:
+    b = EnoEndpoint(teps(X25519))
+    b.on_syn(bytes([69, 3, X25519]))
+    assert b.synack_option() == b.synack_option() == bytes([69, 3, X25519])
+
+
+def passive_after_syn() -> EnoEndpoint:
+    b = EnoEndpoint(teps(X25519))
+    b.on_syn(bytes([69, 3, X25519]))
+    return b
+
+
+def active_after_syn() -> EnoEndpoint:
+    a = EnoEndpoint(teps(X25519))
+    a.syn_option()
+    return a
+
+
+def active_fallen_back() -> EnoEndpoint:
+    a = active_after_syn()
+    a.on_synack(None)
+    return a
+
+
+@pytest.mark.parametrize(
+    ("make", "misuse"),
+    [
+        (lambda: EnoEndpoint(teps(X25519)), lambda e: e.synack_option()),
+        (lambda: EnoEndpoint(teps(X25519)), lambda e: e.ack_option()),
+        (lambda: EnoEndpoint(teps(X25519)), lambda e: e.on_synack(None)),
+        (lambda: EnoEndpoint(teps(X25519)), lambda e: e.on_ack(None)),
+        (active_after_syn, lambda e: e.syn_option()),
+        (active_after_syn, lambda e: e.on_ack(bytes([69, 2]))),
+        (active_after_syn, lambda e: e.ack_option()),
+        (active_after_syn, lambda e: e.synack_option()),
+        (active_fallen_back, lambda e: e.ack_option()),
+        (active_fallen_back, lambda e: e.synack_option()),
+        (active_fallen_back, lambda e: e.on_syn(bytes([69, 3, X25519]))),
+        (passive_after_syn, lambda e: e.on_syn(bytes([69, 3, X25519]))),
+        (passive_after_syn, lambda e: e.syn_option()),
+        (passive_after_syn, lambda e: e.on_synack(bytes([69, 3, X25519]))),
+        (passive_after_syn, lambda e: e.on_ack(bytes([69, 2]))),  # before its SYN-ACK
+        (passive_after_syn, lambda e: e.ack_option()),
+    ],
+)
+def test_misuse_raises_usage_error(
+    make: Callable[[], EnoEndpoint], misuse: Callable[[EnoEndpoint], object]
+) -> None:
+    endpoint = make()
     with pytest.raises(UsageError):
-        EnoEndpoint([])
-    b = EnoEndpoint([TepSuboption(X25519)])
+        misuse(endpoint)
+
+
+@pytest.mark.parametrize(
+    "offers",
+    [[], [TepSuboption(0x10)], [TepSuboption(X25519, "id")]],  # type: ignore[arg-type]
+)
+def test_bad_offers_are_refused_at_construction(offers: list[TepSuboption]) -> None:
+    with pytest.raises(UsageError):
+        EnoEndpoint(offers)
+
+
+def test_a_chooser_answering_with_a_tep_a_did_not_offer_is_misuse() -> None:
+    b = EnoEndpoint(teps(X25519), chooser=lambda offered: TepSuboption(X448))
+    b.on_syn(bytes([69, 3, X25519]))
     with pytest.raises(UsageError):
         b.synack_option()
-    with pytest.raises(UsageError):
-        b.ack_option()
-    a = EnoEndpoint([TepSuboption(X25519)])
-    a.syn_option()
-    with pytest.raises(UsageError):
-        a.syn_option()
-    with pytest.raises(UsageError):
-        a.on_ack(None)
+
+
+def test_state_is_read_only() -> None:
+    a = EnoEndpoint(teps(X25519))
+    with pytest.raises(AttributeError):
+        a.state = EnoState.NEGOTIATED  # type: ignore[misc]

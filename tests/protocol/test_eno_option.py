@@ -1,14 +1,14 @@
-"""TCP-ENO option codec: round trips, every truncation, trailing bytes, garbage."""
+"""TCP-ENO option codec: round trips, known bytes, truncation, trailing bytes, garbage, misuse."""
 
 from __future__ import annotations
-
-import contextlib
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tcpcrypt.constants import ENO_OPTION_KIND
 from tcpcrypt.eno_option import (
+    MAX_TCP_OPTION,
     EnoOption,
     GlobalSuboption,
     TepSuboption,
@@ -17,71 +17,140 @@ from tcpcrypt.eno_option import (
 )
 from tcpcrypt.errors import DecodeError, UsageError
 
-teps = st.builds(TepSuboption, st.integers(0x20, 0x7F), st.binary(max_size=9))
+teps = st.builds(TepSuboption, st.integers(0x20, 0x7F), st.binary(max_size=12))
+globals_ = st.builds(GlobalSuboption, st.booleans(), st.integers(0, 3))
 
 
 @st.composite
 def options(draw: st.DrawFn) -> EnoOption:
+    """Options that fit in 40 bytes: an optional global suboption, then TEPs."""
     suboptions: list[GlobalSuboption | TepSuboption] = []
     if draw(st.booleans()):
-        suboptions.append(GlobalSuboption(draw(st.booleans()), draw(st.integers(0, 3))))
-    suboptions.extend(draw(st.lists(teps, max_size=3)))
-    return EnoOption(tuple(suboptions))
+        suboptions.append(draw(globals_))
+    suboptions.extend(draw(st.lists(teps, max_size=6)))
+    option = EnoOption(tuple(suboptions))
+    try:
+        encode_eno_option(option)
+    except UsageError:
+        # Too long for a TCP option: keep only what fits, each TEP without data.
+        option = EnoOption(tuple(s if isinstance(s, GlobalSuboption) else TepSuboption(s.tep)
+                                 for s in suboptions))
+    return option
 
 
-@settings(max_examples=200)
+@settings(max_examples=300)
 @given(options())
 def test_encode_then_parse_round_trips(option: EnoOption) -> None:
-    try:
-        wire = encode_eno_option(option)
-    except UsageError:
-        return  # larger than the 40 bytes a TCP option may have
-    assert parse_eno_option(wire) == option
-    assert parse_eno_option(wire + b"\x01\x01garbage") == option  # bytes past the length
-
-
-def test_known_bytes() -> None:
-    option = EnoOption((GlobalSuboption(b=True), TepSuboption(0x21),
-                        TepSuboption(0x23, b"\xaa" * 9), TepSuboption(0x24, b"\xbb")))
     wire = encode_eno_option(option)
-    assert wire == bytes([69, 17, 0x01, 0x21, 0x89, 0xA3]) + b"\xaa" * 9 + bytes([0xA4, 0xBB])
+    assert wire[0] == ENO_OPTION_KIND and wire[1] == len(wire) <= MAX_TCP_OPTION
     assert parse_eno_option(wire) == option
 
 
-def test_experimental_form_is_accepted_on_receipt() -> None:
-    assert parse_eno_option(bytes([253, 6, 0x45, 0x4E, 0x21, 0x23])) == EnoOption(
-        (TepSuboption(0x21), TepSuboption(0x23))
-    )
+@given(options(), st.binary(min_size=1, max_size=20))
+def test_bytes_past_the_length_byte_are_ignored(option: EnoOption, garbage: bytes) -> None:
+    assert parse_eno_option(encode_eno_option(option) + garbage) == option
 
 
 @given(options())
-def test_every_truncated_prefix_raises_decode_error_or_parses(option: EnoOption) -> None:
-    try:
-        wire = encode_eno_option(option)
-    except UsageError:
-        return
+def test_every_truncated_prefix_raises_eno_truncated(option: EnoOption) -> None:
+    wire = encode_eno_option(option)
     for end in range(len(wire)):
-        with contextlib.suppress(DecodeError):
+        with pytest.raises(DecodeError) as caught:
             parse_eno_option(wire[:end])
+        assert caught.value.reason == "eno-truncated"
 
 
-@settings(max_examples=500)
+@settings(max_examples=1000)
 @given(st.binary(max_size=45))
-def test_random_bytes_only_raise_decode_error(data: bytes) -> None:
-    with contextlib.suppress(DecodeError):
-        parse_eno_option(data)
+def test_random_bytes_raise_only_decode_error_and_valid_parses_re_encode(data: bytes) -> None:
+    try:
+        parsed = parse_eno_option(data)
+    except DecodeError as error:
+        assert error.reason in {"eno-truncated", "eno-bad-length", "eno-bad-kind",
+                                "eno-bad-suboption"}
+        return
+    # Anything that parses re-encodes (never longer) to an option that parses the same.
+    assert parse_eno_option(encode_eno_option(parsed)) == parsed
+
+
+@given(st.binary(max_size=38))
+def test_arbitrary_body_under_kind_69_parses_or_names_a_reason(body: bytes) -> None:
+    wire = bytes((ENO_OPTION_KIND, 2 + len(body))) + body
+    try:
+        parse_eno_option(wire)
+    except DecodeError as error:
+        assert error.reason in {"eno-truncated", "eno-bad-suboption"}
+
+
+@pytest.mark.parametrize(
+    ("option", "wire"),
+    [
+        (EnoOption(), bytes([69, 2])),
+        (EnoOption((TepSuboption(0x21),)), bytes([69, 3, 0x21])),
+        (EnoOption((GlobalSuboption(b=True), TepSuboption(0x23))), bytes([69, 4, 0x01, 0x23])),
+        (EnoOption((GlobalSuboption(application_aware=3),)), bytes([69, 3, 0x06])),
+        (EnoOption((GlobalSuboption(b=True, application_aware=1),)), bytes([69, 3, 0x03])),
+        # The last TEP with data: v=1 byte, the data runs to the end of the option.
+        (EnoOption((TepSuboption(0x23, b"\xaa\xbb"),)), bytes([69, 5, 0xA3, 0xAA, 0xBB])),
+        # A TEP with data before another: length byte 100nnnnn, nnnnn+1 = TEP byte + data.
+        (
+            EnoOption((GlobalSuboption(b=True), TepSuboption(0x21),
+                       TepSuboption(0x23, b"\xaa" * 9), TepSuboption(0x24, b"\xbb"))),
+            bytes([69, 17, 0x01, 0x21, 0x89, 0xA3]) + b"\xaa" * 9 + bytes([0xA4, 0xBB]),
+        ),
+    ],
+)
+def test_known_options_encode_to_known_bytes(option: EnoOption, wire: bytes) -> None:
+    assert encode_eno_option(option) == wire
+    assert parse_eno_option(wire) == option
+
+
+@pytest.mark.parametrize(
+    ("wire", "option"),
+    [
+        # The drafts' experimental form: kind 253, ExID 0x454E.
+        (bytes([253, 6, 0x45, 0x4E, 0x21, 0x23]), EnoOption((TepSuboption(0x21),
+                                                              TepSuboption(0x23)))),
+        (bytes([253, 4, 0x45, 0x4E]), EnoOption()),
+        # Reserved bits of the global suboption are ignored on receipt.
+        (bytes([69, 3, 0x19]), EnoOption((GlobalSuboption(b=True),))),
+        # A v=1 TEP byte with nothing after it: a TEP without data.
+        (bytes([69, 3, 0xA1]), EnoOption((TepSuboption(0x21),))),
+        # A length byte may also precede the last TEP; 0x80 = the TEP byte alone.
+        (bytes([69, 5, 0x80, 0xA1, 0x22]), EnoOption((TepSuboption(0x21), TepSuboption(0x22)))),
+        (bytes([69, 5, 0x81, 0xA1, 0x07]), EnoOption((TepSuboption(0x21, b"\x07"),))),
+    ],
+)
+def test_other_valid_forms_are_accepted(wire: bytes, option: EnoOption) -> None:
+    assert parse_eno_option(wire) == option
+
+
+def test_experimental_form_carries_the_same_suboptions_as_kind_69() -> None:
+    option = EnoOption((GlobalSuboption(b=True), TepSuboption(0x21, b"x" * 5),
+                        TepSuboption(0x23)))
+    wire = encode_eno_option(option)
+    experimental = bytes([253, wire[1] + 2, 0x45, 0x4E]) + wire[2:]
+    assert parse_eno_option(experimental) == option
 
 
 @pytest.mark.parametrize(
     ("wire", "reason"),
     [
         (b"", "eno-truncated"),
-        (bytes([69, 9, 0x21]), "eno-bad-length"),
+        (bytes([69]), "eno-truncated"),
+        (bytes([69, 9, 0x21]), "eno-truncated"),
+        (bytes([69, 1]), "eno-bad-length"),
+        (bytes([69, 0]), "eno-bad-length"),
+        (bytes([69, 41]) + bytes([0x21] * 39), "eno-bad-length"),
+        (bytes([253, 3, 0x45]), "eno-bad-length"),
+        (bytes([253, 6, 0x45]), "eno-truncated"),
         (bytes([2, 4, 5, 0xB4]), "eno-bad-kind"),
         (bytes([253, 4, 0x12, 0x34]), "eno-bad-kind"),
         (bytes([69, 4, 0x21, 0x01]), "eno-bad-suboption"),
+        (bytes([69, 4, 0x01, 0x00]), "eno-bad-suboption"),
         (bytes([69, 4, 0x83, 0xA1]), "eno-truncated"),
         (bytes([69, 4, 0x80, 0x21]), "eno-bad-suboption"),
+        (bytes([69, 5, 0x81, 0x90, 0xA1]), "eno-bad-suboption"),
     ],
 )
 def test_malformed_options_name_their_reason(wire: bytes, reason: str) -> None:
@@ -90,10 +159,43 @@ def test_malformed_options_name_their_reason(wire: bytes, reason: str) -> None:
     assert caught.value.reason == reason
 
 
-def test_encoder_refuses_what_cannot_be_sent() -> None:
+def test_encoder_uses_a_length_byte_up_to_31_data_bytes_before_the_last_tep() -> None:
+    fits = EnoOption((TepSuboption(0x23, b"x" * 31), TepSuboption(0x21)))
+    wire = encode_eno_option(fits)
+    assert wire[2:4] == bytes([0x9F, 0xA3])
+    assert parse_eno_option(wire) == fits
     with pytest.raises(UsageError):
-        encode_eno_option(EnoOption((TepSuboption(0x23, b"x" * 40),)))
+        encode_eno_option(EnoOption((TepSuboption(0x23, b"x" * 32), TepSuboption(0x21))))
+
+
+def test_the_last_tep_may_carry_data_up_to_the_option_limit() -> None:
+    fits = EnoOption((TepSuboption(0x23, b"x" * 37),))
+    assert len(encode_eno_option(fits)) == MAX_TCP_OPTION
     with pytest.raises(UsageError):
-        encode_eno_option(EnoOption((TepSuboption(0x10),)))
+        encode_eno_option(EnoOption((TepSuboption(0x23, b"x" * 38),)))
+
+
+@pytest.mark.parametrize(
+    "option",
+    [
+        EnoOption((TepSuboption(0x10),)),
+        EnoOption((TepSuboption(0x80),)),
+        EnoOption((TepSuboption(0x21), GlobalSuboption())),
+        EnoOption((GlobalSuboption(), GlobalSuboption())),
+        EnoOption((GlobalSuboption(application_aware=4),)),
+        EnoOption((GlobalSuboption(application_aware=-1),)),
+        EnoOption((TepSuboption(0x21, "text"),)),  # type: ignore[arg-type]
+        EnoOption(("0x21",)),  # type: ignore[arg-type]
+        EnoOption(tuple(TepSuboption(0x21) for _ in range(39))),
+    ],
+)
+def test_encoder_refuses_what_cannot_be_sent(option: EnoOption) -> None:
     with pytest.raises(UsageError):
-        encode_eno_option(EnoOption((TepSuboption(0x21), GlobalSuboption())))
+        encode_eno_option(option)
+
+
+def test_option_accessors_split_global_and_tep_suboptions() -> None:
+    option = EnoOption((GlobalSuboption(b=True), TepSuboption(0x21), TepSuboption(0x23, b"d")))
+    assert option.global_suboption == GlobalSuboption(b=True)
+    assert option.teps == (TepSuboption(0x21), TepSuboption(0x23, b"d"))
+    assert EnoOption((TepSuboption(0x21),)).global_suboption is None

@@ -1,4 +1,9 @@
-"""The AEAD algorithms tcpcrypt frames can use, by name and by wire identifier."""
+"""The AEAD algorithms tcpcrypt frames can use, by project name and by wire identifier.
+
+Wire identifiers are those of RFC 8548's AEAD registry (16-bit values, carried in Init1/Init2):
+AES-128-GCM 0x0001, AES-256-GCM 0x0002, ChaCha20-Poly1305 0x0010. All three take 12-byte nonces
+and produce 16-byte tags; the keyed objects come from `cryptography`.
+"""
 
 from __future__ import annotations
 
@@ -14,9 +19,9 @@ AeadCipher = AESGCM | ChaCha20Poly1305
 """A keyed AEAD object from `cryptography`."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AeadSpec:
-    """One AEAD algorithm: its project name, wire identifier and key length."""
+    """One AEAD algorithm: its project name, wire identifier, key length and constructor."""
 
     name: str
     wire_id: int
@@ -24,7 +29,7 @@ class AeadSpec:
     factory: Callable[[bytes], AeadCipher]
 
     def new(self, key: bytes) -> AeadCipher:
-        """A keyed cipher object; raises UsageError for a key of the wrong length."""
+        """A keyed cipher object; UsageError for a key of the wrong length."""
         if len(key) != self.key_length:
             raise UsageError(f"{self.name} needs a {self.key_length}-byte key, got {len(key)}")
         return self.factory(key)

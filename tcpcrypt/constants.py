@@ -44,6 +44,8 @@ CONST_RESUME: Final = 0x06
 
 RESUME_MATERIAL_LENGTH: Final = 18
 RESUMPTION_ID_LENGTH: Final = 9
+# K_LEN of every tcpcrypt suite: the length of ss[i], mk[j] and the session ID after its TEP byte.
+SECRET_LENGTH: Final = 32
 
 # --- frames --------------------------------------------------------------------------------
 FRAME_NONCE_MAGIC: Final = 0x44415441

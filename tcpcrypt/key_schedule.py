@@ -1,15 +1,26 @@
 """The tcpcrypt key schedule (RFC 8548): session secrets ss[i], session IDs, master keys mk[j],
 traffic keys and resumption identifiers.
 
-Extract is HKDF-Extract with SHA-256; CPRF(K, CONST, L) is HKDF-Expand with SHA-256 whose info
-is the single constant byte.
+    Extract(salt, ikm)  = HKDF-Extract with SHA-256
+    CPRF(K, CONST, L)   = HKDF-Expand with SHA-256, info = the one byte CONST, L bytes out
+
+    ss[0]      = Extract(salt = N_A, ikm = transcript | Init1 | Init2 | ES)
+    ss[i+1]    = CPRF(ss[i], NEXTK, 32)
+    session ID = TEP byte | CPRF(ss[i], SESSID, 32)
+    resume     = CPRF(ss[i], RESUME, 18): A's identifier its first 9 bytes, B's its last 9
+    mk[0]      = CPRF(ss[i], REKEY, 32),  mk[j+1] = CPRF(mk[j], REKEY, 32)
+    k_ab[j]    = CPRF(mk[j], KEY_A, key length)   (A -> B traffic)
+    k_ba[j]    = CPRF(mk[j], KEY_B, key length)   (B -> A traffic)
+
+Init1 and Init2 enter ss[0] exactly as they were on the wire (trailers included).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Final
 
 from tcpcrypt.constants import (
     CONST_KEY_A,
@@ -18,84 +29,112 @@ from tcpcrypt.constants import (
     CONST_REKEY,
     CONST_RESUME,
     CONST_SESSID,
+    NONCE_LENGTH,
     RESUME_MATERIAL_LENGTH,
     RESUMPTION_ID_LENGTH,
+    SECRET_LENGTH,
 )
 from tcpcrypt.errors import UsageError
 
-_HASH_LENGTH = 32
+_HASH_LENGTH: Final = 32
+_MAX_EXPAND: Final = 255 * _HASH_LENGTH
 
 
 def extract(salt: bytes, ikm: bytes) -> bytes:
-    """HKDF-Extract with SHA-256."""
+    """HKDF-Extract with SHA-256: HMAC-SHA256 keyed by the salt."""
     return hmac.digest(salt, ikm, hashlib.sha256)
 
 
 def cprf(key: bytes, constant: int, length: int) -> bytes:
-    """HKDF-Expand with SHA-256 and the one-byte info `constant`."""
-    if not 0 < length <= 255 * _HASH_LENGTH:
-        raise UsageError(f"CPRF output length {length} out of range")
+    """HKDF-Expand with SHA-256, the one-byte info `constant` and `length` bytes of output."""
+    if not 0 < length <= _MAX_EXPAND:
+        raise UsageError(f"CPRF output length {length} out of range 1..{_MAX_EXPAND}")
+    if not 0 <= constant <= 0xFF:
+        raise UsageError(f"CPRF constant {constant} is not one byte")
     info = bytes((constant,))
-    output = b""
+    blocks: list[bytes] = []
     block = b""
-    counter = 1
-    while len(output) < length:
+    for counter in range(1, (length + _HASH_LENGTH - 1) // _HASH_LENGTH + 1):
         block = hmac.digest(key, block + info + bytes((counter,)), hashlib.sha256)
-        output += block
-        counter += 1
-    return output[:length]
+        blocks.append(block)
+    return b"".join(blocks)[:length]
 
 
 @dataclass(frozen=True, slots=True)
 class SessionSecret:
-    """ss[i]: the secret a session's keys, session ID and resumption identifiers come from."""
+    """ss[i]: the secret a session's keys, session ID and resumption identifiers come from.
 
-    value: bytes
+    `index` is i (0 after a full key exchange, +1 for each resumption). The value is kept out of
+    `repr` so that a logged object does not leak it.
+    """
+
+    value: bytes = field(repr=False)
     index: int = 0
+
+    def __post_init__(self) -> None:
+        if len(self.value) != SECRET_LENGTH:
+            raise UsageError(f"a session secret is {SECRET_LENGTH} bytes, got {len(self.value)}")
 
     @classmethod
     def from_key_exchange(
         cls, transcript: bytes, init1_raw: bytes, init2_raw: bytes, es: bytes, nonce_a: bytes
     ) -> SessionSecret:
         """ss[0] = Extract(salt = N_A, ikm = transcript | Init1 | Init2 | ES)."""
-        return cls(extract(nonce_a, transcript + init1_raw + init2_raw + es), 0)
+        if len(nonce_a) != NONCE_LENGTH:
+            raise UsageError(f"N_A must be {NONCE_LENGTH} bytes, got {len(nonce_a)}")
+        return cls(extract(nonce_a, b"".join((transcript, init1_raw, init2_raw, es))), 0)
 
     def next(self) -> SessionSecret:
         """ss[i+1], the secret a resumed session uses."""
-        return SessionSecret(cprf(self.value, CONST_NEXTK, 32), self.index + 1)
+        return SessionSecret(cprf(self.value, CONST_NEXTK, SECRET_LENGTH), self.index + 1)
 
     def session_id(self, tep: int) -> bytes:
-        """The session ID applications see: the TEP byte then 32 bytes."""
-        return bytes((tep,)) + cprf(self.value, CONST_SESSID, 32)
+        """The session ID applications see: the TEP byte, then CPRF(ss, SESSID, 32)."""
+        if not 0 <= tep <= 0x7F:
+            raise UsageError(f"TEP identifier 0x{tep:x} is not 7 bits")
+        return bytes((tep,)) + cprf(self.value, CONST_SESSID, SECRET_LENGTH)
 
     def resumption_ids(self) -> tuple[bytes, bytes]:
-        """(A's, B's) resumption identifiers for resuming this session."""
+        """(A's, B's) 9-byte identifiers for resuming this session."""
         material = cprf(self.value, CONST_RESUME, RESUME_MATERIAL_LENGTH)
         return material[:RESUMPTION_ID_LENGTH], material[-RESUMPTION_ID_LENGTH:]
 
+    def first_master_key(self) -> bytes:
+        """mk[0] = CPRF(ss, REKEY, 32)."""
+        return cprf(self.value, CONST_REKEY, SECRET_LENGTH)
+
     def key_chain(self, key_length: int) -> KeyChain:
-        """The master keys mk[j] and traffic keys of this session."""
-        return KeyChain(cprf(self.value, CONST_REKEY, 32), key_length)
+        """The master keys mk[j] and traffic keys of this session, for an AEAD key length."""
+        return KeyChain(self.first_master_key(), key_length)
 
 
 class KeyChain:
-    """mk[0] = CPRF(ss, REKEY, 32), mk[j] = CPRF(mk[j-1], REKEY, 32), computed as far as needed."""
+    """mk[0], mk[1], ... and the traffic keys of each generation, derived as far as asked.
+
+    `key_ab` and `key_ba` are the per-direction key functions a `FrameSealer`/`FrameOpener`
+    takes. Master keys are computed once and remembered (32 bytes per generation).
+    """
 
     def __init__(self, first_master_key: bytes, key_length: int) -> None:
+        if len(first_master_key) != SECRET_LENGTH:
+            raise UsageError(f"a master key is {SECRET_LENGTH} bytes")
+        if not 0 < key_length <= _MAX_EXPAND:
+            raise UsageError(f"AEAD key length {key_length} out of range")
         self._master_keys = [first_master_key]
-        self._key_length = key_length
+        self.key_length = key_length
 
-    def _master_key(self, generation: int) -> bytes:
+    def master_key(self, generation: int) -> bytes:
+        """mk[generation]."""
         if generation < 0:
             raise UsageError(f"negative key generation {generation}")
         while len(self._master_keys) <= generation:
-            self._master_keys.append(cprf(self._master_keys[-1], CONST_REKEY, 32))
+            self._master_keys.append(cprf(self._master_keys[-1], CONST_REKEY, SECRET_LENGTH))
         return self._master_keys[generation]
 
     def key_ab(self, generation: int) -> bytes:
-        """The key of generation `generation` for traffic from A to B."""
-        return cprf(self._master_key(generation), CONST_KEY_A, self._key_length)
+        """k_ab[generation]: the key of traffic from A to B."""
+        return cprf(self.master_key(generation), CONST_KEY_A, self.key_length)
 
     def key_ba(self, generation: int) -> bytes:
-        """The key of generation `generation` for traffic from B to A."""
-        return cprf(self._master_key(generation), CONST_KEY_B, self._key_length)
+        """k_ba[generation]: the key of traffic from B to A."""
+        return cprf(self.master_key(generation), CONST_KEY_B, self.key_length)

@@ -1,8 +1,16 @@
 """A bounded, single-use cache of resumable tcpcrypt sessions (RFC 8548 session resumption).
 
-Host A keeps entries keyed by the peer it may resume with; host B keeps entries keyed by A's
-resumption identifier. `take` removes the entry it returns, so each resumption identifier is
-used at most once. The clock is passed in.
+After a session with secret ss[i] both hosts may keep it to resume later with ss[i+1]:
+
+* host A keeps it under the peer it may resume with (any hashable key, e.g. (address, port));
+  resuming, it takes the entry and sends A's identifier of ss[i] (`a_resumption_id`);
+* host B keeps it under A's resumption identifier, the 9 bytes A will send; it takes the entry
+  when A names it and answers with B's identifier (`b_resumption_id`).
+
+`take` removes the entry it returns, on both sides, so each resumption identifier is used at most
+once: a resumed session stores ss[i+1] anew, with fresh identifiers. Entries expire `lifetime_s`
+seconds after they were stored and the least recently stored go first beyond `capacity`. The
+clock is passed in (`now`), never read.
 """
 
 from __future__ import annotations
@@ -11,6 +19,7 @@ from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass
 
+from tcpcrypt.aead import aead_by_id
 from tcpcrypt.errors import UsageError
 from tcpcrypt.key_schedule import SessionSecret
 
@@ -23,6 +32,21 @@ class ResumableSession:
     tep: int
     aead_id: int
 
+    @property
+    def aead_name(self) -> str:
+        """The project name of the session's AEAD."""
+        return aead_by_id(self.aead_id).name
+
+    @property
+    def a_resumption_id(self) -> bytes:
+        """The 9 bytes A sends in its SYN to resume this session."""
+        return self.secret.resumption_ids()[0]
+
+    @property
+    def b_resumption_id(self) -> bytes:
+        """The 9 bytes B answers with when it agrees to resume this session."""
+        return self.secret.resumption_ids()[1]
+
 
 class ResumptionCache:
     """At most `capacity` sessions, each kept for `lifetime_s` seconds, each taken once."""
@@ -30,26 +54,28 @@ class ResumptionCache:
     def __init__(self, capacity: int = 1024, lifetime_s: float = 3600.0) -> None:
         if capacity < 0:
             raise UsageError(f"resumption cache capacity must be >= 0, got {capacity}")
-        if lifetime_s <= 0:
+        if not lifetime_s > 0:
             raise UsageError(f"resumption lifetime must be > 0, got {lifetime_s}")
         self.capacity = capacity
         self.lifetime_s = lifetime_s
         self._entries: OrderedDict[Hashable, tuple[float, ResumableSession]] = OrderedDict()
 
     def __len__(self) -> int:
+        """Entries held, expired ones not yet dropped included."""
         return len(self._entries)
 
     def put(self, key: Hashable, session: ResumableSession, now: float) -> None:
-        """Remember `session` under `key`, evicting the least recently stored beyond capacity."""
+        """Remember `session` under `key` (replacing any entry there) until `now + lifetime_s`."""
         if self.capacity == 0:
             return
         self._entries.pop(key, None)
         self._entries[key] = (now + self.lifetime_s, session)
+        self._drop_expired(now)
         while len(self._entries) > self.capacity:
             self._entries.popitem(last=False)
 
     def take(self, key: Hashable, now: float) -> ResumableSession | None:
-        """Remove and return the live session under `key`, or None."""
+        """Remove the entry under `key`; its session if still live, else None."""
         entry = self._entries.pop(key, None)
         if entry is None:
             return None
@@ -57,8 +83,16 @@ class ResumptionCache:
         return session if now < expires else None
 
     def peek(self, key: Hashable, now: float) -> ResumableSession | None:
-        """The live session under `key` without using it up."""
+        """The live session under `key`, without using it up (for inspection and stats)."""
         entry = self._entries.get(key)
         if entry is None or now >= entry[0]:
             return None
         return entry[1]
+
+    def _drop_expired(self, now: float) -> None:
+        """Drop expired entries from the oldest end (stored in expiry order while time runs on)."""
+        while self._entries:
+            key, (expires, _) = next(iter(self._entries.items()))
+            if now < expires:
+                return
+            del self._entries[key]

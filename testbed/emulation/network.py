@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import signal
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
@@ -31,11 +32,20 @@ def _require_root_and_mininet() -> None:
 @contextmanager
 def _exclusive_lock() -> Iterator[None]:
     STATE_DIR.mkdir(parents=True, exist_ok=True)
+    wait_s = float(os.environ.get("TESTBED_LOCK_WAIT_S", "0") or 0)
+    deadline = time.monotonic() + wait_s
     with open(STATE_DIR / "lock", "w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise EmulationError("another emulation run is in progress on this machine") from None
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise EmulationError(
+                        "another emulation run is in progress on this machine "
+                        "(set TESTBED_LOCK_WAIT_S to wait for it)"
+                    ) from None
+                time.sleep(0.2)
         yield
 
 

@@ -1,0 +1,71 @@
+"""`tcpcrypt`: ask the local tcpcryptd about its connections (like netstat) and counters.
+
+    tcpcrypt sessions [--live] [--json]    live and recent connections with their session IDs
+    tcpcrypt stats [--json]                counters: established, resumed, fallbacks, resets...
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from tcpcrypt.control import DEFAULT_CONTROL_NAME, DaemonUnavailable, request
+
+COLUMNS = ("role", "state", "wire_local", "wire_remote", "suite", "aead", "resumed",
+           "bytes_sent", "bytes_received", "session_id")
+
+
+def _session_table(sessions: list[dict[str, Any]]) -> str:
+    rows = [[str(s.get(column) if s.get(column) is not None else "-") for column in COLUMNS]
+            for s in sessions]
+    for row, session in zip(rows, sessions, strict=False):
+        if session.get("reason"):
+            row[1] += f" ({session['reason']})"
+    widths = [max([len(column)] + [len(row[i]) for row in rows])
+              for i, column in enumerate(COLUMNS)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(COLUMNS, widths, strict=False)).rstrip()]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)).rstrip()
+              for row in rows]
+    return "\n".join(lines)
+
+
+def _stats_text(stats: dict[str, Any]) -> str:
+    lines = []
+    reasons = stats.get("by_reason", {})
+    for name, value in stats.items():
+        if name == "by_reason":
+            continue
+        lines.append(f"{name}: {value}")
+        for reason, count in sorted(reasons.get(name, {}).items()):
+            lines.append(f"    {reason}: {count}")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="tcpcrypt", description=__doc__.split("\n")[0])
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument("--control", default=DEFAULT_CONTROL_NAME, help="daemon's socket name")
+    commands = parser.add_subparsers(dest="command", required=True)
+    sessions = commands.add_parser("sessions", help="connections and their session IDs")
+    sessions.add_argument("--live", action="store_true", help="only live connections")
+    commands.add_parser("stats", help="the daemon's counters")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "sessions":
+            listing = request({"op": "sessions", "ended": not args.live}, args.control)
+            found = listing["sessions"]
+            print(json.dumps(found, indent=1) if args.json else _session_table(found))
+        else:
+            counters = request({"op": "stats"}, args.control)["stats"]
+            print(json.dumps(counters, indent=1) if args.json else _stats_text(counters))
+    except (DaemonUnavailable, ValueError) as error:
+        print(f"tcpcrypt: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""tcpcryptd: transparent tcpcrypt for unmodified applications (see docs/daemon.md)."""

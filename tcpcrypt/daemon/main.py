@@ -1,0 +1,241 @@
+"""`tcpcryptd`: the command line, start-up and orderly shutdown of the daemon.
+
+Start-up order: check everything that can be checked (root, parameters, free ports, tools),
+open the proxy listeners and the queue, install the rules, open the control socket, then print
+one "ready" line. Shutdown (SIGTERM, SIGINT, or an error) removes the rules first, so that no
+new connection is redirected to a daemon that is going away, then closes the rest.
+`tcpcryptd --cleanup` removes the rules of a daemon that was killed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from tcpcrypt.config import TcpcryptConfig
+from tcpcrypt.connection import TcpcryptConnection
+from tcpcrypt.control import DEFAULT_CONTROL_NAME
+from tcpcrypt.daemon import rules
+from tcpcrypt.daemon.control_server import ControlServer
+from tcpcrypt.daemon.handshake import HandshakeTable
+from tcpcrypt.daemon.keylog import ENVIRONMENT_VARIABLE, KeyLog
+from tcpcrypt.daemon.nfqueue import NfQueue, NfQueueError
+from tcpcrypt.daemon.proxy import Proxy
+from tcpcrypt.daemon.sessions import SessionRecord, SessionTable
+from tcpcrypt.daemon.stats import Stats
+from tcpcrypt.errors import UsageError
+from tcpcrypt.randomness import system_random
+from tcpcrypt.resumption import ResumptionCache
+from tcpcrypt.suites import RsaKeyHolder
+
+DEFAULT_PORTS = "80,443,5201,8000,8080,8443"
+
+
+class StartupError(RuntimeError):
+    """The daemon cannot start; the message says why. Nothing was left installed."""
+
+
+def parse_ports(text: str) -> tuple[int, ...]:
+    """"80,443,8000-8010" -> the ports (at most 15 entries, as iptables multiport allows)."""
+    ports: list[int] = []
+    for item in text.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        low, _, high = item.partition("-")
+        try:
+            first, last = int(low), int(high or low)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a port or range: {item!r}") from None
+        if not 1 <= first <= last <= 65535:
+            raise argparse.ArgumentTypeError(f"port out of range: {item!r}")
+        ports.extend(range(first, last + 1))
+    if not ports:
+        raise argparse.ArgumentTypeError("no ports given")
+    if len(ports) > 15:
+        raise argparse.ArgumentTypeError(f"{len(ports)} ports: at most 15 can be covered")
+    return tuple(dict.fromkeys(ports))
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(name.strip() for name in text.split(",") if name.strip())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tcpcryptd",
+        description="Transparent tcpcrypt (RFC 8547/8548) for this host's TCP connections: "
+        "encrypted when the peer runs tcpcryptd too, plain TCP otherwise.",
+    )
+    parser.add_argument("--ports", type=parse_ports, default=parse_ports(DEFAULT_PORTS),
+                        help=f"server ports to cover, both directions (default {DEFAULT_PORTS})")
+    parser.add_argument("--suites", type=_names, default=("x25519",),
+                        help="key-agreement suites offered, preferred first (default x25519)")
+    parser.add_argument("--aeads", type=_names, default=("aes-128-gcm",),
+                        help="AEADs offered, preferred first (default aes-128-gcm)")
+    parser.add_argument("--cache-size", type=int, default=1024,
+                        help="resumable sessions kept; 0 turns resumption off (default 1024)")
+    parser.add_argument("--cache-lifetime", type=float, default=3600.0,
+                        help="seconds a session stays resumable (default 3600)")
+    parser.add_argument("--queue-num", type=int, default=6990, help="NFQUEUE number")
+    parser.add_argument("--proxy-ports", default="7801,7802",
+                        help="local ports for outgoing,incoming redirected connections")
+    parser.add_argument("--control", default=DEFAULT_CONTROL_NAME,
+                        help="abstract Unix socket name of the control socket")
+    parser.add_argument("--keylog", type=Path, default=None,
+                        help=f"append session keys to this file (default: ${ENVIRONMENT_VARIABLE})")
+    parser.add_argument("--cleanup", action="store_true",
+                        help="remove the rules a killed tcpcryptd left, then exit")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log each connection")
+    return parser
+
+
+class Daemon:
+    """The running daemon: queue, handshake table, proxy, control socket."""
+
+    def __init__(self, args: argparse.Namespace, config: TcpcryptConfig) -> None:
+        self.args = args
+        self.config = config
+        self.stats = Stats()
+        self.sessions = SessionTable()
+        self.cache = (
+            ResumptionCache(args.cache_size, args.cache_lifetime) if args.cache_size > 0 else None
+        )
+        self.rsa_keys = RsaKeyHolder()
+        self.handshakes = HandshakeTable(self._new_connection, self.stats)
+        keylog_path = args.keylog or os.environ.get(ENVIRONMENT_VARIABLE)
+        self.keylog = KeyLog(Path(keylog_path)) if keylog_path else None
+        self.proxy = Proxy(self.handshakes, self.sessions, self.stats, self._established)
+        self.started = time.time()
+        self.control = ControlServer(self.sessions, self.stats, {
+            "started": self.started, "ports": list(args.ports), "suites": list(config.suites),
+            "aeads": list(config.aeads), "pid": os.getpid(),
+        })
+
+    def _new_connection(self, active: bool, peer: str) -> TcpcryptConnection:
+        return TcpcryptConnection(
+            active=active, config=self.config, random=system_random, cache=self.cache,
+            rsa_keys=self.rsa_keys, peer=peer, now=time.monotonic(),
+        )
+
+    def _established(self, record: SessionRecord, connection: TcpcryptConnection) -> None:
+        if self.keylog is not None:
+            self.keylog.write(connection)
+        if self.args.verbose:
+            print(f"tcpcryptd: {record.role} {record.wire_local}->{record.wire_remote} "
+                  f"{record.suite} {record.aead} resumed={record.resumed} "
+                  f"sid={record.session_id}", file=sys.stderr, flush=True)
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        outgoing_port, incoming_port = _proxy_ports(self.args.proxy_ports)
+        try:
+            listeners = (Proxy.listen(outgoing_port), Proxy.listen(incoming_port))
+        except OSError as error:
+            raise StartupError(f"cannot listen on proxy ports {self.args.proxy_ports}: "
+                               f"{error.strerror}") from None
+        try:
+            queue = NfQueue(self.args.queue_num)
+        except NfQueueError as error:
+            for listener in listeners:
+                listener.close()
+            raise StartupError(str(error)) from None
+        stop = asyncio.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        installed = False
+        try:
+            rules.install(rules.RuleSettings(
+                self.args.queue_num, self.args.ports, outgoing_port, incoming_port
+            ))
+            installed = True
+            loop.add_reader(queue.fileno(), self._drain_queue, queue)
+            self.proxy.start(*listeners)
+            await self.control.start(self.args.control)
+            expiry = loop.create_task(self._expire_handshakes())
+            print(f"tcpcryptd ready: ports {','.join(map(str, self.args.ports))}, "
+                  f"suites {','.join(self.config.suites)}, control @{self.args.control}",
+                  flush=True)
+            await stop.wait()
+            expiry.cancel()
+        finally:
+            if installed:
+                rules.remove()
+            loop.remove_reader(queue.fileno())
+            queue.close()
+            await self.proxy.close()
+            await self.control.close()
+            if self.keylog is not None:
+                self.keylog.close()
+
+    def _drain_queue(self, queue: NfQueue) -> None:
+        now = time.monotonic()
+        for packet in queue.receive():
+            replacement = self.handshakes.on_packet(packet.hook, packet.payload, now)
+            queue.verdict(packet.packet_id, True, replacement)
+
+    async def _expire_handshakes(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            self.handshakes.expire(time.monotonic())
+
+
+def _proxy_ports(text: str) -> tuple[int, int]:
+    try:
+        outgoing, incoming = (int(part) for part in text.split(","))
+    except ValueError:
+        raise StartupError(f"--proxy-ports wants two ports, got {text!r}") from None
+    return outgoing, incoming
+
+
+def _preflight(args: argparse.Namespace) -> TcpcryptConfig:
+    if os.geteuid() != 0:
+        raise StartupError("tcpcryptd needs root (iptables rules and NFQUEUE)")
+    for tool in ("iptables", "iptables-restore"):
+        if shutil.which(tool) is None:
+            raise StartupError(f"{tool} is not installed")
+    if args.cleanup:
+        return TcpcryptConfig()
+    if args.cache_size < 0 or not args.cache_lifetime > 0:
+        raise StartupError("--cache-size must be >= 0 and --cache-lifetime > 0")
+    outgoing, incoming = _proxy_ports(args.proxy_ports)
+    if outgoing == incoming or not all(1 <= p <= 65535 for p in (outgoing, incoming)):
+        raise StartupError("--proxy-ports: two different ports in 1..65535")
+    if {outgoing, incoming} & set(args.ports):
+        raise StartupError("the proxy ports must not be covered ports")
+    try:
+        return TcpcryptConfig(suites=args.suites, aeads=args.aeads)
+    except UsageError as error:
+        raise StartupError(str(error)) from None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        config = _preflight(args)
+        if args.cleanup:
+            removed = rules.remove()
+            print(f"tcpcryptd: removed {removed} rules and chains")
+            return 0
+        if rules.ours_present():
+            raise StartupError("tcpcryptd rules already exist here (another daemon, or a killed "
+                               "one: run `tcpcryptd --cleanup`)")
+        asyncio.run(Daemon(args, config).run())
+    except (StartupError, rules.RulesError) as error:
+        print(f"tcpcryptd: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

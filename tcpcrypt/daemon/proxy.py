@@ -1,0 +1,320 @@
+"""The daemon's data path: redirected connections relayed through `TcpcryptConnection`.
+
+Outgoing: a local application's connection to a covered port is redirected to the outgoing
+proxy port; the proxy opens the wire connection to the original destination itself (a marked
+socket, so its SYN is queued for the ENO option and not redirected again), then relays
+application bytes <-> frames. Incoming: a peer's connection to a covered port is redirected to
+the incoming proxy port; the proxy connects to the local server at the original address and
+relays frames <-> application bytes. When the handshake fell back, both sides relay plain bytes;
+when the peer breaks the protocol, both sockets are reset and the reason counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import socket
+import struct
+from collections.abc import Callable, Coroutine
+from typing import Any, Final
+
+from tcpcrypt.connection import ConnectionState, TcpcryptConnection
+from tcpcrypt.daemon.handshake import Flow, HandshakeTable
+from tcpcrypt.daemon.rules import SOCKET_MARK
+from tcpcrypt.daemon.sessions import Address, SessionRecord, SessionTable
+from tcpcrypt.daemon.stats import Stats
+from tcpcrypt.events import ConnectionReset, DataReceived, Established, Fallback
+
+SO_ORIGINAL_DST: Final = 80
+READ_SIZE: Final = 256 * 1024
+CONNECT_TIMEOUT_S: Final = 10.0
+KEY_EXCHANGE_TIMEOUT_S: Final = 10.0
+
+EstablishedHook = Callable[[SessionRecord, TcpcryptConnection], None]
+
+
+class PeerReset(Exception):
+    """The tcpcrypt connection must be reset (the reason is the message)."""
+
+
+def original_destination(sock: socket.socket) -> Address:
+    """Where a redirected connection was going (the kernel's SO_ORIGINAL_DST)."""
+    raw = sock.getsockopt(socket.SOL_IP, SO_ORIGINAL_DST, 16)
+    port, address = struct.unpack_from("!H4s", raw, 2)
+    return socket.inet_ntoa(address), port
+
+
+def _address(value: object) -> Address:
+    assert isinstance(value, tuple)
+    return str(value[0]), int(value[1])
+
+
+def _abort(*sockets: socket.socket) -> None:
+    """Close with a reset (SO_LINGER 0) so that the other end sees the failure."""
+    for sock in sockets:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.close()
+
+
+def _shutdown_write(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_WR)
+
+
+def marked_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_MARK, SOCKET_MARK)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.setblocking(False)
+    return sock
+
+
+class Proxy:
+    """Accepts redirected connections on two ports and relays them."""
+
+    def __init__(
+        self, handshakes: HandshakeTable, sessions: SessionTable, stats: Stats,
+        on_established: EstablishedHook,
+    ) -> None:
+        self._handshakes = handshakes
+        self._sessions = sessions
+        self._stats = stats
+        self._on_established = on_established
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._listeners: list[socket.socket] = []
+
+    @staticmethod
+    def listen(port: int) -> socket.socket:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("0.0.0.0", port))
+        listener.listen(1024)
+        listener.setblocking(False)
+        return listener
+
+    def start(self, outgoing: socket.socket, incoming: socket.socket) -> None:
+        self._listeners = [outgoing, incoming]
+        self._spawn(self._accept_loop(outgoing, self._outgoing))
+        self._spawn(self._accept_loop(incoming, self._incoming))
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for listener in self._listeners:
+            listener.close()
+
+    async def _accept_loop(
+        self, listener: socket.socket,
+        handler: Callable[[socket.socket], Coroutine[Any, Any, None]],
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                sock, _ = await loop.sock_accept(listener)
+            except OSError as error:
+                self._stats.count("accept_errors", errno.errorcode.get(error.errno or 0, "?"))
+                await asyncio.sleep(0.05)
+                continue
+            sock.setblocking(False)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._spawn(handler(sock))
+
+    async def _connect(self, destination: Address) -> socket.socket | None:
+        sock = marked_socket()
+        try:
+            await asyncio.wait_for(
+                asyncio.get_running_loop().sock_connect(sock, destination), CONNECT_TIMEOUT_S
+            )
+            return sock
+        except (TimeoutError, OSError) as error:
+            code = getattr(error, "errno", None)
+            self._stats.count("connect_failures", errno.errorcode.get(code or 0, "timeout"))
+            sock.close()
+            return None
+
+    async def _outgoing(self, app: socket.socket) -> None:
+        try:
+            destination = original_destination(app)
+            app_local = _address(app.getpeername())
+        except OSError:
+            app.close()
+            return
+        wire = await self._connect(destination)
+        if wire is None:
+            _abort(app)
+            return
+        local, remote = _address(wire.getsockname()), _address(wire.getpeername())
+        flow = self._handshakes.claim_a(local, remote)
+        record = self._sessions.open("A", local, remote, app_local, destination)
+        await self._carry(app, wire, flow, record)
+
+    async def _incoming(self, wire: socket.socket) -> None:
+        try:
+            destination = original_destination(wire)
+            local, remote = _address(wire.getsockname()), _address(wire.getpeername())
+        except OSError:
+            wire.close()
+            return
+        flow = self._handshakes.claim_b(remote)
+        app = await self._connect(destination)
+        if app is None:
+            _abort(wire)
+            return
+        # the wire's local port as the network sees it is the original one, not the proxy's
+        record = self._sessions.open(
+            "B", (local[0], destination[1]), remote, destination, _address(app.getsockname())
+        )
+        await self._carry(app, wire, flow, record)
+
+    async def _carry(
+        self, app: socket.socket, wire: socket.socket, flow: Flow | None, record: SessionRecord
+    ) -> None:
+        self._stats.count("connections")
+        connection = flow.connection if flow is not None else None
+        try:
+            if connection is None or connection.state is ConnectionState.FALLBACK:
+                reason = connection.reason if connection is not None else "no-handshake-seen"
+                record.state, record.reason = "fallback", reason
+                self._stats.count("fallbacks", reason)
+                await self._relay_plain(app, wire, record)
+            elif connection.state is ConnectionState.NEGOTIATING:
+                raise PeerReset("handshake-incomplete")
+            else:
+                await self._relay_encrypted(app, wire, connection, record)
+            if record.state not in ("fallback", "reset"):
+                record.state = "closed"
+        except PeerReset as reset:
+            record.state, record.reason = "reset", str(reset)
+            self._stats.count("resets", str(reset))
+            _abort(app, wire)
+        except (ConnectionError, OSError) as error:
+            record.reason = record.reason or type(error).__name__
+            self._stats.count("socket_errors", type(error).__name__)
+            _abort(app, wire)
+        finally:
+            app.close()
+            wire.close()
+            self._sessions.close(record)
+
+    async def _relay_plain(
+        self, app: socket.socket, wire: socket.socket, record: SessionRecord
+    ) -> None:
+        async def pump(source: socket.socket, sink: socket.socket, outward: bool) -> None:
+            loop = asyncio.get_running_loop()
+            while True:
+                data = await loop.sock_recv(source, READ_SIZE)
+                if not data:
+                    _shutdown_write(sink)
+                    return
+                await loop.sock_sendall(sink, data)
+                if outward:
+                    record.bytes_sent += len(data)
+                else:
+                    record.bytes_received += len(data)
+
+        await _both(pump(app, wire, True), pump(wire, app, False))
+
+    async def _relay_encrypted(
+        self, app: socket.socket, wire: socket.socket, connection: TcpcryptConnection,
+        record: SessionRecord,
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        write_lock = asyncio.Lock()
+        record.state = "key-exchange"
+
+        async def flush_wire() -> None:
+            async with write_lock:  # frames leave in the order the connection made them
+                out = connection.data_to_send()
+                if out:
+                    await loop.sock_sendall(wire, out)
+
+        async def app_to_wire() -> None:
+            while True:
+                data = await loop.sock_recv(app, READ_SIZE)
+                if not data:
+                    await flush_wire()
+                    _shutdown_write(wire)
+                    return
+                if connection.state is ConnectionState.RESET:
+                    raise PeerReset(connection.reason or "reset")
+                connection.send(data)
+                record.bytes_sent += len(data)
+                await flush_wire()
+
+        async def wire_to_app() -> None:
+            while True:
+                data = await loop.sock_recv(wire, READ_SIZE)
+                if not data:
+                    if connection.state is not ConnectionState.ESTABLISHED:
+                        raise PeerReset(
+                            "key-exchange-timeout" if timed_out else "closed-during-key-exchange"
+                        )
+                    _shutdown_write(app)
+                    return
+                connection.receive(data)
+                delivered = self._events(connection, record)
+                if delivered:
+                    await loop.sock_sendall(app, delivered)
+                    record.bytes_received += len(delivered)
+                await flush_wire()
+
+        def deadline_passed() -> None:
+            if connection.state is ConnectionState.KEY_EXCHANGE:
+                timed_out.append(True)
+                with contextlib.suppress(OSError):  # wakes wire_to_app: end of stream
+                    wire.shutdown(socket.SHUT_RDWR)
+
+        timed_out: list[bool] = []
+        self._events(connection, record)  # a resumed session is established already
+        await flush_wire()  # Init1 (host A), or nothing
+        deadline = loop.call_later(KEY_EXCHANGE_TIMEOUT_S, deadline_passed)
+        try:
+            await _both(app_to_wire(), wire_to_app())
+        finally:
+            deadline.cancel()
+
+    def _events(self, connection: TcpcryptConnection, record: SessionRecord) -> bytes:
+        """Apply the connection's events to the record; the application bytes they carry."""
+        delivered: list[bytes] = []
+        while (event := connection.next_event()) is not None:
+            if isinstance(event, DataReceived):
+                delivered.append(event.data)
+            elif isinstance(event, Established):
+                record.state, record.encrypted = "established", True
+                record.suite, record.aead = event.suite, event.aead
+                record.session_id, record.resumed = event.session_id.hex(), event.resumed
+                self._stats.count("established")
+                if event.resumed:
+                    self._stats.count("resumed")
+                self._on_established(record, connection)
+            elif isinstance(event, ConnectionReset):
+                raise PeerReset(event.reason)
+            elif isinstance(event, Fallback):  # cannot happen once the key exchange started
+                raise PeerReset(f"late-fallback-{event.reason}")
+        return b"".join(delivered)
+
+
+async def _both(*coroutines: Coroutine[Any, Any, None]) -> None:
+    """Run the tasks until all finish normally; the first failure cancels the rest."""
+    loop = asyncio.get_running_loop()
+    tasks = [loop.create_task(c) for c in coroutines]
+    try:
+        pending = set(tasks)
+        while pending:
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                error = task.exception()
+                if error is not None:
+                    raise error
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

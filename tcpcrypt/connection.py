@@ -264,6 +264,10 @@ class TcpcryptConnection:
         assert sealer is not None
         limit = self.config.max_frame_plaintext
         interval = self.config.rekey_interval_bytes
+        if not interval:  # no rekey budget to track: all frames into one buffer
+            rekey, self._rekey_requested = self._rekey_requested, False
+            self._outgoing.append(sealer.seal_stream(data, rekey))
+            return
         view = memoryview(data)
         for start in range(0, len(data), limit):
             if interval and self._sealed_since_rekey >= interval:

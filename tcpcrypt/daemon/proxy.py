@@ -27,7 +27,7 @@ from tcpcrypt.daemon.stats import Stats
 from tcpcrypt.events import ConnectionReset, DataReceived, Established, Fallback
 
 SO_ORIGINAL_DST: Final = 80
-READ_SIZE: Final = 256 * 1024
+READ_SIZE: Final = 1024 * 1024
 CONNECT_TIMEOUT_S: Final = 10.0
 KEY_EXCHANGE_TIMEOUT_S: Final = 10.0
 

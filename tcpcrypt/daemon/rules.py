@@ -74,6 +74,8 @@ def restore_input(settings: RuleSettings) -> str:
         f"{queue}",
         f"-A {CHAIN_PREFIX}OUT {synack} -m connmark --mark {_mark(B_SYN)} "
         f"-j {CHAIN_PREFIX}B-SYNACK",
+        # a retransmitted SYN-ACK needs the same option again
+        f"-A {CHAIN_PREFIX}OUT {synack} -m connmark --mark {_mark(B_WAIT)} {queue}",
         f"-A {CHAIN_PREFIX}OUT {not_syn} -m connmark --mark {_mark(B_WAIT)} "
         f"-m conntrack --ctdir REPLY -j CONNMARK --set-xmark {_mark(B_DONE)}",
         # arriving from the network: peers' SYNs (host B), A's segments, SYN-ACKs (host A)

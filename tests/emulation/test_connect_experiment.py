@@ -1,4 +1,4 @@
-"""The connect experiment in Mininet with real TCP and TLS (tcpcrypt rows need tcpcryptd)."""
+"""The connect experiment in Mininet: real TCP, TLS, and tcpcrypt through tcpcryptd."""
 
 from __future__ import annotations
 
@@ -12,14 +12,16 @@ from testbed.runner import ConfigError, run_experiment
 def result(tmp_path_factory: pytest.TempPathFactory) -> object:
     return run_experiment(
         "connect", quick=True, out_dir=tmp_path_factory.mktemp("connect"),
-        overrides={"protocols": "tcp,tls12-rsa,tls13,tls13-resumed,tcpcrypt-x25519",
+        overrides={"protocols": "tcp,tls12-rsa,tls13,tls13-resumed,tcpcrypt-x25519,"
+                                "tcpcrypt-x25519-resumed",
                    "connections": "15"},
     )
 
 
 def test_every_runnable_protocol_has_a_row_and_nothing_is_left(result: object) -> None:
     rows = {row["protocol"]: row for row in result.rows}  # type: ignore[attr-defined]
-    assert set(rows) == {"tcp", "tls12-rsa", "tls13", "tls13-resumed"}
+    assert set(rows) == {"tcp", "tls12-rsa", "tls13", "tls13-resumed", "tcpcrypt-x25519",
+                         "tcpcrypt-x25519-resumed"}
     assert load_states() == []
 
 
@@ -32,9 +34,15 @@ def test_tls_costs_the_server_more_than_tcp_and_resumption_resumes(result: objec
     assert metrics["connect.latency_ms.tls13"] > metrics["connect.latency_ms.tcp"]
 
 
-def test_unavailable_tcpcrypt_is_reported_not_faked(result: object) -> None:
-    assert any("tcpcrypt-x25519" in w for w in result.warnings)  # type: ignore[attr-defined]
-    assert "connect.latency_ms.tcpcrypt-x25519" not in result.metrics  # type: ignore[attr-defined]
+def test_tcpcrypt_connections_are_encrypted_and_resumed_when_cached(result: object) -> None:
+    rows = {row["protocol"]: row for row in result.rows}  # type: ignore[attr-defined]
+    metrics = result.metrics  # type: ignore[attr-defined]
+    assert rows["tcpcrypt-x25519"]["encrypted"] == 1.0
+    assert rows["tcpcrypt-x25519"]["resumed"] == 0.0
+    assert rows["tcpcrypt-x25519-resumed"]["encrypted"] == 1.0
+    assert rows["tcpcrypt-x25519-resumed"]["resumed"] == 1.0
+    assert metrics["connect.server_cpu_us.tcpcrypt-x25519"] > metrics["connect.server_cpu_us.tcp"]
+    assert result.environment["offloads"]  # type: ignore[attr-defined]
 
 
 def test_unknown_protocol_is_refused_before_the_network_starts(tmp_path: object) -> None:

@@ -179,7 +179,11 @@ class Daemon:
     def _drain_queue(self, queue: NfQueue) -> None:
         now = time.monotonic()
         for packet in queue.receive():
-            replacement = self.handshakes.on_packet(packet.hook, packet.payload, now)
+            try:
+                replacement = self.handshakes.on_packet(packet.hook, packet.payload, now)
+            except Exception as error:  # never leave a packet without a verdict
+                self.stats.count("internal_errors", type(error).__name__)
+                replacement = None
             queue.verdict(packet.packet_id, True, replacement)
 
     async def _expire_handshakes(self) -> None:

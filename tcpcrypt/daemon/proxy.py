@@ -199,6 +199,13 @@ class Proxy:
             record.reason = record.reason or type(error).__name__
             self._stats.count("socket_errors", type(error).__name__)
             _abort(app, wire)
+        except asyncio.CancelledError:
+            _abort(app, wire)
+            raise
+        except Exception as error:  # a bug must cost one connection, not the daemon
+            record.state, record.reason = "reset", f"internal-{type(error).__name__}"
+            self._stats.count("internal_errors", type(error).__name__)
+            _abort(app, wire)
         finally:
             app.close()
             wire.close()

@@ -111,11 +111,13 @@ def run(ctx: RunContext) -> ExperimentOutput:
             try:
                 server_pids = [process.pid] + [daemons[1].pid] if daemons else [process.pid]
                 before = sum(cpu_ns(pid) for pid in server_pids)
+                daemon_before = cpu_ns(daemons[1].pid) if daemons else 0
                 report = run_module_json(
                     client, "testbed.apps.loadgen", "--host", server.IP(), "--port", str(PORT),
                     "--protocol", label, "--connections", str(count),
                 )
                 used = sum(cpu_ns(pid) for pid in server_pids) - before
+                daemon_used = cpu_ns(daemons[1].pid) - daemon_before if daemons else 0
                 sessions = tcpcrypt_cli(server, "sessions") if daemons else []
             finally:
                 process.kill()
@@ -143,6 +145,7 @@ def run(ctx: RunContext) -> ExperimentOutput:
                 "connect_ms": statistics.median(s["connect_ms"] for s in samples),
                 "ready_ms": statistics.median(s["ready_ms"] for s in samples),
                 "server_cpu_us": used / handled / 1000,
+                "daemon_cpu_us": daemon_used / handled / 1000,
                 "resumed": resumed,
                 "encrypted": encrypted,
             }

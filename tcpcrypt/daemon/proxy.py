@@ -209,6 +209,8 @@ class Proxy:
         finally:
             app.close()
             wire.close()
+            self._stats.count("bytes_sent", amount=record.bytes_sent)
+            self._stats.count("bytes_received", amount=record.bytes_received)
             self._sessions.close(record)
 
     async def _relay_plain(

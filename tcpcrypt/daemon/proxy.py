@@ -6,13 +6,13 @@ socket, so its SYN is queued for the ENO option and not redirected again), then 
 application bytes <-> frames. Incoming: a peer's connection to a covered port is redirected to
 the incoming proxy port; the proxy connects to the local server at the original address and
 relays frames <-> application bytes. When the handshake fell back, both sides relay plain bytes;
-when the peer breaks the protocol, both sockets are reset and the reason counted.
+when the peer breaks the protocol, both sockets are reset and the reason counted. The bytes
+themselves move in `relay.py`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import errno
 import socket
 import struct
@@ -21,21 +21,16 @@ from typing import Any, Final
 
 from tcpcrypt.connection import ConnectionState, TcpcryptConnection
 from tcpcrypt.daemon.handshake import Flow, HandshakeTable
+from tcpcrypt.daemon.relay import EncryptedRelay, PeerReset, PlainRelay, abort_with_reset
 from tcpcrypt.daemon.rules import SOCKET_MARK
 from tcpcrypt.daemon.sessions import Address, SessionRecord, SessionTable
 from tcpcrypt.daemon.stats import Stats
 from tcpcrypt.events import ConnectionReset, DataReceived, Established, Fallback
 
 SO_ORIGINAL_DST: Final = 80
-READ_SIZE: Final = 1024 * 1024
 CONNECT_TIMEOUT_S: Final = 10.0
-KEY_EXCHANGE_TIMEOUT_S: Final = 10.0
 
 EstablishedHook = Callable[[SessionRecord, TcpcryptConnection], None]
-
-
-class PeerReset(Exception):
-    """The tcpcrypt connection must be reset (the reason is the message)."""
 
 
 def original_destination(sock: socket.socket) -> Address:
@@ -51,16 +46,9 @@ def _address(value: object) -> Address:
 
 
 def _abort(*sockets: socket.socket) -> None:
-    """Close with a reset (SO_LINGER 0) so that the other end sees the failure."""
+    """Close with a reset so that the other end sees the failure."""
     for sock in sockets:
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        sock.close()
-
-
-def _shutdown_write(sock: socket.socket) -> None:
-    with contextlib.suppress(OSError):
-        sock.shutdown(socket.SHUT_WR)
+        abort_with_reset(sock)
 
 
 def marked_socket() -> socket.socket:
@@ -196,6 +184,8 @@ class Proxy:
             self._stats.count("resets", str(reset))
             _abort(app, wire)
         except (ConnectionError, OSError) as error:
+            if record.state != "fallback":  # ended by a socket error: no longer "established"
+                record.state = "aborted"
             record.reason = record.reason or type(error).__name__
             self._stats.count("socket_errors", type(error).__name__)
             _abort(app, wire)
@@ -216,79 +206,13 @@ class Proxy:
     async def _relay_plain(
         self, app: socket.socket, wire: socket.socket, record: SessionRecord
     ) -> None:
-        async def pump(source: socket.socket, sink: socket.socket, outward: bool) -> None:
-            loop = asyncio.get_running_loop()
-            while True:
-                data = await loop.sock_recv(source, READ_SIZE)
-                if not data:
-                    _shutdown_write(sink)
-                    return
-                await loop.sock_sendall(sink, data)
-                if outward:
-                    record.bytes_sent += len(data)
-                else:
-                    record.bytes_received += len(data)
-
-        await _both(pump(app, wire, True), pump(wire, app, False))
+        await PlainRelay(record).run(app, wire)
 
     async def _relay_encrypted(
         self, app: socket.socket, wire: socket.socket, connection: TcpcryptConnection,
         record: SessionRecord,
     ) -> None:
-        loop = asyncio.get_running_loop()
-        write_lock = asyncio.Lock()
-        record.state = "key-exchange"
-
-        async def flush_wire() -> None:
-            async with write_lock:  # frames leave in the order the connection made them
-                out = connection.data_to_send()
-                if out:
-                    await loop.sock_sendall(wire, out)
-
-        async def app_to_wire() -> None:
-            while True:
-                data = await loop.sock_recv(app, READ_SIZE)
-                if not data:
-                    await flush_wire()
-                    _shutdown_write(wire)
-                    return
-                if connection.state is ConnectionState.RESET:
-                    raise PeerReset(connection.reason or "reset")
-                connection.send(data)
-                record.bytes_sent += len(data)
-                await flush_wire()
-
-        async def wire_to_app() -> None:
-            while True:
-                data = await loop.sock_recv(wire, READ_SIZE)
-                if not data:
-                    if connection.state is not ConnectionState.ESTABLISHED:
-                        raise PeerReset(
-                            "key-exchange-timeout" if timed_out else "closed-during-key-exchange"
-                        )
-                    _shutdown_write(app)
-                    return
-                connection.receive(data)
-                delivered = self._events(connection, record)
-                if delivered:
-                    await loop.sock_sendall(app, delivered)
-                    record.bytes_received += len(delivered)
-                await flush_wire()
-
-        def deadline_passed() -> None:
-            if connection.state is ConnectionState.KEY_EXCHANGE:
-                timed_out.append(True)
-                with contextlib.suppress(OSError):  # wakes wire_to_app: end of stream
-                    wire.shutdown(socket.SHUT_RDWR)
-
-        timed_out: list[bool] = []
-        self._events(connection, record)  # a resumed session is established already
-        await flush_wire()  # Init1 (host A), or nothing
-        deadline = loop.call_later(KEY_EXCHANGE_TIMEOUT_S, deadline_passed)
-        try:
-            await _both(app_to_wire(), wire_to_app())
-        finally:
-            deadline.cancel()
+        await EncryptedRelay(record, connection, self._events).run(app, wire)
 
     def _events(self, connection: TcpcryptConnection, record: SessionRecord) -> bytes:
         """Apply the connection's events to the record; the application bytes they carry."""
@@ -309,21 +233,3 @@ class Proxy:
             elif isinstance(event, Fallback):  # cannot happen once the key exchange started
                 raise PeerReset(f"late-fallback-{event.reason}")
         return b"".join(delivered)
-
-
-async def _both(*coroutines: Coroutine[Any, Any, None]) -> None:
-    """Run the tasks until all finish normally; the first failure cancels the rest."""
-    loop = asyncio.get_running_loop()
-    tasks = [loop.create_task(c) for c in coroutines]
-    try:
-        pending = set(tasks)
-        while pending:
-            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_EXCEPTION)
-            for task in done:
-                error = task.exception()
-                if error is not None:
-                    raise error
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)

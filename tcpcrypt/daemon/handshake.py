@@ -153,10 +153,16 @@ class HandshakeTable:
         return flow
 
     def claim_b(self, remote: Address) -> Flow | None:
-        """The flow of the incoming wire connection from `remote`."""
+        """The flow of the incoming wire connection from `remote`, claimed at most once.
+
+        A flow claimed before belongs to an earlier connection from the same address and
+        port (the port reused, and the new SYN not seen: unparseable, say): None then, and
+        the new connection is relayed as plain TCP rather than with the old one's state.
+        """
         flow = self._b_flows.get(remote)
-        if flow is not None:
-            flow.claimed = True
+        if flow is None or flow.claimed:
+            return None
+        flow.claimed = True
         return flow
 
     def expire(self, now: float) -> int:

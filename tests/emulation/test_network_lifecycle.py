@@ -54,10 +54,11 @@ def test_daemonized_processes_are_killed_and_errors_still_clean_up() -> None:
     assert load_states() == []
 
 
-def test_a_second_concurrent_run_is_refused() -> None:
-    with emulated_network(LineTopo()), pytest.raises(EmulationError, match="in progress"), \
-            emulated_network(LineTopo()):
-        pass
+def test_a_second_concurrent_run_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    with emulated_network(LineTopo()):  # may wait for another run, if told to
+        monkeypatch.setenv("TESTBED_LOCK_WAIT_S", "0")  # the second one must not wait
+        with pytest.raises(EmulationError, match="in progress"), emulated_network(LineTopo()):
+            pass
 
 
 RUNNER = textwrap.dedent("""

@@ -4,7 +4,7 @@ the AF_PACKET bridge engine, against the same hosts linked directly.
 Covers: what a pass-through engine costs (added RTT, bulk throughput and data segments per
 second forwarded in the data direction, measured with iperf3) and how exactly the userspace
 `link` model delays (TCP connect time through link(delay_ms=10), which delays the SYN and the
-SYN-ACK by 10 ms each).
+SYN-ACK by 10 ms each; and ping's RTT, ICMP waiting the links' fixed delay in the engine).
 """
 
 from __future__ import annotations
@@ -34,6 +34,9 @@ SPEC = ExperimentSpec(
         Expectation("link(delay_ms=10) RTT within 1 ms of 20 ms",
                     lhs="middlebox.rtt_error_ms.delay10", op="<=", rhs="", offset=1.0,
                     source="issue #4"),
+        Expectation("link(delay_ms=10) ping RTT within 1 ms of 20 ms",
+                    lhs="middlebox.ping_rtt_error_ms.delay10", op="<=", rhs="", offset=1.0,
+                    source="issue #4"),
     ),
     bench=True,
 )
@@ -48,6 +51,16 @@ def _connect_ms(net: Any, count: int) -> float:
         out = client.cmd(f"curl -s -o /dev/null -w '%{{time_connect}}' http://{server.IP()}:8080/")
         times.append(float(out) * 1000)
     return statistics.median(times)
+
+
+def _ping_ms(net: Any, count: int) -> float:
+    """Median ping RTT, client to server."""
+    client, server = net.get("client"), net.get("server")
+    output = client.cmd(f"ping -n -q -c {count} -i 0.05 -W 2 {server.IP()}")
+    try:  # rtt min/avg/max/mdev = a/b/c/d ms
+        return float(output.rsplit("=", 1)[1].split("/")[1])
+    except (IndexError, ValueError) as error:
+        raise RuntimeError(f"ping gave no RTT: {output[-300:]}") from error
 
 
 def _iperf_mbps(net: Any, seconds: int) -> float:
@@ -76,10 +89,12 @@ def run(ctx: RunContext) -> ExperimentOutput:
         for label, chain in paths:
             with emulated_network(LineTopo(paths=chain)) as net:
                 rtt = _connect_ms(net, count)
+                ping = _ping_ms(net, count)
                 mbps = _iperf_mbps(net, seconds) if label != "delay10" else 0.0
                 ctx.add_environment(f"offloads.{label}", getattr(net, "offload_settings", {}))
-            row: dict[str, object] = {"path": label, "connect_rtt_ms": rtt}
+            row: dict[str, object] = {"path": label, "connect_rtt_ms": rtt, "ping_rtt_ms": ping}
             metrics[f"middlebox.connect_rtt_ms.{label}"] = rtt
+            metrics[f"middlebox.ping_rtt_ms.{label}"] = ping
             if mbps:
                 row["throughput_mbps"] = mbps
                 row["data_pps"] = mbps * 1e6 / 8 / MSS_BYTES
@@ -92,6 +107,8 @@ def run(ctx: RunContext) -> ExperimentOutput:
     )
     metrics["middlebox.rtt_error_ms.delay10"] = abs(metrics["middlebox.connect_rtt_ms.delay10"]
                                                     - 20.0)
+    metrics["middlebox.ping_rtt_error_ms.delay10"] = abs(metrics["middlebox.ping_rtt_ms.delay10"]
+                                                         - 20.0)
     if "offloads.direct" in ctx.environment:
         ctx.warn("the direct path runs with offloads on (no middlebox node): its throughput "
                  "is a ceiling, not a like-for-like baseline")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -57,16 +57,50 @@ class MiddleboxConfigError(ValueError):
     """A model was given a parameter it cannot honour; raised before anything runs."""
 
 
+Timed = tuple[Direction, Action]  # an action a model takes on a timer, with its direction
+
+
 class Middlebox:
-    """Subclasses override `process`."""
+    """Subclasses override `process`; a model that holds packets back (a coalescer) also
+    overrides `next_timer` and `expire`, which engines call when the time comes."""
 
     name: ClassVar[str] = "middlebox"
 
     def __init__(self) -> None:
         self.stats: Counter[str] = Counter()
+        self.errors: deque[str] = deque(maxlen=5)  # the last model errors, for reports
 
     def process(self, packet: TcpPacket, direction: Direction, now: float) -> list[Action]:
         return [Forward(packet.raw)]
+
+    def next_timer(self) -> float | None:
+        """The time at which `expire` has something to release; None: nothing held."""
+        return None
+
+    def expire(self, now: float) -> list[Timed]:
+        """The actions due by `now` on packets the model held back, each with its direction."""
+        return []
+
+    def holds_packets(self) -> bool:
+        """Whether the model may hold packets back (engines then watch `next_timer`)."""
+        return type(self).next_timer is not Middlebox.next_timer
+
+    def release(self, now: float) -> list[Timed]:
+        """`expire`, with the same protection as `handle`: an error is counted, not raised."""
+        try:
+            timed = self.expire(now)
+        except Exception as error:  # a buggy model must not kill the engine
+            self._model_error(error)
+            return []
+        for _, action in timed:
+            self.stats[type(action).__name__.lower()] += 1
+        return timed
+
+    def _model_error(self, error: Exception) -> str:
+        reason = f"model-error: {type(error).__name__}: {error}"
+        self.stats["dropped:model-error"] += 1
+        self.errors.append(f"{self.describe()}: {type(error).__name__}: {error}")
+        return reason
 
     def handle(self, raw: bytes, direction: Direction, now: float) -> list[Action]:
         """Parse and process one packet; malformed packets and model errors become drops."""
@@ -79,8 +113,7 @@ class Middlebox:
         try:
             actions = self.process(packet, direction, now)
         except Exception as error:  # a buggy model must not kill the engine
-            self.stats["dropped:model-error"] += 1
-            return [Drop(f"model-error: {type(error).__name__}: {error}")]
+            return [Drop(self._model_error(error))]
         for action in actions:
             self.stats[type(action).__name__.lower()] += 1
         return actions

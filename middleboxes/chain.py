@@ -2,14 +2,15 @@
 
 A packet to the server crosses them first to last, a packet to the client last to first.
 Delays add up along the way; a drop ends the packet's journey; packets a model injects leave
-at once (they do not cross the chain's other models).
+at once (they do not cross the chain's other models). A packet a model releases on a timer
+(`expire`) continues through the models after it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from middleboxes.base import Action, Delay, Direction, Drop, Forward, Inject, Middlebox
+from middleboxes.base import Action, Delay, Direction, Forward, Inject, Middlebox, Timed
 from packets.tcp import TcpPacket
 
 
@@ -19,15 +20,19 @@ class Chain(Middlebox):
     def __init__(self, models: Sequence[Middlebox]) -> None:
         super().__init__()
         self.models = list(models)
+        self._timed = [model for model in self.models if model.holds_packets()]
 
     def describe(self) -> str:
         return ",".join(model.describe() for model in self.models) or "none"
 
-    def process(self, packet: TcpPacket, direction: Direction, now: float) -> list[Action]:
-        order = self.models if direction is Direction.TO_SERVER else self.models[::-1]
-        in_flight: list[tuple[float, bytes]] = [(0.0, packet.raw)]
+    def _order(self, direction: Direction) -> list[Middlebox]:
+        return self.models if direction is Direction.TO_SERVER else self.models[::-1]
+
+    def _through(self, models: Sequence[Middlebox], start: list[tuple[float, bytes]],
+                 direction: Direction, now: float) -> list[Action]:
+        in_flight = start
         finished: list[Action] = []
-        for model in order:
+        for model in models:
             after: list[tuple[float, bytes]] = []
             for delay, raw in in_flight:
                 for action in model.handle(raw, direction, now + delay):
@@ -35,13 +40,36 @@ class Chain(Middlebox):
                         after.append((delay, action.packet))
                     elif isinstance(action, Delay):
                         after.append((delay + action.seconds, action.packet))
-                    elif isinstance(action, Inject):
-                        finished.append(action)
                     else:
                         finished.append(action)
             in_flight = after
         for delay, raw in in_flight:
             finished.append(Delay(delay, raw) if delay else Forward(raw))
-        if not in_flight and not any(isinstance(a, Drop) for a in finished):
-            finished.append(Drop("chain-consumed"))
         return finished
+
+    def process(self, packet: TcpPacket, direction: Direction, now: float) -> list[Action]:
+        # Nothing at all comes out when a model holds the packet back (a coalescer).
+        return self._through(self._order(direction), [(0.0, packet.raw)], direction, now)
+
+    def holds_packets(self) -> bool:
+        return bool(self._timed)
+
+    def next_timer(self) -> float | None:
+        due = [when for model in self._timed if (when := model.next_timer()) is not None]
+        return min(due) if due else None
+
+    def expire(self, now: float) -> list[Timed]:
+        timed: list[Timed] = []
+        for model in self._timed:
+            for direction, action in model.release(now):
+                if isinstance(action, (Forward, Delay)):
+                    order = self._order(direction)
+                    rest = order[order.index(model) + 1:]
+                    delay = action.seconds if isinstance(action, Delay) else 0.0
+                    timed.extend((direction, after) for after in
+                                 self._through(rest, [(delay, action.packet)], direction, now))
+                elif isinstance(action, Inject):
+                    timed.append((action.direction, action))
+                else:
+                    timed.append((direction, action))
+        return timed

@@ -25,6 +25,7 @@ class _Sender:
     shift: int = 0
     right_edge: int | None = None
     tsval: bytes | None = None
+    next_seq: int | None = None  # the end of the data seen contiguously from this side
 
 
 class ProxyAck(Middlebox):
@@ -37,6 +38,7 @@ class ProxyAck(Middlebox):
 
     def _remember(self, packet: TcpPacket, side: _Sender) -> bytes | None:
         if packet.flags & SYN:
+            side.next_seq = (packet.seq + 1) % MOD
             scale = packet.option(KIND_WINDOW_SCALE)
             side.shift = min(scale[2], 14) if scale and len(scale) == 3 else 0
         timestamps = packet.option(KIND_TIMESTAMPS)
@@ -54,10 +56,21 @@ class ProxyAck(Middlebox):
         actions: list[Action] = [Forward(packet.raw)]
         length = len(packet.payload) + (1 if packet.flags & FIN else 0)
         receiver = self._sides.get((key, direction.reverse))
+        if (receiver is not None and receiver.next_seq is not None and packet.flags & ACK
+                and _after(packet.ack, receiver.next_seq)):
+            receiver.next_seq = packet.ack  # the real receiver has it all up to there
         if (length == 0 or packet.flags & SYN or not packet.flags & ACK or receiver is None
                 or receiver.right_edge is None):
             return actions
         acked = (packet.seq + length) % MOD
+        if sender.next_seq is None:
+            sender.next_seq = packet.seq  # a flow whose SYN the proxy did not see
+        if _after(packet.seq, sender.next_seq):
+            self.stats["gap-not-acked"] += 1
+            return actions  # past a gap: only the receiver can say what it is missing
+        if not _after(acked, sender.next_seq):
+            return actions  # a retransmission of data already acknowledged
+        sender.next_seq = acked
         room = (receiver.right_edge - acked) % MOD
         window = 0 if room >= MOD // 2 else min(room >> receiver.shift, 0xFFFF)
         options = []
@@ -73,3 +86,8 @@ class ProxyAck(Middlebox):
         self.stats["proxied-acks"] += 1
         actions.append(Inject(ack, direction.reverse))
         return actions
+
+
+def _after(a: int, b: int) -> bool:
+    """Sequence number a comes after b (modulo 2**32)."""
+    return 0 < (a - b) % MOD < MOD // 2

@@ -5,12 +5,21 @@
 Models are separated by commas outside parentheses; parameters are key=value; a list value
 separates its items with "|". Values are typed from the model's constructor; an unknown model
 or parameter, or a value of the wrong type, raises MiddleboxConfigError naming it.
+
+Extra models (a test's fault-injecting model, an experiment's own) come from plugins: the
+environment variable MIDDLEBOX_PLUGINS lists, separated by commas, Python files or module
+names; every Middlebox subclass they define is registered under its `name`. Engines started
+in Mininet nodes inherit the variable, so the same models exist on both sides.
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import inspect
+import os
 import typing
+from pathlib import Path
 
 from middleboxes.base import Middlebox, MiddleboxConfigError
 from middleboxes.chain import Chain
@@ -27,6 +36,37 @@ MODELS: dict[str, type[Middlebox]] = {
         Passthrough, StripOptions, SeqRewrite, Resegment, ProxyAck, Nat, Link
     )
 }
+
+PLUGINS_ENV = "MIDDLEBOX_PLUGINS"
+
+
+def load_plugins(spec: str | None = None) -> list[str]:
+    """Register the models of the plugins in `spec` (default: $MIDDLEBOX_PLUGINS)."""
+    text = os.environ.get(PLUGINS_ENV, "") if spec is None else spec
+    added: list[str] = []
+    for entry in (item.strip() for item in text.split(",")):
+        if not entry:
+            continue
+        try:
+            if entry.endswith(".py"):
+                location = importlib.util.spec_from_file_location(Path(entry).stem, entry)
+                if location is None or location.loader is None:
+                    raise ImportError(f"cannot load {entry}")
+                module = importlib.util.module_from_spec(location)
+                location.loader.exec_module(module)
+            else:
+                module = importlib.import_module(entry)
+        except (ImportError, OSError) as error:
+            raise MiddleboxConfigError(f"middlebox plugin {entry!r}: {error}") from None
+        for value in vars(module).values():
+            if (isinstance(value, type) and issubclass(value, Middlebox)
+                    and value.__module__ == module.__name__ and value.name not in MODELS):
+                MODELS[value.name] = value
+                added.append(value.name)
+    return added
+
+
+load_plugins()
 
 
 def _split_top_level(text: str, separator: str = ",") -> list[str]:

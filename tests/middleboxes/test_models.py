@@ -192,3 +192,28 @@ def test_proxy_ack_acknowledges_data_to_the_sender_and_forwards_it() -> None:
     assert (ack.seq, ack.ack, ack.flags) == (5000, 1005, ACK)
     assert ack.window == 1000 - 5  # the receiver's right edge (ack 1000 + window 1000) kept
     assert len(ProxyAck().handle(packet(SYN), TO_SERVER, 0.0)) == 1
+
+
+def test_proxy_ack_never_acknowledges_past_a_gap_until_the_receiver_covers_it() -> None:
+    from middleboxes.base import Inject
+    from middleboxes.proxy_ack import ProxyAck
+
+    model = ProxyAck()
+    model.handle(packet(SYN, seq=999), TO_SERVER, 0.0)
+    model.handle(packet(SYN | ACK, to_server=False, seq=4999, ack=1000), TO_CLIENT, 0.0)
+
+    def proxied(seq: int) -> list[int]:
+        actions = model.handle(packet(ACK, seq=seq, ack=5000, payload=b"x" * 100),
+                               TO_SERVER, 0.0)
+        assert isinstance(actions[0], Forward)  # the data always goes on
+        return [parse_packet(a.packet).ack for a in actions if isinstance(a, Inject)]
+
+    assert proxied(1000) == [1100]
+    assert proxied(1200) == []  # 1100..1200 never seen: acking 1300 would free it unseen
+    assert proxied(1300) == []
+    assert proxied(1000) == []  # a retransmission of what was already acknowledged
+    assert proxied(1100) == [1200]  # the gap filled: acknowledged up to its end only
+    # the real receiver acknowledges everything it got; the proxy carries on from there
+    model.handle(packet(ACK, to_server=False, seq=5000, ack=1400), TO_CLIENT, 0.0)
+    assert proxied(1400) == [1500]
+    assert model.stats["gap-not-acked"] == 2

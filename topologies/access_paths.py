@@ -38,12 +38,24 @@ def draw_paths(profile: str, count: int, seed: int) -> list[str]:
 
 
 class AccessPathsTopo(Topo):  # type: ignore[misc]
-    def build(self, clients: int = 10, profile: str = "paper-2010", seed: int = 1,
-              server_cores: int = 1) -> None:
+    """cK - mbK - server for K = 1..clients; mbK's chain drawn from `profile` with `seed`, or
+    given explicitly: `paths` (one chain per client, in order; `clients` then defaults to its
+    length and must match it)."""
+
+    def build(self, clients: int | None = None, profile: str = "paper-2010", seed: int = 1,
+              server_cores: int = 1, paths: tuple[str, ...] | None = None) -> None:
+        if paths is not None:
+            if clients is not None and clients != len(paths):
+                raise TopologyConfigError(
+                    f"clients={clients} but {len(paths)} explicit paths were given")
+            clients = len(paths)
+        elif clients is None:
+            clients = 10
         if not 1 <= clients <= 200:
             raise TopologyConfigError(f"clients must be 1..200, got {clients}")
+        chains = list(paths) if paths is not None else draw_paths(profile, clients, seed)
         server = self.addHost("server", cores=str(checked_cores(server_cores)))
-        for index, path in enumerate(draw_paths(profile, clients, seed), start=1):
+        for index, path in enumerate(chains, start=1):
             client = self.addHost(f"c{index}")
             middlebox = self.addHost(f"mb{index}", role="middlebox", path=checked_path(path))
             self.addLink(client, middlebox)

@@ -5,10 +5,11 @@ on the server-side interface, and the other way round. Frames that are not IPv4/
 ICMP) are bridged without the model, but other IPv4 frames (ICMP) wait the fixed delay of the
 chain's `link` models, so that ping sees the path's RTT; ARP crosses at once. `Delay` actions
 wait in a timer heap; `Inject` sends a new packet out of the interface its direction points to;
-a model that holds packets back (`next_timer`/`expire`) is called when its time comes. Packets
-the engine sends itself take the Ethernet header last seen towards their IPv4 destination (the
-direction's last header for a destination not seen yet), so several hosts may share a side. A chain
-of `passthrough` models only takes a fast path that forwards frames without parsing them.
+a model that holds packets back (`next_timer`/`expire`) is called when its time comes.
+Packets the engine sends itself take the Ethernet header last seen towards their IPv4
+destination (for a destination not seen yet, the direction's last one), so several hosts may
+share a side (a dumbbell's clients). A chain of `passthrough` models only takes a fast path
+that forwards frames without parsing them.
 
 The interfaces must have checksum and segmentation offloads off (the emulation runtime does
 that), or the model would see packets the wire never carries.

@@ -455,7 +455,16 @@ def run(ctx: RunContext) -> ExperimentOutput:
         metrics[f"matrix.{outcome}_cells"] = float(sum(r["outcome"] == outcome for r in rows))
     figure = _heat_map(rows, conditions, protocols, ctx.out_dir / "middlebox-matrix.png")
     ctx.add_environment("topology", "line: client - mb1 (bridge engine) - server")
-    return ExperimentOutput(rows, metrics, [figure])
+    return ExperimentOutput(_same_columns(rows), metrics, [figure])
+
+
+def _same_columns(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every row with every column, in one order (one table on the terminal, not one a cell);
+    a column a cell does not have (daemon records outside tcpcrypt) holds None."""
+    columns: dict[str, None] = {}
+    for row in rows:
+        columns.update(dict.fromkeys(row))
+    return [{column: row.get(column) for column in columns} for row in rows]
 
 
 if __name__ == "__main__":

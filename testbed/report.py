@@ -11,6 +11,8 @@ from testbed.experiment import ExpectationOutcome
 
 
 def format_cell(value: Any) -> str:
+    if value is None:
+        return "-"
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
@@ -19,17 +21,18 @@ def format_cell(value: Any) -> str:
 
 
 def rows_tables(title: str, rows: list[dict[str, Any]]) -> list[Table]:
-    """One table per run of consecutive rows that share the same columns."""
-    tables: list[Table] = []
-    columns: tuple[str, ...] | None = None
+    """One table per set of columns (rows of different kinds, e.g. summaries and rounds, get
+    a table each), in the order the sets first appear; rows keep their order within a table."""
+    tables: dict[tuple[str, ...], Table] = {}
     for row in rows:
-        if tuple(row) != columns:
-            columns = tuple(row)
-            tables.append(Table(title=title if not tables else None))
+        columns = tuple(row)
+        table = tables.get(columns)
+        if table is None:
+            table = tables[columns] = Table(title=None if tables else title)
             for column in columns:
-                tables[-1].add_column(column)
-        tables[-1].add_row(*(format_cell(row[column]) for column in columns))
-    return tables
+                table.add_column(column)
+        table.add_row(*(format_cell(row[column]) for column in columns))
+    return list(tables.values())
 
 
 def expectations_table(outcomes: list[ExpectationOutcome], title: str = "Expectations") -> Table:

@@ -18,18 +18,14 @@ the client computes; both digests are compared with those of the data that was s
 whose transfer looked complete to the application (no error, every byte) yet has a wrong
 digest is a silent corruption: the one thing that must never happen.
 
-The transfer program is this module itself: python -m experiments.middlebox_matrix serve|fetch.
+The transfer program is `testbed.apps.exchange`.
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import ipaddress
 import json
-import random
-import socket
-import ssl
 import statistics
 import subprocess
 import sys
@@ -38,6 +34,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from testbed.apps import exchange
 from testbed.experiment import Expectation, ExperimentOutput, ExperimentSpec, Param, RunContext
 
 PROTOCOLS = ("tcp", "tls13", "tcpcrypt-x25519")
@@ -56,7 +53,6 @@ CONDITIONS = (
 )
 OUTCOMES = ("encrypted", "fallback", "plaintext", "broken")
 DEFAULT_PORT = 8000
-GREETING = b"+"
 
 
 def _split_conditions(text: str) -> list[str]:
@@ -107,111 +103,6 @@ SPEC = ExperimentSpec(
 )
 
 
-# -- the transfer program (runs inside the emulated hosts) ---------------------------------------
-
-def _data(seed: int, size: int) -> bytes:
-    return random.Random(seed).randbytes(size)
-
-
-def _recv_exact(stream: socket.socket, size: int) -> bytes:
-    chunks, got = [], 0
-    while got < size:
-        chunk = stream.recv(min(1 << 20, size - got))
-        if not chunk:
-            break
-        chunks.append(chunk)
-        got += len(chunk)
-    return b"".join(chunks)
-
-
-def serve(port: int, seed: int, tls: bool, cert: Path | None, key: Path | None,
-          idle_s: float) -> None:
-    """Greet, read "N\\n" and N bytes, answer their SHA-256 and N bytes; one at a time."""
-    context = None
-    if tls and cert and key:
-        from testbed.apps.protocols import server_context
-
-        context = server_context("tls13", cert, key)
-    listener = socket.create_server(("0.0.0.0", port), backlog=16)
-    print("listening", flush=True)
-    while True:
-        connection, _ = listener.accept()
-        connection.settimeout(idle_s)
-        connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        try:
-            stream = context.wrap_socket(connection, server_side=True) if context else connection
-            with stream:
-                stream.sendall(GREETING)
-                line = b""
-                while not line.endswith(b"\n") and len(line) < 32:
-                    chunk = stream.recv(1)
-                    if not chunk:
-                        break
-                    line += chunk
-                size = int(line.strip() or b"0")
-                upload = _recv_exact(stream, size)
-                stream.sendall(hashlib.sha256(upload).digest() + _data(seed + 1, size))
-        except (OSError, ssl.SSLError, ValueError):
-            continue
-
-
-def fetch(host: str, port: int, seed: int, size: int, tls: bool, idle_s: float) -> dict[str, Any]:
-    """One connection; what the application saw (no judgement on the digests)."""
-    result: dict[str, Any] = {"completed": False, "error": None}
-    started = time.perf_counter()
-    try:
-        raw = socket.create_connection((host, port), timeout=idle_s)
-        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        result["connect_ms"] = (time.perf_counter() - started) * 1000
-        stream: socket.socket = raw
-        if tls:
-            from testbed.apps.protocols import client_context
-
-            stream = client_context("tls13").wrap_socket(raw)
-        with stream:
-            greeting = stream.recv(1)
-            result["latency_ms"] = (time.perf_counter() - started) * 1000
-            if greeting != GREETING:
-                raise ConnectionError(f"bad greeting {greeting!r}")
-            stream.sendall(f"{size}\n".encode() + _data(seed, size))
-            echoed = _recv_exact(stream, 32)
-            download = _recv_exact(stream, size)
-            extra = stream.recv(1)  # the server closes: EOF, or trailing garbage
-            result["upload_sha256"] = echoed.hex()
-            result["download_sha256"] = hashlib.sha256(download).hexdigest()
-            result["download_bytes"] = len(download)
-            result["completed"] = len(echoed) == 32 and len(download) == size and not extra
-            if not result["completed"]:
-                result["error"] = f"short or long transfer: {len(download)} of {size} bytes"
-    except (OSError, ssl.SSLError, ConnectionError) as error:
-        result["error"] = f"{type(error).__name__}: {error}"
-    result["elapsed_ms"] = (time.perf_counter() - started) * 1000
-    return result
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="the middlebox-matrix transfer program")
-    parser.add_argument("role", choices=("serve", "fetch"))
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--bytes", type=int, default=1_000_000)
-    parser.add_argument("--connections", type=int, default=1)
-    parser.add_argument("--tls", action="store_true")
-    parser.add_argument("--cert", type=Path)
-    parser.add_argument("--key", type=Path)
-    parser.add_argument("--idle-s", type=float, default=20.0)
-    args = parser.parse_args(argv)
-    if args.role == "serve":
-        serve(args.port, args.seed, args.tls, args.cert, args.key, args.idle_s)
-        return 0
-    results = []
-    for _ in range(args.connections):
-        results.append(fetch(args.host, args.port, args.seed, args.bytes, args.tls, args.idle_s))
-        print(json.dumps(results[-1]), flush=True)  # one line per connection, as they finish
-    return 0
-
-
 # -- the experiment -------------------------------------------------------------------------------
 
 def _port(condition: str) -> int:
@@ -251,7 +142,7 @@ def _nat_routes(net: Any, condition: str) -> None:
 def _run_fetch(client: Any, server_ip: str, port: int, seed: int, size: int, count: int,
                tls: bool, timeout_s: float) -> tuple[list[dict[str, Any]], str | None]:
     """The client's connections, as they finished; a problem text if it hung or failed."""
-    args = [sys.executable, "-m", "experiments.middlebox_matrix", "fetch", "--host", server_ip,
+    args = [sys.executable, "-m", "testbed.apps.exchange", "fetch", "--host", server_ip,
             "--port", str(port), "--seed", str(seed), "--bytes", str(size),
             "--connections", str(count), "--idle-s", str(min(20.0, timeout_s))]
     if tls:
@@ -349,7 +240,7 @@ def _cell(ctx: RunContext, net: Any, condition: str, protocol: str, cert: Path,
                 "--idle-s", str(min(20.0, timeout_s))]
         if tls:
             args += ["--tls", "--cert", str(cert), "--key", str(key)]
-        server_process = start_module(server, "experiments.middlebox_matrix", *args)
+        server_process = start_module(server, "testbed.apps.exchange", *args)
         results, problem = _run_fetch(client, server.IP(), port, seed, size, count, tls,
                                       timeout_s)
         if daemons:
@@ -361,8 +252,8 @@ def _cell(ctx: RunContext, net: Any, condition: str, protocol: str, cert: Path,
             server_process.wait()
         for daemon in daemons:
             stop_tcpcryptd(daemon)
-    expected_up = hashlib.sha256(_data(seed, size)).hexdigest()
-    expected_down = hashlib.sha256(_data(seed + 1, size)).hexdigest()
+    expected_up = hashlib.sha256(exchange.data(seed, size)).hexdigest()
+    expected_down = hashlib.sha256(exchange.data(seed + 1, size)).hexdigest()
     cell = _classify(protocol, results, problem, count, expected_up, expected_down, view)
     cell["port"] = port
     return cell
@@ -467,5 +358,3 @@ def _same_columns(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{column: row.get(column) for column in columns} for row in rows]
 
 
-if __name__ == "__main__":
-    sys.exit(main())

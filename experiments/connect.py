@@ -9,7 +9,9 @@ resumed) and tcpcrypt (X25519 and RSA-exp3, each full and resumed). For tcpcrypt
 the load generator are the same plain-TCP programs, with tcpcryptd running on both hosts; the
 server CPU then includes the server's daemon, and whether connections were really encrypted
 and resumed comes from the server daemon's own session records. Full (non-resumed) tcpcrypt
-runs the daemons with the session cache off.
+runs the daemons with the session cache off. `daemon_kernel_us` is the part of the server
+daemon's CPU spent in the kernel (its system time: queued packets, the loopback connection to
+the server, socket calls), a floor that a faster userspace would not remove.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from testbed.apps.hosts import cpu_ns, run_module_json, start_module
+from testbed.apps.hosts import cpu_ns, run_module_json, start_module, user_and_system_s
 from testbed.apps.protocols import PROTOCOLS
 from testbed.apps.tcpcryptd_host import start_tcpcryptd, stop_tcpcryptd, tcpcrypt_cli
 from testbed.emulation.network import emulated_network
@@ -112,12 +114,14 @@ def run(ctx: RunContext) -> ExperimentOutput:
                 server_pids = [process.pid] + [daemons[1].pid] if daemons else [process.pid]
                 before = sum(cpu_ns(pid) for pid in server_pids)
                 daemon_before = cpu_ns(daemons[1].pid) if daemons else 0
+                split_before = user_and_system_s(daemons[1].pid) if daemons else (0.0, 0.0)
                 report = run_module_json(
                     client, "testbed.apps.loadgen", "--host", server.IP(), "--port", str(PORT),
                     "--protocol", label, "--connections", str(count),
                 )
                 used = sum(cpu_ns(pid) for pid in server_pids) - before
                 daemon_used = cpu_ns(daemons[1].pid) - daemon_before if daemons else 0
+                split_after = user_and_system_s(daemons[1].pid) if daemons else (0.0, 0.0)
                 sessions = tcpcrypt_cli(server, "sessions") if daemons else []
             finally:
                 process.kill()
@@ -146,6 +150,7 @@ def run(ctx: RunContext) -> ExperimentOutput:
                 "ready_ms": statistics.median(s["ready_ms"] for s in samples),
                 "server_cpu_us": used / handled / 1000,
                 "daemon_cpu_us": daemon_used / handled / 1000,
+                "daemon_kernel_us": (split_after[1] - split_before[1]) / handled * 1e6,
                 "resumed": resumed,
                 "encrypted": encrypted,
             }

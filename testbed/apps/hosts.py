@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -44,3 +45,10 @@ def cpu_ns(pid: int) -> int:
         except (OSError, ValueError, IndexError):
             continue
     return total
+
+
+def user_and_system_s(pid: int) -> tuple[float, float]:
+    """User and kernel CPU seconds of process `pid` so far (from /proc/PID/stat, clock ticks)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / ticks, int(fields[12]) / ticks

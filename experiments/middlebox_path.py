@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import json
 import statistics
-import time
 from typing import Any
 
+from testbed.apps.hosts import wait_until_listening
 from testbed.emulation.network import emulated_network
 from testbed.experiment import Expectation, ExperimentOutput, ExperimentSpec, Param, RunContext
 from topologies.line import LineTopo
@@ -66,10 +66,7 @@ def _ping_ms(net: Any, count: int) -> float:
 def _iperf_mbps(net: Any, seconds: int) -> float:
     client, server = net.get("client"), net.get("server")
     server.cmd("iperf3 -s -1 >/dev/null 2>&1 &")
-    for _ in range(50):  # until the server listens
-        if "5201" in server.cmd("ss -ltn"):
-            break
-        time.sleep(0.1)
+    wait_until_listening(server, 5201)
     output = client.cmd(f"timeout {seconds + 20} iperf3 -J -c {server.IP()} -t {seconds} "
                         "--connect-timeout 3000")
     try:

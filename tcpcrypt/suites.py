@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import functools
 from abc import ABC, abstractmethod
-from typing import Final
+from typing import Any, Final
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, x448, x25519
@@ -87,68 +87,56 @@ class KeyAgreementSuite(ABC):
         return UsageError(f"{self.name}: a_finish needs the state a_start returned, not {state!r}")
 
 
-class X25519Suite(KeyAgreementSuite):
+class _MontgomerySuite(KeyAgreementSuite):
+    """ECDHE over a Montgomery curve (X25519, X448): the private key is `pk_a_length` injected
+    random bytes, public keys are raw, and a low-order peer point is the peer's error."""
+
+    private_key_type: type[x25519.X25519PrivateKey] | type[x448.X448PrivateKey]
+    public_key_type: type[x25519.X25519PublicKey] | type[x448.X448PublicKey]
+
+    def _keypair(self, random: RandomSource) -> tuple[Any, bytes]:
+        private = self.private_key_type.from_private_bytes(random(self.pk_a_length))
+        return private, private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+    def _exchange(self, private: Any, peer: bytes) -> bytes:
+        self._check_length(peer, self.pk_b_length)
+        try:
+            secret = private.exchange(self.public_key_type.from_public_bytes(peer))
+        except ValueError:  # OpenSSL refuses low-order points (all-zero result)
+            raise PeerError("bad-public-key", f"{self.name}: low-order point") from None
+        return _nonzero(self.name, secret)
+
+    def a_start(self, random: RandomSource, now: float = 0.0) -> tuple[AState, bytes]:
+        return self._keypair(random)
+
+    def b_respond(self, pk_a: bytes, random: RandomSource) -> tuple[bytes, bytes]:
+        private, public = self._keypair(random)
+        return public, self._exchange(private, pk_a)
+
+    def a_finish(self, state: object, pk_b: bytes) -> bytes:
+        if not isinstance(state, self.private_key_type):
+            raise self._wrong_state(state)
+        return self._exchange(state, pk_b)
+
+
+class X25519Suite(_MontgomerySuite):
     """ECDHE over Curve25519: the private key is 32 injected random bytes."""
 
     name = "x25519"
     tep = TEP_TCPCRYPT_ECDHE_CURVE25519
     pk_a_length = pk_b_length = 32
-
-    def _keypair(self, random: RandomSource) -> tuple[x25519.X25519PrivateKey, bytes]:
-        private = x25519.X25519PrivateKey.from_private_bytes(random(32))
-        return private, private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-
-    def _exchange(self, private: x25519.X25519PrivateKey, peer: bytes) -> bytes:
-        self._check_length(peer, 32)
-        try:
-            secret = private.exchange(x25519.X25519PublicKey.from_public_bytes(peer))
-        except ValueError:  # OpenSSL refuses low-order points (all-zero result)
-            raise PeerError("bad-public-key", "x25519: low-order point") from None
-        return _nonzero(self.name, secret)
-
-    def a_start(self, random: RandomSource, now: float = 0.0) -> tuple[AState, bytes]:
-        return self._keypair(random)
-
-    def b_respond(self, pk_a: bytes, random: RandomSource) -> tuple[bytes, bytes]:
-        private, public = self._keypair(random)
-        return public, self._exchange(private, pk_a)
-
-    def a_finish(self, state: object, pk_b: bytes) -> bytes:
-        if not isinstance(state, x25519.X25519PrivateKey):
-            raise self._wrong_state(state)
-        return self._exchange(state, pk_b)
+    private_key_type = x25519.X25519PrivateKey
+    public_key_type = x25519.X25519PublicKey
 
 
-class X448Suite(KeyAgreementSuite):
+class X448Suite(_MontgomerySuite):
     """ECDHE over Curve448: the private key is 56 injected random bytes."""
 
     name = "x448"
     tep = TEP_TCPCRYPT_ECDHE_CURVE448
     pk_a_length = pk_b_length = 56
-
-    def _keypair(self, random: RandomSource) -> tuple[x448.X448PrivateKey, bytes]:
-        private = x448.X448PrivateKey.from_private_bytes(random(56))
-        return private, private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-
-    def _exchange(self, private: x448.X448PrivateKey, peer: bytes) -> bytes:
-        self._check_length(peer, 56)
-        try:
-            secret = private.exchange(x448.X448PublicKey.from_public_bytes(peer))
-        except ValueError:
-            raise PeerError("bad-public-key", "x448: low-order point") from None
-        return _nonzero(self.name, secret)
-
-    def a_start(self, random: RandomSource, now: float = 0.0) -> tuple[AState, bytes]:
-        return self._keypair(random)
-
-    def b_respond(self, pk_a: bytes, random: RandomSource) -> tuple[bytes, bytes]:
-        private, public = self._keypair(random)
-        return public, self._exchange(private, pk_a)
-
-    def a_finish(self, state: object, pk_b: bytes) -> bytes:
-        if not isinstance(state, x448.X448PrivateKey):
-            raise self._wrong_state(state)
-        return self._exchange(state, pk_b)
+    private_key_type = x448.X448PrivateKey
+    public_key_type = x448.X448PublicKey
 
 
 class NistCurveSuite(KeyAgreementSuite):

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -52,3 +53,14 @@ def user_and_system_s(pid: int) -> tuple[float, float]:
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     ticks = os.sysconf("SC_CLK_TCK")
     return int(fields[11]) / ticks, int(fields[12]) / ticks
+
+
+def wait_until_listening(host: Any, port: int, timeout_s: float = 10.0) -> None:
+    """Return once a TCP socket listens on `port` in `host`; AssertionError after the timeout
+    (a server that does not come up is a failed run, named with its host and port)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if f":{port} " in host.cmd(f"ss -Hltn 'sport = :{port}'"):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"nothing listens on port {port} in {host.name}")

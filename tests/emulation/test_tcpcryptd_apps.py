@@ -31,6 +31,7 @@ from typing import Any
 
 import pytest
 
+from testbed.apps.hosts import wait_until_listening
 from testbed.apps.tcpcryptd_host import start_tcpcryptd, stop_tcpcryptd, tcpcrypt_cli
 from testbed.emulation.network import emulated_network
 from topologies.line import LineTopo
@@ -168,15 +169,6 @@ class Lab:
     tmp: Path
 
 
-def _wait_listening(host: Any, port: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if f":{port} " in host.cmd(f"ss -Hltn 'sport = :{port}'"):
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"nothing listens on {port} in {host.name}")
-
-
 @contextmanager
 def daemons(*hosts: Any, ports: Sequence[int] = COVERED) -> Iterator[None]:
     started = []
@@ -220,7 +212,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     with emulated_network(LineTopo()) as net:
         client, server = net.get("client"), net.get("server")
         server.cmd(f"cd {www} && python3 -m http.server {HTTP_PORT} >/dev/null 2>&1 &")
-        _wait_listening(server, HTTP_PORT)
+        wait_until_listening(server, HTTP_PORT)
         yield Lab(net, client, server, www, big, digest, tmp)
 
 def _encrypted_records(host: Any, port: int) -> list[dict[str, Any]]:
@@ -263,7 +255,7 @@ def test_iperf3_client_and_server_run_unmodified_through_both_daemons(lab: Lab) 
         iperf = lab.server.popen(["iperf3", "-s", "-1", "-p", str(IPERF_PORT)],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            _wait_listening(lab.server, IPERF_PORT)
+            wait_until_listening(lab.server, IPERF_PORT)
             out = lab.client.cmd(
                 f"iperf3 -c {lab.server.IP()} -p {IPERF_PORT} -n 64M -J"
             )
@@ -291,7 +283,7 @@ def test_both_ends_report_the_same_session_id_via_cli_and_getsessid(lab: Lab) ->
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=str(ROOT),
         )
         try:
-            _wait_listening(lab.server, SESSID_PORT)
+            wait_until_listening(lab.server, SESSID_PORT)
             client_out = lab.client.cmd(
                 f"{sys.executable} {THIS_FILE} sessid-client {lab.server.IP()} {SESSID_PORT}"
             )

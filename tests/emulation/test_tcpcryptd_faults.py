@@ -38,6 +38,7 @@ from typing import Any
 
 import pytest
 
+from testbed.apps.hosts import wait_until_listening
 from testbed.apps.tcpcryptd_host import start_tcpcryptd, stop_tcpcryptd, tcpcrypt_cli
 from testbed.emulation.network import emulated_network
 from topologies.line import LineTopo
@@ -61,15 +62,6 @@ class Lab:
     tmp: Path
 
 
-def _wait_listening(host: Any, port: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if f":{port} " in host.cmd(f"ss -Hltn 'sport = :{port}'"):
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"nothing listens on {port} in {host.name}")
-
-
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     tmp = tmp_path_factory.mktemp("faults")
@@ -80,7 +72,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         client, server = net.get("client"), net.get("server")
         for port in (GOOD_PORT, FAULT_PORT):
             server.cmd(f"cd {www} && python3 -m http.server {port} >/dev/null 2>&1 &")
-            _wait_listening(server, port)
+            wait_until_listening(server, port)
         daemons = [start_tcpcryptd(server, ports=[GOOD_PORT, FAULT_PORT]),
                    start_tcpcryptd(client, ports=[GOOD_PORT])]
         try:

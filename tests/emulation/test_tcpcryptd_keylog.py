@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from tcpcrypt.aead import aead_by_name
 from tcpcrypt.key_schedule import SessionSecret
+from testbed.apps.hosts import wait_until_listening
 from testbed.apps.tcpcryptd_host import start_tcpcryptd, stop_tcpcryptd, tcpcrypt_cli
 from testbed.emulation.network import emulated_network
 from topologies.line import LineTopo
@@ -22,10 +22,7 @@ def test_both_key_logs_name_the_session_and_its_secret(tmp_path: Path) -> None:
         daemons = [start_tcpcryptd(host, ports=[PORT], keylog=logs[host.name])
                    for host in (client, server)]
         try:
-            for _ in range(50):
-                if f":{PORT}" in server.cmd("ss -ltn"):
-                    break
-                time.sleep(0.1)
+            wait_until_listening(server, PORT)
             status = client.cmd(f"curl -s -m 10 -o /dev/null -w '%{{http_code}}' "
                                 f"http://{server.IP()}:{PORT}/")
             sessions = tcpcrypt_cli(server, "sessions")

@@ -250,7 +250,8 @@ def stop_middleboxes(net: Any) -> list[EngineReport]:
 
 def engine_warnings(reports: list[EngineReport]) -> list[str]:
     """One sentence per thing that went wrong in an engine: model errors, engine errors,
-    failed sends, an engine that died or did not report."""
+    failed sends, frames dropped before the engine read them, an engine that died or did not
+    report."""
     warnings = []
     for report in reports:
         where = f"middlebox {report.node} ({report.path})"
@@ -265,4 +266,8 @@ def engine_warnings(reports: list[EngineReport]) -> list[str]:
         for key in ("engine-errors", "send-errors"):
             if report.engine.get(key):
                 warnings.append(f"{where}: {report.engine[key]} {key}")
+        if report.engine.get("socket-drops"):  # lost before any model saw them
+            warnings.append(f"{where}: the kernel dropped {report.engine['socket-drops']} "
+                            "frame(s) before the engine read them (the engine fell behind): "
+                            "losses on this path are not all the model's")
     return warnings

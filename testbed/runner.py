@@ -106,8 +106,10 @@ def run_experiment(
     environment = capture_environment()
     factory = rich_progress if show_progress else silent_progress
     for index in range(repeat):
+        run_dir = out_dir if repeat == 1 else out_dir / f"repeat-{index}"  # figures apart
+        run_dir.mkdir(parents=True, exist_ok=True)
         ctx = RunContext(
-            params, seed=seed + index, quick=quick, repeat=repeat, out_dir=out_dir,
+            params, seed=seed + index, quick=quick, repeat=repeat, out_dir=run_dir,
             progress_factory=factory,
         )
         output = module.run(ctx)

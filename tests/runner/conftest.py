@@ -31,7 +31,9 @@ def run(ctx):
             task.advance()
     big = ctx.params["count"] * ctx.params["scale"] * (ctx.seed + 1)
     ctx.warn("toy warning")
-    return ExperimentOutput(rows=[{"count": ctx.params["count"], "big": big}],
+    figure = ctx.out_dir / "toy.png"
+    figure.write_bytes(str(ctx.seed).encode())  # stands in for a plot: which run wrote it
+    return ExperimentOutput(rows=[{"count": ctx.params["count"], "big": big}], figures=[figure],
                             metrics={"toy.big": big, "toy.small": 1.0 + ctx.seed})
 '''
 

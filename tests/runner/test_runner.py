@@ -81,13 +81,21 @@ def test_crash_mid_run_leaves_previous_result_intact(toy_package: str, tmp_path:
     with pytest.raises(RuntimeError):
         run_experiment("toy", out_dir=out, package=toy_package, overrides={"label": "crash"})
     assert (out / "toy.json").read_text() == before
-    assert sorted(p.name for p in out.iterdir()) == ["toy.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["toy.json", "toy.png"]  # no temp files
 
 
 def test_repeat_reports_median_metrics_and_tags_rows(toy_package: str, tmp_path: Path) -> None:
     result = run_experiment("toy", out_dir=tmp_path, package=toy_package, seed=0, repeat=3)
     assert result.metrics["toy.big"] == 30.0  # seeds 0,1,2 -> 15, 30, 45
     assert [row["repeat"] for row in result.rows] == [0, 1, 2]
+
+
+def test_each_repeat_keeps_its_own_figures(toy_package: str, tmp_path: Path) -> None:
+    result = run_experiment("toy", out_dir=tmp_path, package=toy_package, seed=0, repeat=2)
+    assert result.figures == ["repeat-0/toy.png", "repeat-1/toy.png"]
+    assert [(tmp_path / f).read_bytes() for f in result.figures] == [b"0", b"1"]
+    single = run_experiment("toy", out_dir=tmp_path / "one", package=toy_package)
+    assert single.figures == ["toy.png"]
 
 
 def test_failed_expectation_is_recorded(toy_package: str, tmp_path: Path) -> None:

@@ -14,6 +14,10 @@ daemon's CPU spent in the kernel (its system time: queued packets, the loopback 
 the server, socket calls), a floor that a faster userspace would not remove. The kernel counts
 it in clock ticks, so it is reported only when the run spans 20 of them (about 500
 connections); `-` otherwise.
+
+Beside the measurements: the 2010 paper's LAN connect time for the closest row of its table
+(`paper_2010_ms`), and its server-cost ratios (SSL / TCP 80x, SSL / tcpcrypt 36x, tcpcrypt /
+TCP 3x) against the same ratios measured here, from `testbed/data/paper_2010.json`.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from testbed.apps.tcpcryptd_host import start_tcpcryptd, stop_tcpcryptd, tcpcryp
 from testbed.emulation.network import emulated_network
 from testbed.emulation.offloads import read_offloads
 from testbed.experiment import Expectation, ExperimentOutput, ExperimentSpec, Param, RunContext
+from testbed.paper import SERVER_COST_RATIOS, lan_connect_ms, server_cost_ratio
 from topologies.line import LineTopo
 
 
@@ -165,6 +170,7 @@ def run(ctx: RunContext) -> ExperimentOutput:
                 "daemon_kernel_us": _kernel_us(split_after[1] - split_before[1], handled),
                 "resumed": resumed,
                 "encrypted": encrypted,
+                "paper_2010_ms": lan_connect_ms(label),
             }
             rows.append(row)
             if daemons and encrypted < 1.0:
@@ -175,4 +181,20 @@ def run(ctx: RunContext) -> ExperimentOutput:
             progress.advance()
         ctx.add_environment("offloads", read_offloads(net))
     ctx.add_environment("topology", "line: client - server, linked directly, no middlebox")
-    return ExperimentOutput(rows, metrics)
+    return ExperimentOutput(rows + _beside_the_paper(metrics), metrics)
+
+
+def _beside_the_paper(metrics: dict[str, float]) -> list[dict[str, object]]:
+    """The paper's server-cost ratios beside the same ratios measured here (a row each, where
+    both protocols were measured); each measured ratio also becomes a metric."""
+    rows: list[dict[str, object]] = []
+    for name, (numerator, denominator) in SERVER_COST_RATIOS.items():
+        top = metrics.get(f"connect.server_cpu_us.{numerator}")
+        bottom = metrics.get(f"connect.server_cpu_us.{denominator}")
+        if top is None or not bottom:
+            continue
+        measured = top / bottom
+        metrics[f"connect.server_cpu_ratio.{numerator}/{denominator}"] = measured
+        rows.append({"server CPU per connection": f"{name} ({numerator} / {denominator})",
+                     "paper_2010": server_cost_ratio(name), "measured": measured})
+    return rows

@@ -21,7 +21,8 @@ def result(tmp_path_factory: pytest.TempPathFactory) -> object:
 
 
 def test_every_runnable_protocol_has_a_row_and_nothing_is_left(result: object) -> None:
-    rows = {row["protocol"]: row for row in result.rows}  # type: ignore[attr-defined]
+    rows = {row["protocol"]: row for row in result.rows  # type: ignore[attr-defined]
+            if "protocol" in row}
     assert set(rows) == {"tcp", "tls12-rsa", "tls13", "tls13-resumed", "tcpcrypt-x25519",
                          "tcpcrypt-x25519-resumed"}
     assert [s for s in load_states() if s.owner_pid == os.getpid()] == []  # this run's
@@ -29,7 +30,8 @@ def test_every_runnable_protocol_has_a_row_and_nothing_is_left(result: object) -
 
 def test_tls_costs_the_server_more_than_tcp_and_resumption_resumes(result: object) -> None:
     metrics = result.metrics  # type: ignore[attr-defined]
-    rows = {row["protocol"]: row for row in result.rows}  # type: ignore[attr-defined]
+    rows = {row["protocol"]: row for row in result.rows  # type: ignore[attr-defined]
+            if "protocol" in row}
     assert metrics["connect.server_cpu_us.tls13"] > 2 * metrics["connect.server_cpu_us.tcp"]
     assert rows["tls13-resumed"]["resumed"] == 1.0
     assert rows["tls13"]["resumed"] == 0.0
@@ -37,7 +39,8 @@ def test_tls_costs_the_server_more_than_tcp_and_resumption_resumes(result: objec
 
 
 def test_tcpcrypt_connections_are_encrypted_and_resumed_when_cached(result: object) -> None:
-    rows = {row["protocol"]: row for row in result.rows}  # type: ignore[attr-defined]
+    rows = {row["protocol"]: row for row in result.rows  # type: ignore[attr-defined]
+            if "protocol" in row}
     metrics = result.metrics  # type: ignore[attr-defined]
     assert rows["tcpcrypt-x25519"]["encrypted"] == 1.0
     assert rows["tcpcrypt-x25519"]["resumed"] == 0.0
@@ -51,3 +54,20 @@ def test_unknown_protocol_is_refused_before_the_network_starts(tmp_path: object)
     with pytest.raises(ConfigError, match="unknown protocols"):
         run_experiment("connect", quick=True, out_dir=tmp_path,  # type: ignore[arg-type]
                        overrides={"protocols": "tcp,quic"})
+
+
+def test_the_papers_figures_stand_beside_the_measured_ones(result: object) -> None:
+    rows = result.rows  # type: ignore[attr-defined]
+    by_protocol = {row["protocol"]: row for row in rows if "protocol" in row}
+    assert by_protocol["tcp"]["paper_2010_ms"] == 0.2
+    assert by_protocol["tls12-rsa"]["paper_2010_ms"] == 11.6
+    assert by_protocol["tcpcrypt-x25519-resumed"]["paper_2010_ms"] == 0.3
+    assert by_protocol["tls13"]["paper_2010_ms"] is None  # the paper had no TLS 1.3
+    ratios = {row["server CPU per connection"]: row for row in rows
+              if "server CPU per connection" in row}
+    ssl_over_tcp = ratios["SSL / TCP (tls12-rsa / tcp)"]
+    assert ssl_over_tcp["paper_2010"] == 80.0
+    metrics = result.metrics  # type: ignore[attr-defined]
+    assert ssl_over_tcp["measured"] == metrics["connect.server_cpu_ratio.tls12-rsa/tcp"] == (
+        metrics["connect.server_cpu_us.tls12-rsa"] / metrics["connect.server_cpu_us.tcp"])
+

@@ -78,3 +78,15 @@ def test_result_records_environment_and_expectations(result: dict[str, object]) 
 
 def test_figure_path_is_relative_to_the_json(result: dict[str, object]) -> None:
     assert result["figures"] == [str(Path("protocol-costs.png"))]
+
+
+def test_the_papers_rsa_timings_stand_beside_this_runs(result: dict[str, object]) -> None:
+    rows = result["rows"]
+    assert isinstance(rows, list)
+    paper = {row["RSA-exp3-2048"]: row for row in rows if "RSA-exp3-2048" in row}
+    assert paper["client (A): decrypt, ms"]["paper_2010"] == 10.42
+    assert paper["server (B): encrypt, ms"]["paper_2010"] == 0.26
+    values = metrics(result)
+    assert paper["A / B"]["measured"] == pytest.approx(
+        values["protocol.kex_cpu_us.A.rsa-exp3-2048"]
+        / values["protocol.kex_cpu_us.B.rsa-exp3-2048"])

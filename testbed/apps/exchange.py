@@ -1,8 +1,8 @@
-"""The two-way transfer of the middlebox-matrix experiment, run inside emulated hosts.
-
+"""The two-way transfer of the middlebox-matrix and access-population experiments, run inside
+emulated hosts.
 The server greets at once (so the client can time the first byte, handshakes included), reads
 "N\\n" and N bytes, answers with their SHA-256 and N bytes of its own, and closes; one
-connection at a time. The client reports, per connection, one JSON line of what the
+connection a thread. The client reports, per connection, one JSON line of what the
 application saw (no judgement: the experiment compares the digests with the data it knows).
 Data is seeded: the client uploads `data(seed, N)`, the server sends `data(seed + 1, N)`.
 
@@ -13,12 +13,14 @@ Data is seeded: the client uploads `data(seed, N)`, the server sends `data(seed 
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import random
 import socket
 import ssl
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -43,35 +45,53 @@ def _recv_exact(stream: socket.socket, size: int) -> bytes:
     return b"".join(chunks)
 
 
+MAX_BYTES = 1 << 30
+
+
+def _answer_one(connection: socket.socket, seed: int, context: ssl.SSLContext | None) -> None:
+    """One exchange on an accepted connection; errors end it quietly (the client reports)."""
+    try:
+        stream = context.wrap_socket(connection, server_side=True) if context else connection
+        with stream:
+            stream.sendall(GREETING)
+            line = b""
+            while not line.endswith(b"\n") and len(line) < 32:
+                chunk = stream.recv(1)
+                if not chunk:
+                    break
+                line += chunk
+            size = int(line.strip() or b"0")
+            if not 0 <= size <= MAX_BYTES:
+                return
+            upload = _recv_exact(stream, size)
+            stream.sendall(hashlib.sha256(upload).digest() + _server_data(seed, size))
+    except (OSError, ssl.SSLError, ValueError):
+        connection.close()
+
+
+@functools.lru_cache(maxsize=4)
+def _server_data(seed: int, size: int) -> bytes:
+    """What the server sends after the digest (the same for every client of one size)."""
+    return data(seed + 1, size)
+
+
 def serve(port: int, seed: int, tls: bool, cert: Path | None, key: Path | None,
-          idle_s: float) -> None:
-    """Greet, read "N\\n" and N bytes, answer their SHA-256 and N bytes; one at a time."""
+          idle_s: float, backlog: int = 256) -> None:
+    """Greet, read "N\\n" and N bytes, answer their SHA-256 and N bytes; a thread per
+    connection, so that a population of clients can transfer at once."""
     context = None
     if tls and cert and key:
         from testbed.apps.protocols import server_context
 
         context = server_context("tls13", cert, key)
-    listener = socket.create_server(("0.0.0.0", port), backlog=16)
+    listener = socket.create_server(("0.0.0.0", port), backlog=backlog)
     print("listening", flush=True)
     while True:
         connection, _ = listener.accept()
         connection.settimeout(idle_s)
         connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        try:
-            stream = context.wrap_socket(connection, server_side=True) if context else connection
-            with stream:
-                stream.sendall(GREETING)
-                line = b""
-                while not line.endswith(b"\n") and len(line) < 32:
-                    chunk = stream.recv(1)
-                    if not chunk:
-                        break
-                    line += chunk
-                size = int(line.strip() or b"0")
-                upload = _recv_exact(stream, size)
-                stream.sendall(hashlib.sha256(upload).digest() + data(seed + 1, size))
-        except (OSError, ssl.SSLError, ValueError):
-            continue
+        threading.Thread(target=_answer_one, args=(connection, seed, context),
+                         daemon=True).start()
 
 
 def fetch(host: str, port: int, seed: int, size: int, tls: bool, idle_s: float) -> dict[str, Any]:

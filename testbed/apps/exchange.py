@@ -1,5 +1,6 @@
 """The two-way transfer of the middlebox-matrix and access-population experiments, run inside
 emulated hosts.
+
 The server greets at once (so the client can time the first byte, handshakes included), reads
 "N\\n" and N bytes, answers with their SHA-256 and N bytes of its own, and closes; one
 connection a thread. The client reports, per connection, one JSON line of what the

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import heapq
+import itertools
 import json
 import os
 import random
@@ -106,11 +107,17 @@ def assert_still_serving_encrypted(lab: Lab) -> None:
     assert last["wire_local"].endswith(f":{GOOD_PORT}") and last["encrypted"]
 
 
+FAKE_A_PORTS = itertools.count(random.randrange(40000, 49000))
+"""Each fake host A connection gets its own source port: no two in one run share a 4-tuple
+(and the conntrack and TIME_WAIT state an earlier one left)."""
+
+
 def fake_a(lab: Lab, syn_option: str, action: str, timeout: float = 30) -> dict[str, Any]:
     """Run this module's fake host A in the client host; its JSON report."""
     process: subprocess.Popen[str] = lab.client.popen(
         [sys.executable, str(THIS_FILE), "fake-a", "--server", lab.server.IP(),
-         "--port", str(FAULT_PORT), "--syn-option", syn_option, "--action", action],
+         "--port", str(FAULT_PORT), "--syn-option", syn_option, "--action", action,
+         "--sport", str(next(FAKE_A_PORTS))],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=str(ROOT),
     )
     try:
@@ -237,7 +244,7 @@ def test_a_client_speaking_tcpcrypt_through_the_sans_io_core_gets_an_answer(lab:
     before = server_stats(lab)
     report = fake_a(lab, "eno", "valid-request")
     after = server_stats(lab)
-    assert report["established"]
+    assert report["established"], (report, after, tcpcrypt_cli(lab.server, "sessions")[-3:])
     assert report["first_line"].startswith("HTTP/1.0 200"), report
     assert counter(after, "established") == counter(before, "established") + 1
     record = next(s for s in reversed(tcpcrypt_cli(lab.server, "sessions"))
@@ -387,7 +394,7 @@ def _fake_a(args: argparse.Namespace) -> dict[str, Any]:
     else:
         option = bytes.fromhex(args.syn_option)
     speaks_eno = args.syn_option == "eno"
-    sport = random.randrange(40000, 50000)
+    sport = args.sport
     rules = [
         f"-t mangle -A OUTPUT -p tcp --sport {sport} --dport {args.port} "
         f"-j NFQUEUE --queue-num {FAKE_A_QUEUE}",
@@ -590,6 +597,7 @@ def main(argv: list[str] | None = None) -> None:
     fake.add_argument("--port", type=int, required=True)
     fake.add_argument("--syn-option", required=True, help="eno, none, or option bytes in hex")
     fake.add_argument("--action", required=True)
+    fake.add_argument("--sport", type=int, required=True)
     raw = commands.add_parser("raw-syns")
     raw.add_argument("--server", required=True)
     raw.add_argument("--port", type=int, required=True)

@@ -25,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import statistics
 import subprocess
-import sys
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -125,25 +124,10 @@ def _start_all(hosts: list[Any], start: Any) -> list[subprocess.Popen[str]]:
 
 def _fetch(client: Any, server_ip: str, seed: int, size: int, count: int,
            timeout_s: float) -> tuple[list[dict[str, Any]], str | None, float]:
-    """One client's transfers: its JSON lines, a problem text, wall time in seconds."""
-    import json
-
+    """One client's transfers: its reports, a problem text, wall time in seconds."""
     started = time.monotonic()
-    args = [sys.executable, "-m", "testbed.apps.exchange", "fetch", "--host", server_ip,
-            "--port", str(PORT), "--seed", str(seed), "--bytes", str(size),
-            "--connections", str(count), "--idle-s", str(min(20.0, timeout_s))]
-    process: subprocess.Popen[str] = client.popen(args, stdout=subprocess.PIPE,
-                                                  stderr=subprocess.PIPE, text=True)
-    problem = None
-    try:
-        out, error = process.communicate(timeout=timeout_s)
-        if process.returncode != 0:
-            problem = f"client exited {process.returncode}: {error.strip()[-300:]}"
-    except subprocess.TimeoutExpired:
-        process.kill()
-        out, _ = process.communicate()
-        problem = f"hung: killed after the client timeout of {timeout_s:g} s"
-    results = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    results, problem = exchange.run_fetch(client, server_ip, PORT, seed, size, count, False,
+                                          timeout_s)
     return results, problem, time.monotonic() - started
 
 

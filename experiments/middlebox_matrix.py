@@ -25,10 +25,8 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-import json
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -139,29 +137,6 @@ def _nat_routes(net: Any, condition: str) -> None:
             server.cmd(f"ip neigh replace {public} lladdr {client.MAC()} dev {interface}")
 
 
-def _run_fetch(client: Any, server_ip: str, port: int, seed: int, size: int, count: int,
-               tls: bool, timeout_s: float) -> tuple[list[dict[str, Any]], str | None]:
-    """The client's connections, as they finished; a problem text if it hung or failed."""
-    args = [sys.executable, "-m", "testbed.apps.exchange", "fetch", "--host", server_ip,
-            "--port", str(port), "--seed", str(seed), "--bytes", str(size),
-            "--connections", str(count), "--idle-s", str(min(20.0, timeout_s))]
-    if tls:
-        args.append("--tls")
-    process: subprocess.Popen[str] = client.popen(args, stdout=subprocess.PIPE,
-                                                  stderr=subprocess.PIPE, text=True)
-    problem = None
-    try:
-        out, error = process.communicate(timeout=timeout_s)
-        if process.returncode != 0:
-            problem = f"client exited {process.returncode}: {error.strip()[-300:]}"
-    except subprocess.TimeoutExpired:
-        process.kill()
-        out, error = process.communicate()
-        problem = f"hung: cell timeout of {timeout_s:.0f} s"
-    results = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
-    return results, problem
-
-
 def _tcpcrypt_view(client: Any, server: Any) -> dict[str, Any]:
     from testbed.apps.tcpcryptd_host import tcpcrypt_cli
 
@@ -241,7 +216,7 @@ def _cell(ctx: RunContext, net: Any, condition: str, protocol: str, cert: Path,
         if tls:
             args += ["--tls", "--cert", str(cert), "--key", str(key)]
         server_process = start_module(server, "testbed.apps.exchange", *args)
-        results, problem = _run_fetch(client, server.IP(), port, seed, size, count, tls,
+        results, problem = exchange.run_fetch(client, server.IP(), port, seed, size, count, tls,
                                       timeout_s)
         if daemons:
             time.sleep(0.2)  # the daemons close their records once both relays have ended

@@ -20,6 +20,7 @@ import json
 import random
 import socket
 import ssl
+import subprocess
 import sys
 import threading
 import time
@@ -127,6 +128,30 @@ def fetch(host: str, port: int, seed: int, size: int, tls: bool, idle_s: float) 
         result["error"] = f"{type(error).__name__}: {error}"
     result["elapsed_ms"] = (time.perf_counter() - started) * 1000
     return result
+
+
+def run_fetch(host: Any, server_ip: str, port: int, seed: int, size: int, count: int,
+              tls: bool, timeout_s: float) -> tuple[list[dict[str, Any]], str | None]:
+    """Run `fetch` inside an emulated host (the experiments' side): each connection's report,
+    as they finished, and a problem text if the client failed or hung past `timeout_s`."""
+    args = [sys.executable, "-m", "testbed.apps.exchange", "fetch", "--host", server_ip,
+            "--port", str(port), "--seed", str(seed), "--bytes", str(size),
+            "--connections", str(count), "--idle-s", str(min(20.0, timeout_s))]
+    if tls:
+        args.append("--tls")
+    process: subprocess.Popen[str] = host.popen(args, stdout=subprocess.PIPE,
+                                                stderr=subprocess.PIPE, text=True)
+    problem = None
+    try:
+        out, error = process.communicate(timeout=timeout_s)
+        if process.returncode != 0:
+            problem = f"client exited {process.returncode}: {error.strip()[-300:]}"
+    except subprocess.TimeoutExpired:
+        process.kill()
+        out, _ = process.communicate()
+        problem = f"hung: killed after the timeout of {timeout_s:g} s"
+    results = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    return results, problem
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,7 +20,7 @@ import contextlib
 import socket
 import struct
 from collections.abc import Callable
-from typing import Final, cast
+from typing import Any, Final, cast
 
 from tcpcrypt.connection import ConnectionState, TcpcryptConnection
 from tcpcrypt.daemon.sessions import SessionRecord
@@ -40,10 +40,15 @@ class PeerReset(Exception):
     """The tcpcrypt connection must be reset (the reason is the message)."""
 
 
-def abort_with_reset(sock: socket.socket) -> None:
-    """Close so that the other end sees a reset (SO_LINGER 0), whoever owns the socket now."""
+def reset_on_close(sock: Any) -> None:
+    """SO_LINGER 0: closing the socket then sends a reset (a socket already closed is left)."""
     with contextlib.suppress(OSError):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+def abort_with_reset(sock: socket.socket) -> None:
+    """Close so that the other end sees a reset, whoever owns the socket now."""
+    reset_on_close(sock)
     sock.close()
 
 
@@ -200,10 +205,7 @@ class _Relay:
             if reset:
                 sock = transport.get_extra_info("socket")
                 if sock is not None:
-                    with contextlib.suppress(OSError):
-                        sock.setsockopt(
-                            socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
-                        )
+                    reset_on_close(sock)
                 transport.abort()
             else:
                 transport.close()

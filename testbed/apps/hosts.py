@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -64,3 +65,18 @@ def wait_until_listening(host: Any, port: int, timeout_s: float = 10.0) -> None:
             return
         time.sleep(0.05)
     raise AssertionError(f"nothing listens on port {port} in {host.name}")
+
+
+def stop_process(
+    process: subprocess.Popen[str], signum: int = signal.SIGTERM, timeout_s: float = 10.0
+) -> tuple[str, str]:
+    """Send `signum` (if it still runs), wait for it, kill it past `timeout_s`; its remaining
+    standard output and error."""
+    if process.poll() is None:
+        process.send_signal(signum)
+    try:
+        out, error = process.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        out, error = process.communicate()
+    return out or "", error or ""

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from testbed.apps.hosts import start_module
+from testbed.apps.hosts import start_module, stop_process
 
 
 def start_tcpcryptd(
@@ -42,14 +42,7 @@ def start_tcpcryptd(
 
 def stop_tcpcryptd(process: subprocess.Popen[str], timeout: float = 10) -> str:
     """SIGTERM the daemon, wait for it, and return what it wrote on stderr."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-    try:
-        _, error = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        _, error = process.communicate()
-    return error or ""
+    return stop_process(process, signal.SIGTERM, timeout)[1]
 
 
 def tcpcrypt_cli(host: Any, *args: str, timeout: float = 30) -> Any:

@@ -32,6 +32,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from testbed.apps.hosts import stop_process
+
 OFFLOADS = ("tx", "rx", "tso", "gso", "gro")
 
 
@@ -225,17 +227,11 @@ def middlebox_reports(net: Any, timeout: float = 5.0) -> list[EngineReport]:
 def _stopped(engine: Engine) -> EngineReport:
     process = engine.process
     if engine.final is None:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-        try:
-            out, error = process.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            out, error = process.communicate()
-        stats = _stats_line(out or "")
+        out, error = stop_process(process, signal.SIGTERM, 10.0)
+        stats = _stats_line(out)
         problem = None
         if process.returncode not in (0, -signal.SIGTERM):
-            problem = f"engine exited with {process.returncode}: {(error or '').strip()[-300:]}"
+            problem = f"engine exited with {process.returncode}: {error.strip()[-300:]}"
         engine.final = stats if stats is not None else {"problem": problem or "no report"}
     final = engine.final
     if "event" not in final:

@@ -31,7 +31,7 @@ from typing import Any
 
 import pytest
 
-from testbed.apps.hosts import wait_until_listening
+from testbed.apps.hosts import stop_process, wait_until_listening
 from testbed.apps.tcpcryptd_host import start_tcpcryptd, stop_tcpcryptd, tcpcrypt_cli
 from testbed.emulation.network import emulated_network
 from topologies.line import LineTopo
@@ -137,12 +137,7 @@ def capture(host: Any, interface: str, path: Path, port: int) -> Iterator[list[s
         yield report
     finally:
         time.sleep(0.3)  # the last packets reach the capture buffer
-        process.send_signal(signal.SIGINT)
-        try:
-            _, rest = process.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            _, rest = process.communicate()
+        _, rest = stop_process(process, signal.SIGINT, 20.0)
         report.extend(rest.splitlines())
 
 

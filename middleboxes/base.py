@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import enum
+import math
 from collections import Counter, deque
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -62,13 +64,29 @@ Timed = tuple[Direction, Action]  # an action a model takes on a timer, with its
 
 class Middlebox:
     """Subclasses override `process`; a model that holds packets back (a coalescer) also
-    overrides `next_timer` and `expire`, which engines call when the time comes."""
+    overrides `next_timer` and `expire`, which engines call when the time comes.
+
+    `ranges` gives each numeric parameter its accepted range (inclusive; a list parameter's
+    items each); the constructor calls `check_ranges`, so a bad value is refused before
+    anything runs, and `testbed list` shows the ranges."""
 
     name: ClassVar[str] = "middlebox"
+    ranges: ClassVar[Mapping[str, tuple[float, float]]] = {}
 
     def __init__(self) -> None:
         self.stats: Counter[str] = Counter()
         self.errors: deque[str] = deque(maxlen=5)  # the last model errors, for reports
+
+    def check_ranges(self, **values: float | tuple[int, ...]) -> None:
+        """MiddleboxConfigError unless each value is finite and within its declared range."""
+        for label, value in values.items():
+            low, high = self.ranges[label]
+            for number in value if isinstance(value, tuple) else (value,):
+                if isinstance(number, bool) or not isinstance(number, (int, float)):
+                    raise MiddleboxConfigError(f"{self.name}: {label} must be a number")
+                if not math.isfinite(number) or not low <= number <= high:
+                    raise MiddleboxConfigError(
+                        f"{self.name}: {label} must be in {low:g}..{high:g}, got {number}")
 
     def process(self, packet: TcpPacket, direction: Direction, now: float) -> list[Action]:
         return [Forward(packet.raw)]

@@ -72,6 +72,7 @@ class Middlebox:
 
     name: ClassVar[str] = "middlebox"
     ranges: ClassVar[Mapping[str, tuple[float, float]]] = {}
+    choices: ClassVar[Mapping[str, tuple[str, ...]]] = {}  # a text parameter's values
 
     def __init__(self) -> None:
         self.stats: Counter[str] = Counter()
@@ -86,7 +87,7 @@ class Middlebox:
                     raise MiddleboxConfigError(f"{self.name}: {label} must be a number")
                 if not math.isfinite(number) or not low <= number <= high:
                     raise MiddleboxConfigError(
-                        f"{self.name}: {label} must be in {low:g}..{high:g}, got {number}")
+                        f"{self.name}: {label} must be in {span(low, high)}, got {number}")
 
     def process(self, packet: TcpPacket, direction: Direction, now: float) -> list[Action]:
         return [Forward(packet.raw)]
@@ -143,6 +144,11 @@ class Middlebox:
             return self.name
         body = ",".join(f"{key}={_render(value)}" for key, value in params.items())
         return f"{self.name}({body})"
+
+
+def span(low: float, high: float) -> str:
+    """"low..high" with whole numbers written whole (0..4294967295, 0.001..1000)."""
+    return "..".join(str(int(x)) if float(x).is_integer() else f"{x:g}" for x in (low, high))
 
 
 def _render(value: object) -> str:

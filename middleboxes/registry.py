@@ -22,7 +22,7 @@ import os
 import typing
 from pathlib import Path
 
-from middleboxes.base import Middlebox, MiddleboxConfigError
+from middleboxes.base import Middlebox, MiddleboxConfigError, span
 from middleboxes.chain import Chain
 from middleboxes.link import Link
 from middleboxes.nat import Nat
@@ -152,7 +152,7 @@ def model_parameters(model: type[Middlebox]) -> list[tuple[str, str, str, str]]:
         else:
             type_name = getattr(kind, "__name__", str(kind))
         bounds = model.ranges.get(name)
-        accepted = f"{bounds[0]:g}..{bounds[1]:g}" if bounds else ""
+        accepted = span(*bounds) if bounds else "|".join(model.choices.get(name, ()))
         default = parameter.default
         shown = "|".join(map(str, default)) if isinstance(default, tuple) else str(default)
         rows.append((name, type_name, shown, accepted))

@@ -62,6 +62,7 @@ class _Held:
 class Resegment(Middlebox):
     name = "resegment"
     ranges = {"max_bytes": (1, MAX_PAYLOAD), "hold_ms": (0.001, 1000)}
+    choices = {"mode": MODES}
 
     def __init__(self, max_bytes: int = 536, mode: str = "split",
                  hold_ms: float = DEFAULT_HOLD_MS) -> None:

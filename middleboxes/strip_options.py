@@ -16,6 +16,7 @@ WHERE: Final = ("syn", "synack", "all")
 class StripOptions(Middlebox):
     name = "strip-options"
     ranges = {"kinds": (0, 255), "ports": (1, 65535)}
+    choices = {"on": WHERE}
 
     def __init__(self, on: str = "all", kinds: tuple[int, ...] = (),
                  ports: tuple[int, ...] = ()) -> None:

@@ -30,7 +30,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=1)
     run.add_argument("--repeat", type=int, default=1)
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                     help="override a parameter of the experiment")
+                     help="override a parameter of the experiment (`testbed list NAME` shows "
+                          "them with their ranges)")
     bench = commands.add_parser("bench", help="run the benchmark experiments and their checks")
     bench.add_argument("--out", type=Path, default=Path("results"))
     bench.add_argument("--quick", action="store_true")

@@ -49,3 +49,13 @@ def test_defaults_are_inside_their_own_ranges() -> None:
     for name, model in MODELS.items():
         model()  # the constructor checks every range
         assert parse_chain(name).describe() == name or "(" in parse_chain(name).describe()
+
+
+@pytest.mark.parametrize("text", [
+    "seq-rewrite(seed=3,idle_s=30.0,closed_s=2.0,max_flows=100)",
+    "proxy-ack(idle_s=5.0)",
+    "nat(public=192.0.2.1,first_port=30000,closed_s=1.0)",
+    "link(delay_ms=10.0,rate_mbps=0.001)",
+])
+def test_flow_and_link_parameters_describe_themselves_in_the_chain_syntax(text: str) -> None:
+    assert parse_chain(text).describe() == text

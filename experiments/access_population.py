@@ -48,14 +48,6 @@ def _known_profile(value: object) -> None:
         raise ValueError(f"unknown profile {value!r}; known: {', '.join(PROFILES)}")
 
 
-def _within(low: float, high: float, what: str) -> Any:
-    def check(value: object) -> None:
-        number = float(str(value))
-        if not low <= number <= high:
-            raise ValueError(f"{what} must be in {low:g}..{high:g}, got {value}")
-    return check
-
-
 SPEC = ExperimentSpec(
     name="access-population",
     description="a population of access paths drawn from a middlebox profile, tcpcryptd on "
@@ -64,18 +56,18 @@ SPEC = ExperimentSpec(
     runtime="emulation",
     params=(
         Param("clients", 48, quick=16, help=f"access networks (clients), 1..{MAX_CLIENTS}",
-              validate=_within(1, MAX_CLIENTS, "clients")),
+              low=1, high=MAX_CLIENTS),
         Param("profile", "paper-2010", help="middlebox profile the chains are drawn from "
               "(topologies.access_paths.PROFILES)", validate=_known_profile),
         Param("megabytes", 1.0, quick=0.5, help="bytes each way per transfer, in MB",
-              validate=_within(0.001, 64, "megabytes")),
+              low=0.001, high=64),
         Param("connections", 2, quick=1, help=f"transfers per client, 1..{MAX_CONNECTIONS}",
-              validate=_within(1, MAX_CONNECTIONS, "connections")),
+              low=1, high=MAX_CONNECTIONS),
         Param("parallel", 12, help="clients transferring at the same time (2 cores here)",
-              validate=_within(1, MAX_CLIENTS, "parallel")),
+              low=1, high=MAX_CLIENTS),
         Param("client_timeout_s", 60.0, quick=30.0,
               help="a client still transferring after this is killed and counted broken",
-              validate=_within(1, 600, "client_timeout_s")),
+              low=1, high=600),
     ),
     expectations=(
         Expectation("no client is broken", lhs="access.broken_clients", op="<=", rhs="",

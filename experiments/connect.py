@@ -52,10 +52,11 @@ SPEC = ExperimentSpec(
     description="connect latency and server CPU per connection: TCP, TLS, tcpcrypt (Mininet)",
     runtime="emulation",
     params=(
-        Param("connections", 200, quick=20, help="measured connections per protocol"),
+        Param("connections", 200, quick=20, help="measured connections per protocol",
+              low=1, high=10_000),
         Param("protocols", ",".join(PROTOCOLS), help="comma-separated protocol labels",
               validate=lambda text: _protocols(str(text))),
-        Param("response_bytes", 100, help="size of each response"),
+        Param("response_bytes", 100, help="size of each response", low=0, high=16 << 20),
     ),
     expectations=(
         Expectation("TLS 1.3 server CPU >= 4x tcpcrypt-x25519",

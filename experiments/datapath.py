@@ -19,7 +19,7 @@ import time
 
 from packets.ipv4 import IPv4Header
 from packets.tcp import ACK, PSH, build_packet, parse_packet, rebuild
-from tcpcrypt.aead import aead_by_name
+from tcpcrypt.aead import AEAD_NAMES, aead_by_name
 from tcpcrypt.frames import FrameSealer
 from tcpcrypt.key_schedule import SessionSecret
 from testbed.experiment import Expectation, ExperimentOutput, ExperimentSpec, Param, RunContext
@@ -32,10 +32,11 @@ SPEC = ExperimentSpec(
     description="daemon data path: per-packet in-place encryption vs proxy framing (userspace)",
     runtime="memory",
     params=(
-        Param("megabytes", 32.0, quick=4.0, help="data pushed through each path per round"),
-        Param("rounds", 5, quick=3, help="alternating rounds (median taken)"),
-        Param("aead", "aes-128-gcm", help="AEAD used by both paths",
-              validate=lambda name: aead_by_name(str(name))),
+        Param("megabytes", 32.0, quick=4.0, help="data pushed through each path per round",
+              low=0.001, high=4096),
+        Param("rounds", 5, quick=3, help="alternating rounds (median taken)", low=1,
+              high=101),
+        Param("aead", "aes-128-gcm", help="AEAD used by both paths", choices=AEAD_NAMES),
     ),
     expectations=(
         Expectation("proxy framing >= 4x the per-packet in-place path",

@@ -80,13 +80,15 @@ SPEC = ExperimentSpec(
     params=(
         Param("conditions", ";".join(CONDITIONS),
               help="middlebox chains separated by ';' ('none': no middlebox model)",
-              validate=lambda text: _split_conditions(str(text))),
+              validate=lambda text: _split_conditions(str(text)), chains=True),
         Param("protocols", ",".join(PROTOCOLS), help="comma-separated: tcp, tls13, "
               "tcpcrypt-x25519", validate=lambda text: _split_protocols(str(text))),
-        Param("megabytes", 4.0, quick=2.0, help="bytes each way per connection, in MB"),
-        Param("connections", 3, quick=2, help="connections per cell"),
+        Param("megabytes", 4.0, quick=2.0, help="bytes each way per connection, in MB",
+              low=0.001, high=64),
+        Param("connections", 3, quick=2, help="connections per cell", low=1, high=20),
         Param("cell_timeout_s", 60.0, quick=30.0,
-              help="a cell still running after this is killed and counted broken"),
+              help="a cell still running after this is killed and counted broken", low=1,
+              high=600),
     ),
     expectations=(
         Expectation("no cell is broken", lhs="matrix.broken_cells", op="<=", rhs="",

@@ -24,8 +24,9 @@ SPEC = ExperimentSpec(
     description="cost of a pass-through middlebox engine; accuracy of the userspace link delay",
     runtime="emulation",
     params=(
-        Param("seconds", 3, quick=1, help="iperf3 duration per path"),
-        Param("connections", 30, quick=10, help="connections timed per path"),
+        Param("seconds", 3, quick=1, help="iperf3 duration per path", low=1, high=600),
+        Param("connections", 30, quick=10, help="connections timed per path", low=1,
+              high=10_000),
     ),
     expectations=(
         Expectation("pass-through engine forwards >= 50k packets/s", lhs=

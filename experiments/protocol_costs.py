@@ -34,9 +34,12 @@ SPEC = ExperimentSpec(
     description="tcpcrypt handshake CPU per side and suite; framing vs raw AEAD throughput",
     runtime="memory",
     params=(
-        Param("handshakes", 200, quick=40, help="handshakes measured per suite"),
-        Param("frame_megabytes", 24.0, quick=4.0, help="data sealed+opened per AEAD and size"),
-        Param("rounds", 5, quick=3, help="alternating framing/raw rounds (median taken)"),
+        Param("handshakes", 200, quick=40, help="handshakes measured per suite", low=1,
+              high=100_000),
+        Param("frame_megabytes", 24.0, quick=4.0, help="data sealed+opened per AEAD and size",
+              low=0.001, high=4096),
+        Param("rounds", 5, quick=3, help="alternating framing/raw rounds (median taken)",
+              low=1, high=101),
     ),
     expectations=(
         Expectation(

@@ -51,35 +51,19 @@ def _protocols(text: str) -> list[str]:
     return labels
 
 
-def _megabytes(value: object) -> None:
-    size = float(str(value)) * 1e6
-    if not 1 <= size <= MAX_BYTES:
-        raise ValueError(f"must be above 0 and at most {MAX_BYTES / 1e6:.0f} MB, got {value}")
-
-
-def _positive(value: object) -> None:
-    if int(str(value)) < 1:
-        raise ValueError(f"must be at least 1, got {value}")
-
-
-def _buffers(value: object) -> None:
-    if not 0 <= int(str(value)) <= 256 * 1024:
-        raise ValueError(f"must be 0 (kernel autotuning) to 262144 KiB, got {value}")
-
-
 SPEC = ExperimentSpec(
     name="throughput",
     description="bulk transfer Mbit/s and CPU, SHA-256 checked: TCP, TLS 1.3, tcpcrypt (Mininet)",
     runtime="emulation",
     params=(
         Param("megabytes", 500.0, quick=20.0, help="data sent per transfer (MB, 10^6 bytes)",
-              validate=_megabytes),
+              low=0.000001, high=MAX_BYTES / 1e6),
         Param("rounds", 3, quick=1, help="transfers per protocol, interleaved (median taken)",
-              validate=_positive),
+              low=1, high=25),
         Param("protocols", ",".join(SUPPORTED), help="comma-separated protocol labels",
               validate=lambda text: _protocols(str(text))),
         Param("buffer_kb", 4096, help="socket buffers of both programs, KiB (0: autotuning)",
-              validate=_buffers),
+              low=0, high=256 * 1024),
     ),
     expectations=(
         Expectation("tcpcrypt-x25519 throughput >= half of TCP's on the same unshaped path",

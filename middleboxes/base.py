@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import enum
+import math
 from collections import Counter, deque
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -62,13 +64,30 @@ Timed = tuple[Direction, Action]  # an action a model takes on a timer, with its
 
 class Middlebox:
     """Subclasses override `process`; a model that holds packets back (a coalescer) also
-    overrides `next_timer` and `expire`, which engines call when the time comes."""
+    overrides `next_timer` and `expire`, which engines call when the time comes.
+
+    `ranges` gives each numeric parameter its accepted range (inclusive; a list parameter's
+    items each); the constructor calls `check_ranges`, so a bad value is refused before
+    anything runs, and `testbed list` shows the ranges."""
 
     name: ClassVar[str] = "middlebox"
+    ranges: ClassVar[Mapping[str, tuple[float, float]]] = {}
+    choices: ClassVar[Mapping[str, tuple[str, ...]]] = {}  # a text parameter's values
 
     def __init__(self) -> None:
         self.stats: Counter[str] = Counter()
         self.errors: deque[str] = deque(maxlen=5)  # the last model errors, for reports
+
+    def check_ranges(self, **values: float | tuple[int, ...]) -> None:
+        """MiddleboxConfigError unless each value is finite and within its declared range."""
+        for label, value in values.items():
+            low, high = self.ranges[label]
+            for number in value if isinstance(value, tuple) else (value,):
+                if isinstance(number, bool) or not isinstance(number, (int, float)):
+                    raise MiddleboxConfigError(f"{self.name}: {label} must be a number")
+                if not math.isfinite(number) or not low <= number <= high:
+                    raise MiddleboxConfigError(
+                        f"{self.name}: {label} must be in {span(low, high)}, got {number}")
 
     def process(self, packet: TcpPacket, direction: Direction, now: float) -> list[Action]:
         return [Forward(packet.raw)]
@@ -125,6 +144,11 @@ class Middlebox:
             return self.name
         body = ",".join(f"{key}={_render(value)}" for key, value in params.items())
         return f"{self.name}({body})"
+
+
+def span(low: float, high: float) -> str:
+    """"low..high" with whole numbers written whole (0..4294967295, 0.001..1000)."""
+    return "..".join(str(int(x)) if float(x).is_integer() else f"{x:g}" for x in (low, high))
 
 
 def _render(value: object) -> str:

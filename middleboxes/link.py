@@ -4,25 +4,29 @@ kernel has no netem). Each direction has its own serialisation queue; randomness
 from __future__ import annotations
 
 import random
+from typing import Final
 
 from middleboxes.base import Action, Delay, Direction, Drop, Middlebox, MiddleboxConfigError
 from packets.tcp import TcpPacket
 
+MIN_RATE_MBPS: Final = 0.001  # 1 kbit/s: a 1500-byte packet then takes 12 s
+
 
 class Link(Middlebox):
     name = "link"
+    ranges = {"delay_ms": (0, 60_000), "jitter_ms": (0, 60_000), "loss": (0, 1),
+              "duplicate": (0, 1), "reorder": (0, 1), "rate_mbps": (0, 100_000),
+              "seed": (0, 2**32 - 1)}
 
     def __init__(self, delay_ms: float = 0.0, jitter_ms: float = 0.0, loss: float = 0.0,
                  duplicate: float = 0.0, reorder: float = 0.0, rate_mbps: float = 0.0,
                  seed: int = 1) -> None:
         super().__init__()
-        for label, value in (("loss", loss), ("duplicate", duplicate), ("reorder", reorder)):
-            if not 0.0 <= value <= 1.0:
-                raise MiddleboxConfigError(f"link: {label} is a probability, got {value}")
-        for label, value in (("delay_ms", delay_ms), ("jitter_ms", jitter_ms),
-                             ("rate_mbps", rate_mbps)):
-            if value < 0:
-                raise MiddleboxConfigError(f"link: {label} must be >= 0, got {value}")
+        self.check_ranges(delay_ms=delay_ms, jitter_ms=jitter_ms, loss=loss,
+                          duplicate=duplicate, reorder=reorder, rate_mbps=rate_mbps, seed=seed)
+        if 0 < rate_mbps < MIN_RATE_MBPS:
+            raise MiddleboxConfigError(
+                f"link: rate_mbps is 0 (no limit) or at least {MIN_RATE_MBPS}, got {rate_mbps}")
         if jitter_ms > delay_ms:
             raise MiddleboxConfigError("link: jitter_ms cannot exceed delay_ms")
         self.delay = delay_ms / 1000

@@ -5,6 +5,9 @@ The made-up ACK looks like the receiver's own: its timestamps echo the data, and
 keeps the right edge the receiver last advertised (ack + window, window scale included), so
 the sender never sends past what the receiver can take. The real receiver's ACKs still pass,
 so the sender sees each acknowledgement earlier, sometimes twice.
+
+What the proxy knows of a flow is forgotten `idle_s` after its last packet, `closed_s` after
+it closed (RST, or FIN both ways), or when `max_flows` newer flows need room (flow_table.py).
 """
 
 from __future__ import annotations
@@ -12,6 +15,14 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from middleboxes.base import Action, Direction, FlowKey, Forward, Inject, Middlebox, flow_key
+from middleboxes.flow_table import (
+    CLOSED_S,
+    FLOW_RANGES,
+    IDLE_S,
+    MAX_FLOWS,
+    FlowTable,
+    flow_params,
+)
 from packets.tcp import ACK, FIN, SYN, TcpPacket, build_packet
 from packets.tcp_options import KIND_TIMESTAMPS, KIND_WINDOW_SCALE, TcpOption
 
@@ -31,10 +42,32 @@ class _Sender:
 class ProxyAck(Middlebox):
     name = "proxy-ack"
 
-    def __init__(self) -> None:
+    ranges = FLOW_RANGES
+
+    def __init__(self, idle_s: float = IDLE_S, closed_s: float = CLOSED_S,
+                 max_flows: int = MAX_FLOWS) -> None:
         super().__init__()
-        self.params: dict[str, object] = {}
-        self._sides: dict[tuple[FlowKey, Direction], _Sender] = {}
+        self.check_ranges(idle_s=idle_s, closed_s=closed_s, max_flows=max_flows)
+        self.params: dict[str, object] = flow_params(idle_s, closed_s, max_flows)
+        self._flows: FlowTable[FlowKey, dict[Direction, _Sender]] = FlowTable(
+            idle_s=idle_s, closed_s=closed_s, max_flows=max_flows, on_drop=self._dropped)
+
+    def _dropped(self, key: FlowKey, sides: dict[Direction, _Sender], reason: str) -> None:
+        self.stats[f"flows-{reason}"] += 1
+
+    def flows(self) -> int:
+        """Flows whose state is held."""
+        return len(self._flows)
+
+    def _sides(self, packet: TcpPacket, direction: Direction, now: float
+               ) -> dict[Direction, _Sender]:
+        key = flow_key(packet, direction)
+        sides = self._flows.get(key, now)
+        if sides is None or (packet.is_syn() and self._flows.is_closed(key)):
+            sides = {}
+            self._flows.put(key, sides, now)
+        self._flows.observe(key, packet.flags, direction, now)
+        return sides
 
     def _remember(self, packet: TcpPacket, side: _Sender) -> bytes | None:
         if packet.flags & SYN:
@@ -50,12 +83,12 @@ class ProxyAck(Middlebox):
         return timestamps
 
     def process(self, packet: TcpPacket, direction: Direction, now: float) -> list[Action]:
-        key = flow_key(packet, direction)
-        sender = self._sides.setdefault((key, direction), _Sender())
+        sides = self._sides(packet, direction, now)
+        sender = sides.setdefault(direction, _Sender())
         timestamps = self._remember(packet, sender)
         actions: list[Action] = [Forward(packet.raw)]
         length = len(packet.payload) + (1 if packet.flags & FIN else 0)
-        receiver = self._sides.get((key, direction.reverse))
+        receiver = sides.get(direction.reverse)
         if (receiver is not None and receiver.next_seq is not None and packet.flags & ACK
                 and _after(packet.ack, receiver.next_seq)):
             receiver.next_seq = packet.ack  # the real receiver has it all up to there

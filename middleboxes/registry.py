@@ -17,11 +17,12 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import inspect
+import math
 import os
 import typing
 from pathlib import Path
 
-from middleboxes.base import Middlebox, MiddleboxConfigError
+from middleboxes.base import Middlebox, MiddleboxConfigError, span
 from middleboxes.chain import Chain
 from middleboxes.link import Link
 from middleboxes.nat import Nat
@@ -100,9 +101,12 @@ def _convert(model: str, key: str, text: str, kind: object) -> object:
         if typing.get_origin(kind) is tuple:
             (item_type, _ellipsis) = typing.get_args(kind)
             return tuple(item_type(item) for item in text.split("|") if item)
-        return kind(text)  # type: ignore[operator]
+        value = kind(text)  # type: ignore[operator]
     except ValueError:
         raise MiddleboxConfigError(f"{model}: bad value {text!r} for {key}") from None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise MiddleboxConfigError(f"{model}: {key} must be a finite number, got {text!r}")
+    return value
 
 
 def build_model(text: str) -> Middlebox:
@@ -133,3 +137,23 @@ def parse_chain(text: str) -> Chain:
     if text.strip() in ("", "none"):
         return Chain([])
     return Chain([build_model(part) for part in _split_top_level(text)])
+
+
+def model_parameters(model: type[Middlebox]) -> list[tuple[str, str, str, str]]:
+    """Each parameter of `model`: name, type, default and accepted range, for listings."""
+    hints = typing.get_type_hints(model.__init__)
+    rows = []
+    for name, parameter in inspect.signature(model.__init__).parameters.items():
+        if name == "self":
+            continue
+        kind = hints.get(name, str)
+        if typing.get_origin(kind) is tuple:
+            type_name = f"{typing.get_args(kind)[0].__name__}|..."
+        else:
+            type_name = getattr(kind, "__name__", str(kind))
+        bounds = model.ranges.get(name)
+        accepted = span(*bounds) if bounds else "|".join(model.choices.get(name, ()))
+        default = parameter.default
+        shown = "|".join(map(str, default)) if isinstance(default, tuple) else str(default)
+        rows.append((name, type_name, shown, accepted))
+    return rows

@@ -16,6 +16,8 @@ and PSH/FIN. Held data leaves as soon as
 so data is never held longer than `hold_ms`. Segments already `max_bytes` long or longer pass
 unchanged (coalescing never splits). `max_bytes` above the path MTU minus the IP and TCP
 headers produces packets the next link refuses: on 1500-byte Ethernet with timestamps, 1448.
+A combined segment never exceeds an IPv4 packet's 65,535 bytes, IP options included: held
+data leaves first when the next segment would take it past that.
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ from packets.tcp import FIN, PSH, RST, SYN, TcpPacket, rebuild
 MOD = 1 << 32
 URG = 0x20
 MODES: Final = ("split", "coalesce")
-MAX_PAYLOAD: Final = 65535 - 20 - 60  # an IPv4 packet with the longest TCP header
+IPV4_MAX: Final = 65535  # the IPv4 total length field's largest value
+MAX_PAYLOAD: Final = IPV4_MAX - 20 - 60  # an IPv4 packet with the longest TCP header
 DEFAULT_HOLD_MS: Final = 1.0
 
 
@@ -58,19 +61,17 @@ class _Held:
 
 class Resegment(Middlebox):
     name = "resegment"
+    ranges = {"max_bytes": (1, MAX_PAYLOAD), "hold_ms": (0.001, 1000)}
+    choices = {"mode": MODES}
 
     def __init__(self, max_bytes: int = 536, mode: str = "split",
                  hold_ms: float = DEFAULT_HOLD_MS) -> None:
         super().__init__()
         if mode not in MODES:
             raise MiddleboxConfigError(f"resegment: mode must be one of {MODES}, got {mode!r}")
-        if not 1 <= max_bytes <= MAX_PAYLOAD:
-            raise MiddleboxConfigError(
-                f"resegment: max_bytes must be 1..{MAX_PAYLOAD}, got {max_bytes}")
         if mode == "split" and hold_ms != DEFAULT_HOLD_MS:
             raise MiddleboxConfigError("resegment: hold_ms applies to mode=coalesce only")
-        if not 0 < hold_ms <= 1000:
-            raise MiddleboxConfigError(f"resegment: hold_ms must be in (0, 1000], got {hold_ms}")
+        self.check_ranges(max_bytes=max_bytes, hold_ms=hold_ms)
         if mode == "coalesce" and max_bytes < 2:
             raise MiddleboxConfigError("resegment: coalescing needs max_bytes >= 2")
         self.max_bytes, self.mode, self.hold = max_bytes, mode, hold_ms / 1000
@@ -115,6 +116,7 @@ class Resegment(Middlebox):
         if held is not None and (
             not payload or packet.flags & (SYN | RST | URG) or packet.seq != held.next_seq
             or len(held.payload) + len(payload) > self.max_bytes
+            or not _fits(held, packet)
         ):
             actions.append(self._flush(key))
             held = None
@@ -139,3 +141,11 @@ class Resegment(Middlebox):
     def expire(self, now: float) -> list[Timed]:
         due = [key for key, held in self._held.items() if held.deadline <= now]
         return [(key[1], self._flush(key)) for key in due]
+
+
+def _fits(held: _Held, packet: TcpPacket) -> bool:
+    """Whether `packet` can join `held` within an IPv4 packet's 65,535 bytes: the combined
+    segment has the first one's IP header (options included) and the latest one's TCP
+    options, which may be longer than those MAX_PAYLOAD allows for."""
+    size = held.first.ip.header_length + packet.header_length
+    return size + len(held.payload) + len(packet.payload) <= IPV4_MAX

@@ -15,16 +15,15 @@ WHERE: Final = ("syn", "synack", "all")
 
 class StripOptions(Middlebox):
     name = "strip-options"
+    ranges = {"kinds": (0, 255), "ports": (1, 65535)}
+    choices = {"on": WHERE}
 
     def __init__(self, on: str = "all", kinds: tuple[int, ...] = (),
                  ports: tuple[int, ...] = ()) -> None:
         super().__init__()
         if on not in WHERE:
             raise MiddleboxConfigError(f"strip-options: on must be one of {WHERE}, got {on!r}")
-        if any(not 0 <= kind <= 255 for kind in kinds):
-            raise MiddleboxConfigError("strip-options: option kinds are 0..255")
-        if any(not 0 < port < 65536 for port in ports):
-            raise MiddleboxConfigError("strip-options: ports are 1..65535")
+        self.check_ranges(kinds=kinds, ports=ports)
         self.on, self.kinds, self.ports = on, kinds, ports
         self.params: dict[str, object] = {"on": on}
         if kinds:

@@ -1,8 +1,9 @@
 """The AEAD algorithms tcpcrypt frames can use, by project name and by wire identifier.
 
-Wire identifiers are those of RFC 8548's AEAD registry (16-bit values, carried in Init1/Init2):
-AES-128-GCM 0x0001, AES-256-GCM 0x0002, ChaCha20-Poly1305 0x0010. All three take 12-byte nonces
-and produce 16-byte tags; the keyed objects come from `cryptography`.
+Wire identifiers are those of RFC 8548's AEAD registry, one byte each in Init1/Init2
+(docs/protocol.md gives the evidence): AES-128-GCM 0x01, AES-256-GCM 0x02, ChaCha20-Poly1305
+0x10. All three take 12-byte nonces and produce 16-byte tags; the keyed objects come from
+`cryptography`.
 """
 
 from __future__ import annotations

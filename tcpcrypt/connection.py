@@ -161,11 +161,11 @@ class TcpcryptConnection:
                 if result.b_data != expected_b:
                     self._reset("bad-resumption-id")
                     return
-                self._establish(self._resuming.secret.next(), self._resuming.aead_id, True)
+                self._establish(self._resuming.secret, self._resuming.aead_id, True)
                 return
             self._send_init1(suite)
         elif self._b_resumed is not None and result.b_data:
-            self._establish(self._b_resumed.secret.next(), self._b_resumed.aead_id, True)
+            self._establish(self._b_resumed.secret, self._b_resumed.aead_id, True)
         # else B waits for Init1
 
     # --- key exchange ---------------------------------------------------------------------
@@ -226,7 +226,7 @@ class TcpcryptConnection:
             (chain.key_ab, chain.key_ba) if result.role is Role.A else (chain.key_ba, chain.key_ab)
         )
         self._sealer = FrameSealer(spec, send_keys, self.config.max_frame_plaintext)
-        self._opener = FrameOpener(spec, receive_keys, self.config.max_frame_plaintext + 17)
+        self._opener = FrameOpener(spec, receive_keys)  # any length the field allows
         self.aead = spec.name
         self.session_id = secret.session_id(result.tep)
         self.resumed = resumed
@@ -236,11 +236,12 @@ class TcpcryptConnection:
             Established(self.session_id, result.role.value, self.suite, spec.name, resumed)
         )
         if self._cache is not None:
-            session = ResumableSession(secret, result.tep, aead_id)
+            # Only ss[i+1] is kept (ss[i] is not), and the identifiers come from it.
+            session = ResumableSession(secret.next(), result.tep, aead_id)
             if result.role is Role.A and self._peer is not None:
                 self._cache.put(self._peer, session, self._now)
             elif result.role is Role.B:
-                self._cache.put(secret.resumption_ids()[0], session, self._now)
+                self._cache.put(session.secret.resumption_ids()[0], session, self._now)
         pending, self._pending_plaintext = self._pending_plaintext, []
         for data in pending:
             self.send(data)

@@ -1,7 +1,8 @@
 """Wire constants of TCP-ENO (RFC 8547) and tcpcrypt (RFC 8548).
 
-Values marked "believed RFC behaviour" could not be checked against the RFC text from this
-project's machines; each lives here, in one named constant, and docs/protocol.md lists them.
+The RFC text could not be read from this project's machines; each value that was in question
+was settled on the evidence of public implementations, recorded in docs/protocol.md ("Settled
+on evidence"), and lives here in one named constant.
 """
 
 from __future__ import annotations
@@ -20,19 +21,20 @@ TEP_TCPCRYPT_ECDHE_P256: Final = 0x21
 TEP_TCPCRYPT_ECDHE_P521: Final = 0x22
 TEP_TCPCRYPT_ECDHE_CURVE25519: Final = 0x23
 TEP_TCPCRYPT_ECDHE_CURVE448: Final = 0x24
-# Project choice from the experimental space for the 2010 design's RSA-exp3-2048 suite.
-TEP_TCPCRYPT_RSA_EXP3_2048: Final = 0x30
+# The 2010 design's RSA-exp3-2048 suite is not a registered TEP: it takes the one identifier
+# TCP-ENO sets aside for experiments (0x30 was unassigned, and TCP-Use-TLS drafts used it).
+TEP_TCPCRYPT_RSA_EXP3_2048: Final = TEP_EXPERIMENTAL
 
 # --- tcpcrypt key exchange -----------------------------------------------------------------
 INIT1_MAGIC: Final = 0x15101A0E
 INIT2_MAGIC: Final = 0x097105E0
 NONCE_LENGTH: Final = 32
-# Believed RFC behaviour: AEAD identifiers are 2 bytes each in Init1/Init2.
-AEAD_ID_LENGTH: Final = 2
+# AEAD identifiers are one byte each in Init1 and Init2 (settled on evidence, docs/protocol.md).
+AEAD_ID_LENGTH: Final = 1
 
-AEAD_AES_128_GCM: Final = 0x0001
-AEAD_AES_256_GCM: Final = 0x0002
-AEAD_CHACHA20_POLY1305: Final = 0x0010
+AEAD_AES_128_GCM: Final = 0x01
+AEAD_AES_256_GCM: Final = 0x02
+AEAD_CHACHA20_POLY1305: Final = 0x10
 
 # CPRF constants (the single info byte of HKDF-Expand).
 CONST_NEXTK: Final = 0x01

@@ -170,7 +170,9 @@ class FrameOpener:
     """Opens one direction's frames as they arrive, in pieces of any size (one byte works).
 
     `keys(j)` gives the peer's key of generation j. `max_ciphertext_length` bounds the length
-    field (`frame-too-long`). On any error `feed` raises and the opener is dead from then on
+    field (`frame-too-long`); by default every length the 16-bit field can say is accepted, as
+    a peer may frame its data larger than this end frames its own (docs/protocol.md). On any
+    error `feed` raises and the opener is dead from then on
     (further calls raise UsageError); nothing of the failing frame is delivered, and frames
     completed earlier in the same `feed` call are dropped with it (the connection is reset).
     """
@@ -179,7 +181,7 @@ class FrameOpener:
         self,
         aead: AeadSpec,
         keys: KeyForGeneration,
-        max_ciphertext_length: int = DEFAULT_MAX_FRAME_PLAINTEXT + MIN_FRAME_CIPHERTEXT,
+        max_ciphertext_length: int = MAX_FRAME_CIPHERTEXT,
     ) -> None:
         if not MIN_FRAME_CIPHERTEXT <= max_ciphertext_length <= MAX_FRAME_CIPHERTEXT:
             raise UsageError(f"max_ciphertext_length {max_ciphertext_length} out of range")

@@ -1,8 +1,8 @@
 """Init1 and Init2, the tcpcrypt key-exchange messages (RFC 8548), and their stream parsing.
 
-    Init1 = INIT1_MAGIC (4) | length (4) | nciphers (1) | AEAD ids (2 bytes each) | N_A (32) |
+    Init1 = INIT1_MAGIC (4) | length (4) | nciphers (1) | AEAD ids (1 byte each) | N_A (32) |
             PK_A | ignored trailer
-    Init2 = INIT2_MAGIC (4) | length (4) | chosen AEAD id (2) | N_B (32) | PK_B | ignored trailer
+    Init2 = INIT2_MAGIC (4) | length (4) | chosen AEAD id (1) | N_B (32) | PK_B | ignored trailer
 
 `length` is big-endian and counts the whole message, its 8 header bytes included; whatever lies
 between the public key and `length` is a trailer the receiver ignores (but hashes: the key
@@ -26,7 +26,7 @@ from tcpcrypt.errors import DecodeError, UsageError
 
 MAX_INIT_MESSAGE: Final = 2048
 """Project limit on an Init message's length field. The largest message this project sends is
-an Init1 offering 255 AEADs with a 256-byte RSA key (807 bytes); the limit leaves room for a
+an Init1 offering 255 AEADs with a 256-byte RSA key (552 bytes); the limit leaves room for a
 peer's trailer while bounding what a peer can make us buffer before the keys exist."""
 
 HEADER_LENGTH: Final = 8

@@ -1,16 +1,18 @@
 """A bounded, single-use cache of resumable tcpcrypt sessions (RFC 8548 session resumption).
 
-After a session with secret ss[i] both hosts may keep it to resume later with ss[i+1]:
+After a session with secret ss[i] both hosts may keep ss[i+1] (never ss[i] itself) to resume
+later; the resumed session uses that ss[i+1], and both resumption identifiers are derived from
+it (docs/protocol.md gives the evidence):
 
 * host A keeps it under the peer it may resume with (any hashable key, e.g. (address, port));
-  resuming, it takes the entry and sends A's identifier of ss[i] (`a_resumption_id`);
+  resuming, it takes the entry and sends A's identifier of ss[i+1];
 * host B keeps it under A's resumption identifier, the 9 bytes A will send; it takes the entry
-  when A names it and answers with B's identifier (`b_resumption_id`).
+  when A names it and answers with B's identifier.
 
-`take` removes the entry it returns, on both sides, so each resumption identifier is used at most
-once: a resumed session stores ss[i+1] anew, with fresh identifiers. Entries expire `lifetime_s`
-seconds after they were stored and the least recently stored go first beyond `capacity`. The
-clock is passed in (`now`), never read.
+`take` removes the entry it returns, on both sides, so each resumption identifier is used at
+most once: a resumed session stores its own next secret anew, with fresh identifiers. Entries
+expire `lifetime_s` seconds after they were stored and the least recently stored go first
+beyond `capacity`. The clock is passed in (`now`), never read.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from tcpcrypt.key_schedule import SessionSecret
 
 @dataclass(frozen=True, slots=True)
 class ResumableSession:
-    """What a later connection needs to resume: ss[i], the TEP and the AEAD it used."""
+    """What a later connection needs to resume: the secret it will use (ss[i+1] of the session
+    it continues), that session's TEP and AEAD."""
 
     secret: SessionSecret
     tep: int

@@ -6,7 +6,7 @@ Init2 and the shared secret ES), A calls `a_finish` with its state and PK_B (ES)
 * ECDHE suites (RFC 8548): X25519 (TEP 0x23), X448 (0x24), P-256 (0x21), P-521 (0x22). Private
   keys come from the injected random bytes, so a seeded run is replayable byte for byte.
   PK is the raw 32/56-byte key (X25519/X448) or the uncompressed point (65/133 bytes).
-* RSA-exp3-2048 (the 2010 paper's design; experimental TEP 0x30): A holds an RSA-2048 key with
+* RSA-exp3-2048 (the 2010 paper's design; experimental TEP 0x20): A holds an RSA-2048 key with
   public exponent 3 and sends its modulus as PK_A; B encrypts a 32-byte random secret to it
   with RSA-OAEP (SHA-256) and sends the ciphertext as PK_B; ES is that secret. The server's
   public-key work is the cheap half (e = 3 encryption); the client decrypts.

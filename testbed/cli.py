@@ -14,13 +14,15 @@ from testbed.progress import progress_wanted
 from testbed.registry import discover, spec_of
 from testbed.report import expectations_table, print_warnings, rows_tables
 from testbed.results import Result, load_result
-from testbed.runner import ConfigError, run_experiment
+from testbed.runner import ConfigError, find_experiment, run_experiment
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="testbed", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("list", help="list the experiments")
+    listing = commands.add_parser(
+        "list", help="list the experiments, or one experiment's parameters and their ranges")
+    listing.add_argument("name", nargs="?", help="an experiment: show its parameters")
     run = commands.add_parser("run", help="run one experiment")
     run.add_argument("name")
     run.add_argument("--quick", action="store_true", help="the small version (what CI runs)")
@@ -28,7 +30,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=1)
     run.add_argument("--repeat", type=int, default=1)
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                     help="override a parameter of the experiment")
+                     help="override a parameter of the experiment (`testbed list NAME` shows "
+                          "them with their ranges)")
     bench = commands.add_parser("bench", help="run the benchmark experiments and their checks")
     bench.add_argument("--out", type=Path, default=Path("results"))
     bench.add_argument("--quick", action="store_true")
@@ -71,6 +74,39 @@ def _list(console: Console) -> int:
     for name, error in found.broken.items():
         console.print(f"[red]experiment module {name} failed to import:[/red] {error}")
     return 1 if found.broken else 0
+
+
+def _list_one(console: Console, name: str) -> int:
+    from middleboxes.registry import MODELS, model_parameters
+
+    spec = spec_of(find_experiment(name))
+    console.print(f"{spec.name} ({spec.runtime}): {spec.description}")
+    table = Table(title=f"parameters of {spec.name} (testbed run {spec.name} --set KEY=VALUE)")
+    for column in ("name", "type", "default", "--quick", "accepts", "help"):
+        table.add_column(column)
+    for param in spec.params:
+        quick = "" if param.quick is None else str(param.quick)
+        table.add_row(param.name, type(param.default).__name__, str(param.default), quick,
+                      param.accepted(), param.help)
+    console.print(table)
+    if any(param.chains for param in spec.params):
+        console.print(CHAIN_SYNTAX)
+        models = Table(title="middlebox models")
+        for column in ("model", "parameter", "type", "default", "accepts"):
+            models.add_column(column)
+        for model_name, model in MODELS.items():
+            rows = model_parameters(model) or [("", "", "", "")]
+            for index, row in enumerate(rows):
+                models.add_row(model_name if index == 0 else "", *row)
+        console.print(models)
+    return 0
+
+
+CHAIN_SYNTAX = (
+    "A chain: models in path order from the client, separated by commas outside parentheses;"
+    " parameters as key=value inside parentheses; a list value separates its items with '|';"
+    " 'none' is no model. Example: strip-options(on=syn,ports=80|443),link(delay_ms=10)"
+)
 
 
 def _bench(console: Console, out: Path, quick: bool) -> int:
@@ -141,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     console = Console()
     try:
         if args.command == "list":
-            return _list(console)
+            return _list_one(console, args.name) if args.name else _list(console)
         if args.command == "run":
             result = run_experiment(
                 args.name, quick=args.quick, out_dir=args.out, seed=args.seed,

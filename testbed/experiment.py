@@ -6,6 +6,7 @@ a module-level `SPEC: ExperimentSpec` and `def run(ctx: RunContext) -> Experimen
 
 from __future__ import annotations
 
+import math
 import operator
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
@@ -13,19 +14,69 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from middleboxes.base import span
+
 ParamValue = int | float | str | bool
 RUNTIMES = ("memory", "emulation", "simulation")
 
 
 @dataclass(frozen=True)
 class Param:
-    """One parameter: its default, its value under --quick (None: the default), help text."""
+    """One parameter: its default, its value under --quick (None: the default), help text,
+    and what it accepts: a number's inclusive range (`low`..`high`, required for numbers), a
+    text's `choices` or its own `validate` (which raises ValueError), and for a list of
+    middlebox chains `chains=True` (`testbed list NAME` then shows the chain syntax)."""
 
     name: str
     default: ParamValue
     quick: ParamValue | None = None
     help: str = ""
     validate: Callable[[ParamValue], object] | None = None  # raises ValueError if bad
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[str, ...] = ()
+    chains: bool = False
+
+    def __post_init__(self) -> None:
+        for value in (self.default, self.quick):
+            if value is not None:
+                self.check(value)
+
+    def declared(self) -> bool:
+        """Whether the parameter says what it accepts (a test holds every one to it)."""
+        if isinstance(self.default, bool):
+            return True
+        if isinstance(self.default, (int, float)):
+            return self.low is not None and self.high is not None
+        return bool(self.choices or self.validate)
+
+    def accepted(self) -> str:
+        """What the parameter accepts, for listings."""
+        if self.low is not None and self.high is not None:
+            return span(self.low, self.high)
+        if self.choices:
+            return "|".join(self.choices)
+        if isinstance(self.default, bool):
+            return "true|false"
+        return "see help"
+
+    def check(self, value: ParamValue) -> None:
+        """ValueError with a one-line message unless `value` is accepted."""
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"must be a finite number, got {value}")
+        ranged = self.low is not None and self.high is not None
+        if ranged and not isinstance(value, (str, bool)) and not (
+                self.low <= value <= self.high):  # type: ignore[operator]
+            raise ValueError(f"must be in {self.accepted()}, got {value}")
+        if self.choices and value not in self.choices:
+            raise ValueError(f"must be one of {', '.join(self.choices)}, got {value!r}")
+        if self.validate is not None:
+            try:
+                self.validate(value)
+            except ValueError:
+                raise
+            except Exception as error:  # a validator's own error type: still one line
+                raise ValueError(str(error) or type(error).__name__) from None
 
     def parse(self, text: str) -> ParamValue:
         """The value of `text` as this parameter's type; ValueError with a clear message."""
@@ -38,11 +89,14 @@ class Param:
                 return False
             raise ValueError(f"parameter {self.name} wants true/false, got {text!r}")
         try:
-            return kind(text)
+            value: ParamValue = kind(text)
         except ValueError:
             raise ValueError(
                 f"parameter {self.name} wants {kind.__name__}, got {text!r}"
             ) from None
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"parameter {self.name} wants a finite number, got {text!r}")
+        return value
 
 
 @dataclass(frozen=True)

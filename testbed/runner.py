@@ -51,11 +51,10 @@ def resolve_params(
         except ValueError as error:
             raise ConfigError(str(error)) from None
     for param in spec.params:
-        if param.validate is not None:
-            try:
-                param.validate(values[param.name])
-            except ValueError as error:
-                raise ConfigError(f"{param.name}: {error}") from None
+        try:
+            param.check(values[param.name])
+        except ValueError as error:
+            raise ConfigError(f"{param.name}: {error}") from None
     return values
 
 

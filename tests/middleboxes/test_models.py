@@ -138,7 +138,7 @@ def test_chain_applies_models_in_path_order_and_adds_delays() -> None:
         ("teleport", "unknown middlebox"),
         ("link(delay=5)", "unknown parameter"),
         ("link(loss=lots)", "bad value"),
-        ("link(loss=2)", "probability"),
+        ("link(loss=2)", "loss must be in 0..1"),
         ("strip-options(on=fin)", "on must be"),
         ("link(delay_ms=5", "unbalanced"),
         ("nat(public=nowhere)", "IPv4 address"),

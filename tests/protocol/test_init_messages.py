@@ -28,21 +28,21 @@ INIT1_MAGIC = bytes.fromhex("15101a0e")
 INIT2_MAGIC = bytes.fromhex("097105e0")
 
 Parser = Callable[[bytes, int], object]
-ids_strategy = st.lists(st.integers(0, 0xFFFF), min_size=1, max_size=8)
+ids_strategy = st.lists(st.integers(0, 0xFF), min_size=1, max_size=8)
 nonces = st.binary(min_size=32, max_size=32)
 
 
 def test_init1_layout_is_magic_length_count_ids_nonce_key_trailer() -> None:
-    raw = encode_init1([0x0001, 0x0010], NONCE, b"K" * PK, trailer=b"TT").raw
+    raw = encode_init1([0x01, 0x10], NONCE, b"K" * PK, trailer=b"TT").raw
     assert raw == (
-        INIT1_MAGIC + (8 + 1 + 4 + 32 + PK + 2).to_bytes(4, "big") + b"\x02" + b"\x00\x01\x00\x10"
+        INIT1_MAGIC + (8 + 1 + 2 + 32 + PK + 2).to_bytes(4, "big") + b"\x02" + b"\x01\x10"
         + NONCE + b"K" * PK + b"TT"
     )
 
 
 def test_init2_layout_is_magic_length_aead_nonce_key_trailer() -> None:
-    raw = encode_init2(0x0002, NONCE, b"K" * PK).raw
-    assert raw == INIT2_MAGIC + (8 + 2 + 32 + PK).to_bytes(4, "big") + b"\x00\x02" + NONCE + (
+    raw = encode_init2(0x02, NONCE, b"K" * PK).raw
+    assert raw == INIT2_MAGIC + (8 + 1 + 32 + PK).to_bytes(4, "big") + b"\x02" + NONCE + (
         b"K" * PK
     )
 
@@ -63,7 +63,7 @@ def test_init1_round_trips_whole_bytewise_and_with_trailing_bytes(
 
 
 @settings(max_examples=60)
-@given(st.integers(0, 0xFFFF), nonces, st.binary(min_size=PK, max_size=PK),
+@given(st.integers(0, 0xFF), nonces, st.binary(min_size=PK, max_size=PK),
        st.binary(max_size=40), st.binary(max_size=20))
 def test_init2_round_trips_whole_bytewise_and_with_trailing_bytes(
     aead: int, nonce: bytes, key: bytes, trailer: bytes, extra: bytes
@@ -112,8 +112,8 @@ def test_a_length_field_beyond_the_limit_is_refused_without_waiting(
 @pytest.mark.parametrize(
     ("wire", "reason"),
     [
-        (INIT1_MAGIC + (8 + 1 + 2 + 32 + PK - 1).to_bytes(4, "big"), "init-too-short"),
-        (INIT1_MAGIC + (8 + 1 + 4 + 32 + PK).to_bytes(4, "big") + b"\x03", "init-too-short"),
+        (INIT1_MAGIC + (8 + 1 + 1 + 32 + PK - 1).to_bytes(4, "big"), "init-too-short"),
+        (INIT1_MAGIC + (8 + 1 + 2 + 32 + PK).to_bytes(4, "big") + b"\x03", "init-too-short"),
         (INIT1_MAGIC + (100).to_bytes(4, "big") + b"\x00", "no-ciphers"),
     ],
     ids=["below-minimum", "below-minimum-for-its-cipher-count", "zero-ciphers"],
@@ -126,7 +126,7 @@ def test_bad_init1_headers_are_refused_as_soon_as_visible(wire: bytes, reason: s
 
 def test_init2_below_its_minimum_is_refused() -> None:
     with pytest.raises(DecodeError) as caught:
-        try_parse_init2(INIT2_MAGIC + (8 + 2 + 32 + PK - 1).to_bytes(4, "big"), PK)
+        try_parse_init2(INIT2_MAGIC + (8 + 1 + 32 + PK - 1).to_bytes(4, "big"), PK)
     assert caught.value.reason == "init-too-short"
 
 

@@ -35,7 +35,7 @@ EXPECTED = {
     "x448": (0x24, 56, 56),
     "p256": (0x21, 65, 32),
     "p521": (0x22, 133, 66),
-    "rsa-exp3-2048": (0x30, 256, 32),
+    "rsa-exp3-2048": (0x20, 256, 32),
 }
 
 
@@ -257,7 +257,7 @@ def test_suites_are_found_by_name_and_tep(rsa_keys: RsaKeyHolder) -> None:
         assert suite_name_for_tep(tep) == name
         assert suite_for_tep(tep, rsa_keys=rsa_keys).name == name
     assert set(SUITE_NAMES) == set(EXPECTED)
-    assert suite_name_for_tep(0x20) is None
+    assert suite_name_for_tep(0x30) is None  # unassigned; TCP-Use-TLS drafts used it
 
 
 def test_unknown_suite_name_is_a_usage_error_and_unknown_tep_a_peer_error() -> None:

@@ -6,8 +6,13 @@ independent computation (`test_vectors_follow_the_documented_formulas` redoes th
 schedule: a change that alters any byte fails here and has to be deliberate.
 
 Fixed inputs: A draws from seeded_random(1), B from seeded_random(2); A draws its private key
-then N_A, B its private key (or RSA secret) then N_B. A offers AEADs 0x0001, 0x0002, 0x0010; B
+then N_A, B its private key (or RSA secret) then N_B. A offers AEADs 0x01, 0x02, 0x10; B
 picks the one under test. The transcript is the fixed byte string TRANSCRIPT.
+
+Regenerated when AEAD identifiers became one byte each and the resumption identifiers came to
+be derived from ss[1] (the secret a resumed session uses), both settled on evidence (see
+docs/protocol.md): every byte from Init1 on changed with the first, the identifiers with the
+second.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from tcpcrypt.suites import get_suite
 
 # A's SYN option (kind 69, length 4, TEPs X25519 and X448) then B's SYN-ACK option (X25519).
 TRANSCRIPT = bytes.fromhex("45042324" "450323")
-OFFERED_AEADS = (0x0001, 0x0002, 0x0010)
+OFFERED_AEADS = (0x01, 0x02, 0x10)
 A_TO_B = b"GET / HTTP/1.1\r\n"
 B_TO_A = b"HTTP/1.1 200 OK\r\n"
 
@@ -46,7 +51,7 @@ def compute_vectors(suite_name: str, aead_name: str) -> dict[str, str]:
     assert suite.a_finish(state, init2.public_key) == es
     ss0 = SessionSecret.from_key_exchange(TRANSCRIPT, init1.raw, init2.raw, es, init1.nonce)
     chain = ss0.key_chain(aead.key_length)
-    a_id, b_id = ss0.resumption_ids()
+    a_id, b_id = ss0.next().resumption_ids()  # resuming this session means using ss[1]
     return {
         "init1": init1.raw.hex(),
         "init2": init2.raw.hex(),
@@ -82,10 +87,10 @@ def test_vectors_follow_the_documented_formulas() -> None:
     init1, init2 = bytes.fromhex(vectors["init1"]), bytes.fromhex(vectors["init2"])
     # Init1: magic, length, count, ids, N_A, PK_A. Init2: magic, length, AEAD, N_B, PK_B.
     assert init1[:4].hex() == "15101a0e" and int.from_bytes(init1[4:8], "big") == len(init1)
-    assert init1[8] == 3 and init1[9:15] == bytes.fromhex("000100020010")
-    n_a, pk_a = init1[15:47], init1[47:79]
-    assert init2[:4].hex() == "097105e0" and init2[8:10] == b"\x00\x01"
-    pk_b = init2[42:74]
+    assert init1[8] == 3 and init1[9:12] == bytes.fromhex("010210")
+    n_a, pk_a = init1[12:44], init1[44:76]
+    assert init2[:4].hex() == "097105e0" and init2[8] == 0x01
+    pk_b = init2[41:73]
     private_a = x25519.X25519PrivateKey.from_private_bytes(seeded_random(1)(32))
     assert private_a.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw) == pk_a
     es = private_a.exchange(x25519.X25519PublicKey.from_public_bytes(pk_b))
@@ -99,7 +104,7 @@ def test_vectors_follow_the_documented_formulas() -> None:
     ss0 = extract.finalize()
     assert ss0.hex() == vectors["ss0"]
     assert (b"\x23" + cprf(ss0, 0x02, 32)).hex() == vectors["session_id"]
-    resume = cprf(ss0, 0x06, 18)
+    resume = cprf(cprf(ss0, 0x01, 32), 0x06, 18)  # from ss[1]
     assert (resume[:9].hex(), resume[9:].hex()) == (
         vectors["a_resumption_id"], vectors["b_resumption_id"]
     )
@@ -121,132 +126,132 @@ def test_vectors_follow_the_documented_formulas() -> None:
 X25519_VECTORS: dict[str, dict[str, str]] = {
     "aes-128-gcm": {
         "init1": (
-            "15101a0e0000004f03000100020010952bfed6de9f55b137c7d7eeb23be500bf"
-            "938b1b3177c966776353ea5e40d24691364693309f66e6d56ffd615aa556dc91"
-            "222123e79f3f6da5d83c490d506062"
+            "15101a0e0000004c03010210952bfed6de9f55b137c7d7eeb23be500bf938b1b"
+            "3177c966776353ea5e40d24691364693309f66e6d56ffd615aa556dc91222123"
+            "e79f3f6da5d83c490d506062"
         ),
         "init2": (
-            "097105e00000004a00014dbe842d0d5938ed6bd978f6d7a63737fc59f7351605"
-            "f3fdb08e0882cb9cfdf49fe853acb8cf216c08764e2b397c7c800cd3a6b97c11"
-            "d88479cb0db64784bd57"
+            "097105e000000049014dbe842d0d5938ed6bd978f6d7a63737fc59f7351605f3"
+            "fdb08e0882cb9cfdf49fe853acb8cf216c08764e2b397c7c800cd3a6b97c11d8"
+            "8479cb0db64784bd57"
         ),
         "es": "3323bbf70704c5d1f8eb7a11048c1b0cf2c3a5226f83e7f170c8251cc37ba802",
-        "ss0": "b34244fde2d84616fff0e13ac83ee3d42ea9b7ce207e3a4763d68d40615277ac",
+        "ss0": "9b1c54b56d91e3c2c70b9d0255919a3c702cb65b5a57fd89a7b951674fcfaf6f",
         "session_id": (
-            "2300013185a57f4e8fe3acc86760b0fc156089c06857dc5da65bd1c006d540df"
-            "b0"
+            "23e08f92c82b12f8906688336bbff438155c19a62723b705d626fc5ce1a4b070"
+            "7a"
         ),
-        "a_resumption_id": "423b9a1374e799c113",
-        "b_resumption_id": "42bfe3d680d3a5aeff",
-        "ss1": "e6504cb0c3c11b57e8abda589cb57941c8f97ebc0ddc0b1073e37bb800f65606",
-        "k_ab0": "15bd49d38a5fafa8d1066b9099c6499e",
-        "k_ba0": "d6ebc69387a3c44833976dedfa5f1865",
-        "k_ab1": "94e8b7662bd107f5d850f22dd71c4223",
+        "a_resumption_id": "4f19743f7381de5e4d",
+        "b_resumption_id": "2fe2e012c4e938581e",
+        "ss1": "63605e228d7ad7041ce5f4c37f783828673a30e884182c7a1801d43fc751b8f6",
+        "k_ab0": "b899f4b8f036d2b6672fe70f1274b7c7",
+        "k_ba0": "f149a1f7056afd00110bb12ca15045ce",
+        "k_ab1": "a78f039a29d178469d465a93726c7580",
         "first_frame_a_to_b": (
-            "00214af0ce6a4eba4e404468d71658f7bf4c74c9dd22d08786db0cb9d9946d23"
-            "f53a9e"
+            "0021d27611be792d4c2ffbc4517d24a05335c8368dc04a0370a8a8df099c5f6d"
+            "96843c"
         ),
         "first_frame_b_to_a": (
-            "00225db1b767384965519a77e722f3f4633d07e26efb0a3e8e0aee7a540009b6"
-            "b915508b"
+            "0022a96565ccb5f1afcc0b6d1f35cfa455747a347bc2729e0d91a40b26c4a082"
+            "0473cf38"
         ),
     },
     "aes-256-gcm": {
         "init1": (
-            "15101a0e0000004f03000100020010952bfed6de9f55b137c7d7eeb23be500bf"
-            "938b1b3177c966776353ea5e40d24691364693309f66e6d56ffd615aa556dc91"
-            "222123e79f3f6da5d83c490d506062"
+            "15101a0e0000004c03010210952bfed6de9f55b137c7d7eeb23be500bf938b1b"
+            "3177c966776353ea5e40d24691364693309f66e6d56ffd615aa556dc91222123"
+            "e79f3f6da5d83c490d506062"
         ),
         "init2": (
-            "097105e00000004a00024dbe842d0d5938ed6bd978f6d7a63737fc59f7351605"
-            "f3fdb08e0882cb9cfdf49fe853acb8cf216c08764e2b397c7c800cd3a6b97c11"
-            "d88479cb0db64784bd57"
+            "097105e000000049024dbe842d0d5938ed6bd978f6d7a63737fc59f7351605f3"
+            "fdb08e0882cb9cfdf49fe853acb8cf216c08764e2b397c7c800cd3a6b97c11d8"
+            "8479cb0db64784bd57"
         ),
         "es": "3323bbf70704c5d1f8eb7a11048c1b0cf2c3a5226f83e7f170c8251cc37ba802",
-        "ss0": "a300addbb22db320b5e85f02234424902e3b63d65639f354b4667fba590f3d84",
+        "ss0": "bcaac3a8d575f19cc8025961134bbd075ca38182906d7a2bcbd3adf0c3c3717c",
         "session_id": (
-            "2320b446cdddecfc919b84b24e77adebf38ccc48e0af4fe8a3ef4d1d4e611156"
-            "2d"
+            "2327daffe850f1d7683431a7905a32af5be37f5719c1aa27ec2c7bea19b6c8f4"
+            "4d"
         ),
-        "a_resumption_id": "73b4568b088b2104a2",
-        "b_resumption_id": "787df0cb40b083b3a5",
-        "ss1": "bfb5c18bc5cf6a64a3fd89c2d6eef3670d19d6649cc4aa9c97484dddb08120cb",
-        "k_ab0": "8f4d1dea663cc9329f84814a77366dcea0b235523dc4d96aba6265da488b5bbf",
-        "k_ba0": "78345dacddb316d61a3414bf90e189412d65fc03ccbbe15ba2cbdf4b00dffdbf",
-        "k_ab1": "038a9f4ffeee186272b2dc658cbbc117de09bcf1dc7fedbdc8f640fa3608c745",
+        "a_resumption_id": "a1cb97f59d60d120a4",
+        "b_resumption_id": "28d73a4d6bac9da2a3",
+        "ss1": "e9bdbb04d88ac45f1090dee49a77a0b45733ad39547800420334bc81998722b6",
+        "k_ab0": "18f5814058c85f07e1c6e37c397017ff368de654191fe728b09b078983de5ea2",
+        "k_ba0": "c2e5ba43d8d9ae9243a6d765f259d66c7c06ef3c98ef4575c58b267dc73f762a",
+        "k_ab1": "d9a76ca44de0d754693bb439679ecc160c777ef1a0dda9b7679c67e3297d5796",
         "first_frame_a_to_b": (
-            "0021c1b0775b5c5864d6435ed916d04c2a25ee4d2fc22832de77e87cda78379e"
-            "3f8e9e"
+            "002179c60685db1121e87117bd229f13c0413b861c2f9142aeba3dc7cda95eef"
+            "1a8b9c"
         ),
         "first_frame_b_to_a": (
-            "0022cce23e38fe75a2730bac5b2f50a179c2ed1a5670cab31d1650d0dadd881d"
-            "7a77c5f6"
+            "0022e56424f3153d32d4afa7258d3c58832af0e16bba71b7cd289fd650794519"
+            "9c0aecb5"
         ),
     },
     "chacha20-poly1305": {
         "init1": (
-            "15101a0e0000004f03000100020010952bfed6de9f55b137c7d7eeb23be500bf"
-            "938b1b3177c966776353ea5e40d24691364693309f66e6d56ffd615aa556dc91"
-            "222123e79f3f6da5d83c490d506062"
+            "15101a0e0000004c03010210952bfed6de9f55b137c7d7eeb23be500bf938b1b"
+            "3177c966776353ea5e40d24691364693309f66e6d56ffd615aa556dc91222123"
+            "e79f3f6da5d83c490d506062"
         ),
         "init2": (
-            "097105e00000004a00104dbe842d0d5938ed6bd978f6d7a63737fc59f7351605"
-            "f3fdb08e0882cb9cfdf49fe853acb8cf216c08764e2b397c7c800cd3a6b97c11"
-            "d88479cb0db64784bd57"
+            "097105e000000049104dbe842d0d5938ed6bd978f6d7a63737fc59f7351605f3"
+            "fdb08e0882cb9cfdf49fe853acb8cf216c08764e2b397c7c800cd3a6b97c11d8"
+            "8479cb0db64784bd57"
         ),
         "es": "3323bbf70704c5d1f8eb7a11048c1b0cf2c3a5226f83e7f170c8251cc37ba802",
-        "ss0": "1b9c0371f896d88c3fba031d0b369a130a20c83060460ddc69b02668b28d9c27",
+        "ss0": "d71dc8edec287064053573f2fa6a7d8d0ac93b71e97361811f29eb89a1e6a31e",
         "session_id": (
-            "233a1e4ab8c0342ff893d2e3344ad35f7c89458fd5563ce59b205ec89fe302d4"
-            "c6"
+            "2358f37022da32a5f5cc2d69f2ce163776931f8b98a0bcee9ed955645e453c83"
+            "62"
         ),
-        "a_resumption_id": "ce2e0bd089e905801d",
-        "b_resumption_id": "40d58be8f78735dac6",
-        "ss1": "ff0002400aa075190ef04125791d4f3ff1df3776511b93f759aa5cb5257cd43a",
-        "k_ab0": "84cf737726ac9787957e962cec720ba9a79f4c145f6c4fe2ce9ebb1710e70c4f",
-        "k_ba0": "e9d27cb29215104dae1f79df51a59986001ea94ceb6a594249968a55e03b4e30",
-        "k_ab1": "fcd1151196f1bf73f7bf963e71d9ba69614903301165903f2a3b91da5780b411",
+        "a_resumption_id": "a7e5134a98bcbc337f",
+        "b_resumption_id": "d9f980774f93bbe34a",
+        "ss1": "5cae628a9fbb6a67bc0734334e6ec3e702dd3f82fa25e15c99b5426398c670a2",
+        "k_ab0": "64c2db54b4c676a62b9f78d0e20e1ec3b211204720866191844e8c659aca8576",
+        "k_ba0": "509f6f7a242ba77646918ed0b408dc2a1a8de018f7af2c6cb5dea24dd2458549",
+        "k_ab1": "65f63c1397df0cee209709e5585ef215a5a029bfe1971a0657948277cb14e7e6",
         "first_frame_a_to_b": (
-            "002139ebf79fff6d8240632b59c0e907c54286ffa13cab90766efe09504b4144"
-            "e57222"
+            "0021a9def1ccd8ba745d790e6f6d26d636e8c7ac1762a84fd7b788875ec50f18"
+            "8c0db6"
         ),
         "first_frame_b_to_a": (
-            "00229b05c2f50d9a010c34a53a17f92d6f0595bd6e09c7a597c62fc307eca1c2"
-            "4ee6924a"
+            "00227ae9401b4a2e1049bdeb569ec0ee6810798d52f442023446f47bee2fc56c"
+            "572b9471"
         ),
     },
 }
-# sha256(Init1 | Init2), ES and session ID of the other ECDHE suites with AES-128-GCM.
+
 OTHER_SUITES: dict[str, tuple[str, str, str]] = {
     "x448": (
-        "6eb651c80dead186733d452b5626a25495a87add7a946c6a600a6310f3108163",
+        "6ae09bf5d19389de249562fbe9ca1acceb0efa51c4a02e43dd0f72807e99dc8c",
         (
             "9ccfb866f6d5ae1137a9ed3183a85dc4bbf40019e341a03bbfca6e0254440f25"
             "5c3ff8db30b14c7ea0ceb8e83880ac3946badb7982d18360"
         ),
         (
-            "241e93f91552be96fe7b30fdfa0b3127d6daeff70202f74439082cc6994c89eb"
-            "38"
+            "24551cf2a68bac1e9f49135866cf37c0d25982b71aa7e8ab5f5ded8c628def94"
+            "73"
         ),
     ),
     "p256": (
-        "6696575d1653f7887b2dc8796f812ab3260ff25f703e8971da3caff2079cb8d2",
+        "96cb97d9dc9ed54ca0c1ee076cd979b3bfd695501d1123b1ff1a96e39367c939",
         "ab40b2c85998aaea42ee9c16dfde8cf56abee3122ab797519af4b21e339eac4f",
         (
-            "2165ba240498277f99b158e7a56c85e580a4a8031b321c0df11ef51947a6e75a"
-            "7f"
+            "215654872cf21df8f4a98dc84740130aac8d8867d93bd7652a2ad50af7e57721"
+            "d4"
         ),
     ),
     "p521": (
-        "5b37fc6f54c3e074ea1d48a055ddc5a35d971c33e81781cec5c0cf1a9dfc09e4",
+        "5dc8f2d1f914fca9a54ce9a500400e81716211f3d62d26ad9a872d4f73e65a59",
         (
             "00b939390388b06ed11a3ada8f86dea12899388937800af7bac2efe2cbbccf76"
             "e500e4cbf8241a859dc8e364f968741fcf9416f5e065241f6ece816ef806b991"
             "63c1"
         ),
         (
-            "22bd63005f6917c8f7670d05fb989ddde6127789e798049c3edfae5c51fbf7ee"
-            "f4"
+            "22439daf44c18f69078c65d8798925d0217c7ab2014412d35523cb5b401db5c9"
+            "75"
         ),
     ),
 }

@@ -29,6 +29,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--repeat", type=int, default=1)
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="override a parameter of the experiment")
+    run.add_argument("--runtime", help="sim or emulation (default: the experiment's own)")
+    run.add_argument("--profile", help="cost profile in simulation (testbed/data/costs-*.json):"
+                     " measured, kernel, xeon-2008")
     bench = commands.add_parser("bench", help="run the benchmark experiments and their checks")
     bench.add_argument("--out", type=Path, default=Path("results"))
     bench.add_argument("--quick", action="store_true")
@@ -37,6 +40,11 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--baseline", type=Path)
     check.add_argument("--tolerance", type=float, default=0.2)
     commands.add_parser("clean", help="remove what a killed emulation run left behind")
+    calibrate = commands.add_parser("calibrate", help="time each operation here and write the "
+                                    "measured, kernel and xeon-2008 cost profiles")
+    calibrate.add_argument("--out", type=Path, help="directory (default: testbed/data)")
+    calibrate.add_argument("--connections", type=int, default=300)
+    calibrate.add_argument("--rounds", type=int, default=3)
     return parser
 
 
@@ -62,11 +70,12 @@ def _show(console: Console, result: Result) -> None:
 def _list(console: Console) -> int:
     found = discover()
     table = Table(title="experiments")
-    for column in ("name", "runtime", "bench", "description"):
+    for column in ("name", "runtimes", "bench", "description"):
         table.add_column(column)
     for name, module in found.experiments.items():
         spec = spec_of(module)
-        table.add_row(name, spec.runtime, "yes" if spec.bench else "", spec.description)
+        table.add_row(name, ", ".join(spec.supported_runtimes), "yes" if spec.bench else "",
+                      spec.description)
     console.print(table)
     for name, error in found.broken.items():
         console.print(f"[red]experiment module {name} failed to import:[/red] {error}")
@@ -136,6 +145,28 @@ def _clean(console: Console) -> int:
     return 0
 
 
+def _calibrate(console: Console, out: Path | None, connections: int, rounds: int) -> int:
+    if connections < 10 or rounds < 1:
+        raise ConfigError("--connections must be at least 10 and --rounds at least 1")
+    from testbed.calibration.run import calibrate
+    from testbed.sim.costs import DATA_DIR, load_profile
+
+    target = out or DATA_DIR
+    if out is not None:
+        _writable(out)
+    for path in calibrate(target, connections, rounds, say=console.print):
+        console.print(f"written {path}")
+    load_profile.cache_clear()
+    return 0
+
+
+def _writable(directory: Path) -> None:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(f"cannot write to {directory}: {error.strerror}") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     console = Console()
@@ -146,10 +177,12 @@ def main(argv: list[str] | None = None) -> int:
             result = run_experiment(
                 args.name, quick=args.quick, out_dir=args.out, seed=args.seed,
                 repeat=args.repeat, overrides=_overrides(args.set),
-                show_progress=progress_wanted(),
+                show_progress=progress_wanted(), runtime=args.runtime, profile=args.profile,
             )
             _show(console, result)
             return 0
+        if args.command == "calibrate":
+            return _calibrate(console, args.out, args.connections, args.rounds)
         if args.command == "bench":
             return _bench(console, args.out, args.quick)
         if args.command == "check":

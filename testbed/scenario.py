@@ -41,9 +41,17 @@ class LoadReport:
     latencies_ms: list[float] = field(default_factory=list)
     server_cpu_s: float = 0.0
     failed: int = 0
+    finish_times_s: list[float] = field(default_factory=list)  # when each one ended
 
     @property
     def rate_per_s(self) -> float:
+        """Completions per second in steady state: between the 10th and the 90th percentile
+        completion when their times are known (no ramp-up, no drain), else overall."""
+        times = sorted(self.finish_times_s)
+        if len(times) >= 50:
+            low, high = len(times) // 10, (9 * len(times)) // 10
+            if times[high] > times[low]:
+                return (high - low) / (times[high] - times[low])
         return self.completed / self.duration_s if self.duration_s > 0 else 0.0
 
     @property

@@ -39,9 +39,10 @@ class SimHost:
         self.busy_s = 0.0
 
     def work(self, seconds: float) -> Generator[Any, Any, None]:
-        with self.cores.request() as claim:
-            yield claim
-            yield self.env.timeout(seconds)
+        claim = self.cores.request()
+        yield claim
+        yield self.env.timeout(seconds)
+        self.cores.release(claim)
         self.busy_s += seconds
 
 
@@ -50,7 +51,9 @@ class SimNetwork:
         self.topology, self.profile, self.seed = topology, profile, seed
         self.random = random.Random(seed)
         self.wall_s = 0.0
-        self.events = 0
+        # without loss, a protocol's plan is the same for every connection: computed once
+        self._fixed = not topology.loss
+        self._plans: dict[str, tuple[list[tuple[float, float]], float]] = {}
 
     def _flight_s(self, flight: Flight) -> float:
         topology = self.topology
@@ -87,16 +90,21 @@ class SimNetwork:
                 wire = 0.0
         return steps, wire
 
-    def _connection(self, server: SimHost, protocol: str,
-                    latencies: list[float]) -> Generator[Any, Any, None]:
-        env = server.env
+    def _connection(self, server: SimHost, protocol: str, latencies: list[float],
+                    finished: list[float]) -> Generator[Any, Any, None]:
+        env, cores = server.env, server.cores
         start = env.now
-        steps, tail = self.plan(protocol)
+        steps, tail = self._plans[protocol] if self._fixed else self.plan(protocol)
         for wire, work in steps:
             yield env.timeout(wire)
-            yield from server.work(work)
+            claim = cores.request()
+            yield claim
+            yield env.timeout(work)
+            cores.release(claim)
+            server.busy_s += work
         yield env.timeout(tail)
         latencies.append((env.now - start) * 1000)
+        finished.append(env.now)
 
     def run(self, load: ConnectionLoad) -> LoadReport:
         """Run `load` to completion on a fresh world; the report's times are simulated."""
@@ -106,31 +114,35 @@ class SimNetwork:
         env = simpy.Environment()
         server = SimHost(env, "server", self.topology.server_cores)
         latencies: list[float] = []
+        finished: list[float] = []
+        if self._fixed and protocol not in self._plans:
+            self._plans[protocol] = self.plan(protocol)
         clock = time.perf_counter()
         if load.offered_per_s > 0:
-            env.process(self._arrivals(server, protocol, load, latencies))
+            env.process(self._arrivals(server, protocol, load, latencies, finished))
         else:
             share, extra = divmod(load.connections, max(1, load.concurrency))
             for index in range(max(1, load.concurrency)):
                 count = share + (1 if index < extra else 0)
                 if count:
-                    env.process(self._client(server, protocol, count, latencies))
+                    env.process(self._client(server, protocol, count, latencies, finished))
         env.run()
         self.wall_s += time.perf_counter() - clock
-        return LoadReport(load.protocol, len(latencies), env.now, latencies, server.busy_s)
+        return LoadReport(load.protocol, len(latencies), env.now, latencies, server.busy_s,
+                          finish_times_s=finished)
 
-    def _client(self, server: SimHost, protocol: str, count: int,
-                latencies: list[float]) -> Generator[Any, Any, None]:
+    def _client(self, server: SimHost, protocol: str, count: int, latencies: list[float],
+                finished: list[float]) -> Generator[Any, Any, None]:
         for _ in range(count):
-            yield from self._connection(server, protocol, latencies)
+            yield from self._connection(server, protocol, latencies, finished)
 
     def _arrivals(self, server: SimHost, protocol: str, load: ConnectionLoad,
-                  latencies: list[float]) -> Generator[Any, Any, None]:
+                  latencies: list[float], finished: list[float]) -> Generator[Any, Any, None]:
         env = server.env
         arrivals = random.Random(self.seed * 7919 + 1)
         for _ in range(load.connections):
             yield env.timeout(arrivals.expovariate(load.offered_per_s))
-            env.process(self._connection(server, protocol, latencies))
+            env.process(self._connection(server, protocol, latencies, finished))
 
     def _effective_protocol(self, protocol: str) -> str | None:
         """The protocol that really runs over this topology's path (None: broken)."""

@@ -40,6 +40,17 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--baseline", type=Path)
     check.add_argument("--tolerance", type=float, default=0.2)
     commands.add_parser("clean", help="remove what a killed emulation run left behind")
+    sweep = commands.add_parser("sweep", help="run one experiment over seeds and parameter "
+                                "values on a Dask cluster, merged into one result file")
+    sweep.add_argument("name")
+    sweep.add_argument("--seeds", default="1", help="comma-separated seeds")
+    sweep.add_argument("--set", action="append", default=[], metavar="KEY=V1|V2",
+                       help="a parameter and the values to sweep it over")
+    sweep.add_argument("--scheduler", help="a running Dask scheduler (default: a LocalCluster)")
+    sweep.add_argument("--runtime")
+    sweep.add_argument("--profile")
+    sweep.add_argument("--quick", action="store_true")
+    sweep.add_argument("--out", type=Path, default=Path("results"))
     calibrate = commands.add_parser("calibrate", help="time each operation here and write the "
                                     "measured, kernel and xeon-2008 cost profiles")
     calibrate.add_argument("--out", type=Path, help="directory (default: testbed/data)")
@@ -145,6 +156,20 @@ def _clean(console: Console) -> int:
     return 0
 
 
+def _sweep(console: Console, args: argparse.Namespace) -> int:
+    from testbed.sweep import run_sweep
+
+    try:
+        seeds = [int(seed) for seed in args.seeds.split(",") if seed.strip()]
+    except ValueError:
+        raise ConfigError(f"--seeds wants comma-separated integers, got {args.seeds!r}") from None
+    values = {key: value.split("|") for key, value in _overrides(args.set).items()}
+    path = run_sweep(args.name, seeds=seeds, values=values, out_dir=args.out, quick=args.quick,
+                     runtime=args.runtime, profile=args.profile, scheduler=args.scheduler)
+    console.print(f"sweep written to {path}")
+    return 0
+
+
 def _calibrate(console: Console, out: Path | None, connections: int, rounds: int) -> int:
     if connections < 10 or rounds < 1:
         raise ConfigError("--connections must be at least 10 and --rounds at least 1")
@@ -181,6 +206,8 @@ def main(argv: list[str] | None = None) -> int:
             )
             _show(console, result)
             return 0
+        if args.command == "sweep":
+            return _sweep(console, args)
         if args.command == "calibrate":
             return _calibrate(console, args.out, args.connections, args.rounds)
         if args.command == "bench":

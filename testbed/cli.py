@@ -51,6 +51,10 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("--profile")
     sweep.add_argument("--quick", action="store_true")
     sweep.add_argument("--out", type=Path, default=Path("results"))
+    check_sim = commands.add_parser("validate", help="the same small experiments in emulation "
+                                    "and simulation (measured profile), within 25%%?")
+    check_sim.add_argument("--quick", action="store_true")
+    check_sim.add_argument("--out", type=Path, default=Path("results/validate"))
     calibrate = commands.add_parser("calibrate", help="time each operation here and write the "
                                     "measured, kernel and xeon-2008 cost profiles")
     calibrate.add_argument("--out", type=Path, help="directory (default: testbed/data)")
@@ -156,6 +160,24 @@ def _clean(console: Console) -> int:
     return 0
 
 
+def _validate(console: Console, out: Path, quick: bool) -> int:
+    from testbed.validate import BOUND, validate
+
+    _writable(out)
+    comparisons, path = validate(out, quick)
+    table = Table(title=f"simulation (measured) vs emulation, trusted within {BOUND:.0%}")
+    for column in ("metric", "emulation", "simulation", "difference", "trusted"):
+        table.add_column(column)
+    for c in comparisons:
+        table.add_row(c.metric, "-" if c.emulation is None else f"{c.emulation:.4g}",
+                      "-" if c.simulation is None else f"{c.simulation:.4g}",
+                      "-" if c.difference is None else f"{c.difference:+.0%}",
+                      "yes" if c.within else "NO")
+    console.print(table)
+    console.print(f"result written to {path}")
+    return 0 if all(c.within for c in comparisons) else 1
+
+
 def _sweep(console: Console, args: argparse.Namespace) -> int:
     from testbed.sweep import run_sweep
 
@@ -206,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
             )
             _show(console, result)
             return 0
+        if args.command == "validate":
+            return _validate(console, args.out, args.quick)
         if args.command == "sweep":
             return _sweep(console, args)
         if args.command == "calibrate":

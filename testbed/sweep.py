@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from testbed.environment import capture_environment
+from testbed.registry import spec_of
 from testbed.results import SCHEMA_VERSION, write_atomically
 from testbed.runner import ConfigError, find_experiment, resolve_params, resolve_runtime
-from testbed.registry import spec_of
 
 
 def sweep_points(seeds: list[int], values: Mapping[str, list[str]]) -> list[dict[str, Any]]:
@@ -59,10 +59,11 @@ def run_sweep(name: str, *, seeds: list[int], values: Mapping[str, list[str]], o
     clock = time.monotonic()
     cluster = None
     if scheduler is None:
-        cluster = LocalCluster(n_workers=os.cpu_count() or 1, threads_per_worker=1,
+        cluster = LocalCluster(  # type: ignore[no-untyped-call]
+            n_workers=os.cpu_count() or 1, threads_per_worker=1,
                                processes=True, dashboard_address=None)
     try:
-        with Client(scheduler if scheduler else cluster) as client:
+        with Client(scheduler if scheduler else cluster) as client:  # type: ignore[no-untyped-call]
             futures = [client.submit(_run_point, name, point,
                                      str(out_dir / "points" / str(index)), quick, chosen,
                                      cost_profile, pure=False)
@@ -71,7 +72,7 @@ def run_sweep(name: str, *, seeds: list[int], values: Mapping[str, list[str]], o
     finally:
         if cluster is not None:
             cluster.close()
-    merged = {
+    merged: dict[str, Any] = {
         "schema": SCHEMA_VERSION, "experiment": f"{spec.name}-sweep", "runtime": chosen,
         "profile": cost_profile, "started": started.isoformat(timespec="seconds"),
         "duration_s": round(time.monotonic() - clock, 3),
@@ -86,8 +87,9 @@ def run_sweep(name: str, *, seeds: list[int], values: Mapping[str, list[str]], o
             for index, (point, document) in enumerate(zip(points, documents, strict=True))
         ],
     }
+    warnings: list[str] = merged["warnings"]
     for document in documents:
-        merged["warnings"].extend(w for w in document["warnings"] if w not in merged["warnings"])
+        warnings.extend(w for w in document["warnings"] if w not in warnings)
     path = out_dir / f"{spec.name}-sweep.json"
     write_atomically(path, merged)
     return path

@@ -85,7 +85,7 @@ def connection_costs(protocol: str, count: int, cert: Path, key: Path) -> tuple[
                 while stream.recv(65536):
                     pass
                 if isinstance(stream, ssl.SSLSocket):
-                    resumed += index >= warmup and stream.session_reused
+                    resumed += int(index >= warmup and bool(stream.session_reused))
                     if spec.resumed:
                         session = stream.session
         cpu1, sys1 = _thread_clocks()

@@ -105,7 +105,7 @@ class _Path:
 
     def handshake(self, syn_option: bytes | None) -> tuple[bytes | None, bool]:
         """SYN and SYN-ACK; (the ENO option the server saw, whether the SYN arrived)."""
-        options = (TcpOption(2, bytes((2, 4)) + MSS.to_bytes(2, "big")),)
+        options: tuple[TcpOption, ...] = (TcpOption(2, bytes((2, 4)) + MSS.to_bytes(2, "big")),)
         if syn_option is not None:
             options += (TcpOption(ENO_KIND, syn_option),)
         arrived = self.send(True, SYN, options=options)

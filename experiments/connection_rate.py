@@ -42,6 +42,11 @@ def _cores(text: object) -> list[int]:
     return cores
 
 
+def _count(value: object) -> None:
+    if not 0 <= int(str(value)) <= 4096:
+        raise ValueError(f"must be 0..4096, got {value}")
+
+
 SPEC = ExperimentSpec(
     name="connection-rate",
     description="server connections/s at saturation vs cores per protocol (sim; emulation up "
@@ -53,6 +58,11 @@ SPEC = ExperimentSpec(
         Param("protocols", ",".join(PROTOCOLS), validate=_labels,
               help="protocol labels (emulation runs tcp and TLS ones only)"),
         Param("connections", 20000, quick=2000, help="connections per protocol and core count"),
+        Param("machine_cores", 0, help="0: clients on machines of their own; N: clients and "
+              "server share one machine of N cores (what emulation on this machine is; "
+              "testbed validate sets it)", validate=_count),
+        Param("clients", 0, help="closed-loop clients (0: enough to saturate the server)",
+              validate=_count),
     ),
     expectations=(
         Expectation("8 cores: tcpcrypt-rsa-exp3 accepts >= 25x the rate of tls12-rsa",
@@ -78,10 +88,12 @@ SPEC = ExperimentSpec(
 
 def saturating_clients(network: object, protocol: str, cores: int) -> int:
     """Closed-loop clients enough to keep `cores` busy: twice the connection's time over its
-    server time, per core (from the exchange and the costs, so no protocol is starved)."""
+    server time, per core (from the exchange and the costs, so no protocol is starved). When
+    the clients share the server's machine (emulation, or a simulation of it), 4 per core:
+    more would only take cores from the server."""
     from testbed.sim.network import SimNetwork
 
-    if not isinstance(network, SimNetwork):
+    if not isinstance(network, SimNetwork) or network.topology.machine_cores:
         return 4 * cores
     steps, tail = network.plan(protocol)
     server_s = sum(work for _, work in steps)
@@ -93,9 +105,11 @@ def run(ctx: RunContext) -> ExperimentOutput:
     labels = _labels(ctx.params["protocols"])
     cores_list = _cores(ctx.params["cores"])
     count = int(ctx.params["connections"])
+    machine = int(ctx.params["machine_cores"])
+    fixed_clients = int(ctx.params["clients"])
     if ctx.runtime == "emulation":
         labels = [label for label in labels if label in EMULATED]
-        cores_list = [c for c in cores_list if c <= _machine_cores()]
+        cores_list = [c for c in cores_list if c <= _this_machines_cores()]
         ctx.warn(f"emulation: protocols {','.join(labels)}, cores {cores_list} (this machine "
                  "has its own core count; tcpcrypt needs daemons)")
     rows: list[dict[str, object]] = []
@@ -103,10 +117,11 @@ def run(ctx: RunContext) -> ExperimentOutput:
     simulated, wall = 0, 0.0
     with ctx.progress(len(labels) * len(cores_list), "connection rate") as progress:
         for cores in cores_list:
-            with ctx.network(Topology(server_cores=cores)) as network:
+            topology = Topology(server_cores=cores, machine_cores=machine)
+            with ctx.network(topology) as network:
                 for label in labels:
                     clock = time.perf_counter()
-                    clients = saturating_clients(network, label, cores)
+                    clients = fixed_clients or saturating_clients(network, label, cores)
                     report = network.run(ConnectionLoad(label, count, concurrency=clients))
                     if ctx.runtime == "simulation":
                         simulated += report.completed
@@ -128,7 +143,7 @@ def run(ctx: RunContext) -> ExperimentOutput:
     return ExperimentOutput(rows, metrics, [figure])
 
 
-def _machine_cores() -> int:
+def _this_machines_cores() -> int:
     import os
 
     return os.cpu_count() or 1

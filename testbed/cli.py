@@ -60,6 +60,9 @@ def _parser() -> argparse.ArgumentParser:
     calibrate.add_argument("--out", type=Path, help="directory (default: testbed/data)")
     calibrate.add_argument("--connections", type=int, default=300)
     calibrate.add_argument("--rounds", type=int, default=3)
+    calibrate.add_argument("--emulation", action="store_true",
+                           help="take the server costs from an emulated connect run (root; "
+                           "tcpcrypt through tcpcryptd)")
     return parser
 
 
@@ -192,7 +195,8 @@ def _sweep(console: Console, args: argparse.Namespace) -> int:
     return 0
 
 
-def _calibrate(console: Console, out: Path | None, connections: int, rounds: int) -> int:
+def _calibrate(console: Console, out: Path | None, connections: int, rounds: int,
+               emulation: bool) -> int:
     if connections < 10 or rounds < 1:
         raise ConfigError("--connections must be at least 10 and --rounds at least 1")
     from testbed.calibration.run import calibrate
@@ -201,7 +205,7 @@ def _calibrate(console: Console, out: Path | None, connections: int, rounds: int
     target = out or DATA_DIR
     if out is not None:
         _writable(out)
-    for path in calibrate(target, connections, rounds, say=console.print):
+    for path in calibrate(target, connections, rounds, say=console.print, emulation=emulation):
         console.print(f"written {path}")
     load_profile.cache_clear()
     return 0
@@ -233,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "sweep":
             return _sweep(console, args)
         if args.command == "calibrate":
-            return _calibrate(console, args.out, args.connections, args.rounds)
+            return _calibrate(console, args.out, args.connections, args.rounds, args.emulation)
         if args.command == "bench":
             return _bench(console, args.out, args.quick)
         if args.command == "check":

@@ -17,6 +17,9 @@ class Topology:
     delay_ms: float = 0.05  # one way, per link
     rate_mbps: float = 0.0  # 0: unlimited
     loss: float = 0.0
+    # 0: clients run on machines of their own; N: every host shares one machine of N cores,
+    # the server pinned to `server_cores` of them (what an emulation on one machine is)
+    machine_cores: int = 0
 
 
 @dataclass(frozen=True)

@@ -57,10 +57,51 @@ def measure(connections: int, rounds: int, say: Callable[[str], None]) -> CostPr
     )
 
 
+EMULATED_LABELS = ("tcp", "tls12-rsa", "tls12-rsa-resumed", "tls13", "tls13-resumed",
+                   "tcpcrypt-x25519", "tcpcrypt-x25519-resumed", "tcpcrypt-rsa-exp3",
+                   "tcpcrypt-rsa-exp3-resumed")
+
+
+def with_emulated_server_costs(profile: CostProfile, connections: int,
+                               say: Callable[[str], None]) -> CostProfile:
+    """The profile with every server cost taken from an emulated `connect` run: what the
+    server host really pays there (veth instead of loopback; for tcpcrypt, tcpcryptd's relay
+    and its kernel work beside the protocol core). The figures they replace stay, renamed
+    `<name>.loopback` (TCP, TLS) and `<name>.core` (tcpcrypt in memory)."""
+    from testbed.runner import run_experiment
+
+    with tempfile.TemporaryDirectory(prefix="testbed-calibrate-") as scratch:
+        result = run_experiment("connect", runtime="emulation", out_dir=Path(scratch),
+                                overrides={"protocols": ",".join(EMULATED_LABELS),
+                                           "connections": str(connections)})
+    costs = dict(profile.costs_us)
+    emulated = {label: result.metrics.get(f"connect.server_cpu_us.{label}")
+                for label in EMULATED_LABELS}
+    tcp = emulated["tcp"]
+    if tcp is None:
+        raise RuntimeError("the emulated connect run reported no TCP server cost")
+    costs["tcp.server.loopback"], costs["tcp.server"] = costs["tcp.server"], tcp
+    for label, value in emulated.items():
+        if label == "tcp" or value is None:
+            continue
+        suffix = "core" if label.startswith("tcpcrypt") else "loopback"
+        costs[f"{label}.server.{suffix}"] = costs[f"{label}.server"]
+        costs[f"{label}.server"] = max(0.0, value - tcp)
+        say(f"{label}: emulated server {value:.0f} us per connection")
+    environment = {**profile.environment, "server_costs_from": "an emulated connect run "
+                   f"({connections} connections per protocol; tcpcrypt through tcpcryptd)",
+                   "emulation_warnings": result.warnings}
+    return CostProfile(profile.name, profile.source + "; server costs from an emulated "
+                       "connect run (testbed calibrate --emulation)", costs,
+                       profile.aead_ns_per_byte, environment)
+
+
 def calibrate(out_dir: Path = DATA_DIR, connections: int = 300, rounds: int = 3,
-              say: Callable[[str], None] = print) -> list[Path]:
+              say: Callable[[str], None] = print, emulation: bool = False) -> list[Path]:
     """Measure, derive, write costs-measured/kernel/xeon-2008.json into `out_dir`."""
     measured = measure(connections, rounds, say)
+    if emulation:
+        measured = with_emulated_server_costs(measured, connections, say)
     kernel = kernel_profile(measured)
     written = []
     for profile in (measured, kernel, xeon_2008_profile(kernel)):

@@ -71,10 +71,15 @@ class EmulatedLoadNetwork:
 
 @contextmanager
 def emulated_load_network(topology: Topology) -> Iterator[EmulatedLoadNetwork]:
+    import os
+
     from testbed.apps.tls_material import write_self_signed
     from testbed.emulation.network import emulated_network
     from topologies.line import LineTopo
 
+    if topology.machine_cores not in (0, os.cpu_count()):
+        raise ValueError(f"an emulation shares this machine's {os.cpu_count()} cores; "
+                         f"machine_cores={topology.machine_cores} cannot be honoured")
     if topology.clients != 1 or topology.loss or topology.rate_mbps:
         raise ValueError("the emulated load network has one client and unshaped links "
                          "(put a link(...) model on the path for delay and loss)")

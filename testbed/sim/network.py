@@ -2,9 +2,11 @@
 links with delay, rate and loss, and clients on the other side; connections run their
 protocol's exchange and charge each side's work from the cost profile.
 
-Client machines are not contended (their work adds to the flight's time); the server's work
-queues for a core. Consecutive flights with no server work become one timeout, so a
-connection costs few simulator events. A lost flight is sent again after the retransmission
+Client machines are not contended (their work adds to the flight's time) unless the topology
+puts every host on one machine of `machine_cores` cores, as emulation does: then client work
+queues for a machine core too, and server work for one of its own pinned cores and a machine
+core. Consecutive flights with no server work become one timeout, so a connection costs few
+simulator events. A lost flight is sent again after the retransmission
 timeout (1 s for a SYN, 200 ms otherwise, as Linux). Links do not queue: the rate adds each
 flight's transmission time. When the topology has a middlebox path, the path's outcome for the
 protocol (decided once by the real models and tcpcrypt core, `testbed.sim.paths`) applies:
@@ -54,6 +56,10 @@ class SimNetwork:
         # without loss, a protocol's plan is the same for every connection: computed once
         self._fixed = not topology.loss
         self._plans: dict[str, tuple[list[tuple[float, float]], float]] = {}
+        self._machine: simpy.Resource | None = None
+        if topology.machine_cores and topology.machine_cores < topology.server_cores:
+            raise ValueError(f"a server of {topology.server_cores} cores does not fit a "
+                             f"machine of {topology.machine_cores}")
 
     def _flight_s(self, flight: Flight) -> float:
         topology = self.topology
@@ -90,10 +96,57 @@ class SimNetwork:
                 wire = 0.0
         return steps, wire
 
+    def segments(self, protocol: str) -> list[tuple[str, float]]:
+        """The connection as ("wire" | "server" | "client", seconds) in order: for a world
+        whose clients share the server's machine, where client work also needs a core."""
+        profile = self.profile
+        server_handshake = (profile.server_us(protocol) - profile.server_us("tcp")) / 1e6
+        client_handshake = (profile.client_us(protocol) - profile.client_us("tcp")) / 1e6
+        out: list[tuple[str, float]] = [("client", profile.client_us("tcp") / 1e6)]
+        for flight in exchange(protocol):
+            out.append(("wire", self._flight_s(flight)))
+            if not flight.to_server:
+                if HANDSHAKE in flight.work:
+                    out.append(("client", client_handshake))
+                continue
+            work = (profile.server_us("tcp") / 1e6 if CONNECTION in flight.work else 0.0) + (
+                server_handshake if HANDSHAKE in flight.work else 0.0)
+            if work:
+                out.append(("server", work))
+        return out
+
+    def _shared_connection(self, server: SimHost, machine: simpy.Resource, protocol: str,
+                           latencies: list[float],
+                           finished: list[float]) -> Generator[Any, Any, None]:
+        """One connection whose client and server work both need a core of one machine (the
+        server's work also one of its own pinned cores)."""
+        env = server.env
+        start = env.now
+        for kind, seconds in self.segments(protocol):
+            if kind == "wire":
+                yield env.timeout(seconds)
+                continue
+            own = server.cores.request() if kind == "server" else None
+            if own is not None:
+                yield own
+            shared = machine.request()
+            yield shared
+            yield env.timeout(seconds)
+            machine.release(shared)
+            if own is not None:
+                server.cores.release(own)
+                server.busy_s += seconds
+        latencies.append((env.now - start) * 1000)
+        finished.append(env.now)
+
     def _connection(self, server: SimHost, protocol: str, latencies: list[float],
                     finished: list[float]) -> Generator[Any, Any, None]:
         env, cores = server.env, server.cores
         start = env.now
+        if self._machine is not None:
+            yield from self._shared_connection(server, self._machine, protocol, latencies,
+                                               finished)
+            return
         steps, tail = self._plans[protocol] if self._fixed else self.plan(protocol)
         for wire, work in steps:
             yield env.timeout(wire)
@@ -113,6 +166,8 @@ class SimNetwork:
             return LoadReport(load.protocol, 0, 0.0, failed=load.connections)
         env = simpy.Environment()
         server = SimHost(env, "server", self.topology.server_cores)
+        machine_cores = self.topology.machine_cores
+        self._machine = simpy.Resource(env, machine_cores) if machine_cores else None
         latencies: list[float] = []
         finished: list[float] = []
         if self._fixed and protocol not in self._plans:

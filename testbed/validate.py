@@ -6,8 +6,9 @@ Compared: server CPU per connection (`connect.server_cpu_us.<protocol>`: emulati
 `connect` experiment, which runs tcpcrypt through its daemons; simulation from a simulated
 run of the same protocol) and `connection-rate` at 1 and 2 cores (TCP and TLS 1.3; the
 emulated server host pinned to those cores; the simulation puts its clients on the server's
-machine too, as the emulation does, `machine_cores`). The result file lists each metric, both values,
-the difference and whether it is within the bound; the command exits 1 when one is not.
+machine too, as the emulation does: `machine_cores`). The result file lists each metric,
+both values, the difference and whether it is within the bound; the command exits 1 when
+one is not.
 """
 
 from __future__ import annotations

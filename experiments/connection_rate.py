@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from testbed.experiment import Expectation, ExperimentOutput, ExperimentSpec, Param, RunContext
+from testbed.runner import ConfigError
 from testbed.scenario import ConnectionLoad, Topology
 
 PROTOCOLS = ("tcp", "tls12-rsa", "tls13", "tcpcrypt-rsa-exp3", "tcpcrypt-x25519")
@@ -42,6 +43,11 @@ def _cores(text: object) -> list[int]:
     return cores
 
 
+def _background(value: object) -> None:
+    if not 0 <= float(str(value)) <= 4096:
+        raise ValueError(f"must be 0..4096, got {value}")
+
+
 def _count(value: object) -> None:
     if not 0 <= int(str(value)) <= 4096:
         raise ValueError(f"must be 0..4096, got {value}")
@@ -61,6 +67,9 @@ SPEC = ExperimentSpec(
         Param("machine_cores", 0, help="0: clients on machines of their own; N: clients and "
               "server share one machine of N cores (what emulation on this machine is; "
               "testbed validate sets it)", validate=_count),
+        Param("background_cores", 0.0, help="with machine_cores, in simulation: core-"
+              "equivalents other tenants keep busy on that machine (testbed validate measures "
+              "it before the emulated run)", validate=_background),
         Param("clients", 0, help="closed-loop clients (0: enough to saturate the server)",
               validate=_count),
     ),
@@ -107,6 +116,10 @@ def run(ctx: RunContext) -> ExperimentOutput:
     count = int(ctx.params["connections"])
     machine = int(ctx.params["machine_cores"])
     fixed_clients = int(ctx.params["clients"])
+    background = float(ctx.params["background_cores"])
+    if background and (ctx.runtime != "simulation" or not machine):
+        raise ConfigError("background_cores models other tenants of a shared machine in "
+                         "simulation: it needs machine_cores and the simulation runtime")
     if ctx.runtime == "emulation":
         labels = [label for label in labels if label in EMULATED]
         cores_list = [c for c in cores_list if c <= _this_machines_cores()]
@@ -117,7 +130,8 @@ def run(ctx: RunContext) -> ExperimentOutput:
     simulated, wall = 0, 0.0
     with ctx.progress(len(labels) * len(cores_list), "connection rate") as progress:
         for cores in cores_list:
-            topology = Topology(server_cores=cores, machine_cores=machine)
+            topology = Topology(server_cores=cores, machine_cores=machine,
+                                background_cores=background)
             with ctx.network(topology) as network:
                 for label in labels:
                     clock = time.perf_counter()

@@ -20,6 +20,8 @@ class Topology:
     # 0: clients run on machines of their own; N: every host shares one machine of N cores,
     # the server pinned to `server_cores` of them (what an emulation on one machine is)
     machine_cores: int = 0
+    # with machine_cores: core-equivalents other tenants keep busy on that machine
+    background_cores: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ import simpy
 from testbed.scenario import ConnectionLoad, LoadReport, Topology
 from testbed.sim.costs import CostProfile
 from testbed.sim.exchanges import CONNECTION, HANDSHAKE, Flight, exchange
+from testbed.sim.machine import shared_connection, start_background
 
 SYN_RTO_S = 1.0
 RTO_S = 0.2
@@ -57,6 +58,7 @@ class SimNetwork:
         self._fixed = not topology.loss
         self._plans: dict[str, tuple[list[tuple[float, float]], float]] = {}
         self._machine: simpy.Resource | None = None
+        self._done: tuple[simpy.Event, int, list[float]] = (simpy.Environment().event(), 0, [])
         if topology.machine_cores and topology.machine_cores < topology.server_cores:
             raise ValueError(f"a server of {topology.server_cores} cores does not fit a "
                              f"machine of {topology.machine_cores}")
@@ -115,37 +117,14 @@ class SimNetwork:
                 out.append(("server", work))
         return out
 
-    def _shared_connection(self, server: SimHost, machine: simpy.Resource, protocol: str,
-                           latencies: list[float],
-                           finished: list[float]) -> Generator[Any, Any, None]:
-        """One connection whose client and server work both need a core of one machine (the
-        server's work also one of its own pinned cores)."""
-        env = server.env
-        start = env.now
-        for kind, seconds in self.segments(protocol):
-            if kind == "wire":
-                yield env.timeout(seconds)
-                continue
-            own = server.cores.request() if kind == "server" else None
-            if own is not None:
-                yield own
-            shared = machine.request()
-            yield shared
-            yield env.timeout(seconds)
-            machine.release(shared)
-            if own is not None:
-                server.cores.release(own)
-                server.busy_s += seconds
-        latencies.append((env.now - start) * 1000)
-        finished.append(env.now)
-
     def _connection(self, server: SimHost, protocol: str, latencies: list[float],
                     finished: list[float]) -> Generator[Any, Any, None]:
         env, cores = server.env, server.cores
         start = env.now
         if self._machine is not None:
-            yield from self._shared_connection(server, self._machine, protocol, latencies,
-                                               finished)
+            yield from shared_connection(server, self._machine, self.segments(protocol),
+                                         latencies, finished)
+            self._check_done()
             return
         steps, tail = self._plans[protocol] if self._fixed else self.plan(protocol)
         for wire, work in steps:
@@ -158,16 +137,26 @@ class SimNetwork:
         yield env.timeout(tail)
         latencies.append((env.now - start) * 1000)
         finished.append(env.now)
+        self._check_done()
+
+    def _check_done(self) -> None:
+        done, total, latencies = self._done
+        if len(latencies) == total and not done.triggered:
+            done.succeed()
 
     def run(self, load: ConnectionLoad) -> LoadReport:
         """Run `load` to completion on a fresh world; the report's times are simulated."""
         protocol = self._effective_protocol(load.protocol)
         if protocol is None:
             return LoadReport(load.protocol, 0, 0.0, failed=load.connections)
+        if load.connections <= 0:
+            return LoadReport(load.protocol, 0, 0.0)
         env = simpy.Environment()
         server = SimHost(env, "server", self.topology.server_cores)
         machine_cores = self.topology.machine_cores
         self._machine = simpy.Resource(env, machine_cores) if machine_cores else None
+        if self._machine is not None and self.topology.background_cores:
+            start_background(env, self._machine, self.topology.background_cores)
         latencies: list[float] = []
         finished: list[float] = []
         if self._fixed and protocol not in self._plans:
@@ -181,7 +170,9 @@ class SimNetwork:
                 count = share + (1 if index < extra else 0)
                 if count:
                     env.process(self._client(server, protocol, count, latencies, finished))
-        env.run()
+        done = env.event()
+        self._done = (done, load.connections, latencies)
+        env.run(until=done)  # background tenants never stop: run until the last connection
         self.wall_s += time.perf_counter() - clock
         return LoadReport(load.protocol, len(latencies), env.now, latencies, server.busy_s,
                           finish_times_s=finished)

@@ -53,3 +53,24 @@ def test_a_path_that_strips_the_syn_option_makes_tcpcrypt_run_as_tcp() -> None:
     load = ConnectionLoad("tcpcrypt-x25519", 10)
     assert stripped.run(load).server_cpu_us == pytest.approx(profile.server_us("tcp"))
     assert clean.run(load).server_cpu_us == pytest.approx(profile.server_us("tcpcrypt-x25519"))
+
+
+def _shared_rate(background: float, protocol: str = "tls13") -> float:
+    topology = Topology(server_cores=1, machine_cores=2, background_cores=background)
+    network = SimNetwork(topology, load_profile("measured"), seed=1)
+    return network.run(ConnectionLoad(protocol, 1000, concurrency=4)).rate_per_s
+
+
+def test_clients_on_the_servers_machine_take_cores_from_it() -> None:
+    alone = SimNetwork(Topology(server_cores=1), load_profile("measured"), seed=1)
+    apart = alone.run(ConnectionLoad("tls13", 1000, concurrency=4)).rate_per_s
+    assert _shared_rate(0.0) <= apart * 1.001
+
+
+def test_other_tenants_of_the_machine_slow_it_down_and_the_run_still_ends() -> None:
+    assert _shared_rate(1.5) < _shared_rate(1.0) < _shared_rate(0.0)
+
+
+def test_a_server_larger_than_its_machine_is_refused() -> None:
+    with pytest.raises(ValueError, match="does not fit a machine of 2"):
+        SimNetwork(Topology(server_cores=4, machine_cores=2), load_profile("measured"), seed=1)

@@ -64,3 +64,9 @@ def test_the_default_profile_is_measured_and_emulation_results_have_none(
     toy = run_experiment("datapath", quick=True, out_dir=tmp_path)
     assert toy.profile is None and json.loads(
         (tmp_path / "datapath.json").read_text())["profile"] is None
+
+
+def test_background_load_outside_a_simulated_shared_machine_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="background_cores models other tenants"):
+        run_experiment("connection-rate", runtime="sim", out_dir=tmp_path,
+                       overrides={**SMALL_RATE, "background_cores": "0.5"})

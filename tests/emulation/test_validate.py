@@ -7,11 +7,14 @@ import json
 import os
 from pathlib import Path
 
+import pytest
+
 from testbed.cli import main
 from testbed.emulation.state import load_states
 from testbed.validate import BOUND
 
 
+@pytest.mark.timeout(1800)  # three emulated runs, each may wait for the machine-wide lock
 def test_validate_compares_every_metric_and_exits_by_the_bound(tmp_path: Path) -> None:
     code = main(["validate", "--quick", "--out", str(tmp_path)])
     document = json.loads((tmp_path / "validate.json").read_text())

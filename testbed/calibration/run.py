@@ -48,8 +48,13 @@ def measure(connections: int, rounds: int, say: Callable[[str], None]) -> CostPr
             say(f"{name}: server {server_us:.0f} us, client {client_us:.0f} us")
     costs.update(primitive_costs(max(20, connections // 2)))
     environment = capture_environment()
+    load = os.getloadavg()
     environment.update(calibrated=datetime.now(UTC).isoformat(timespec="seconds"),
-                       load_average=os.getloadavg(), connections=connections, rounds=rounds)
+                       load_average=load, connections=connections, rounds=rounds,
+                       machine_loaded=load[0] >= 0.5 * (os.cpu_count() or 1))
+    if environment["machine_loaded"]:
+        say(f"note: load average {load[0]:.1f} on {os.cpu_count()} cores: the machine was "
+            "loaded while calibrating; the figures are noisy")
     return CostProfile(
         "measured", "testbed calibrate on this machine: loopback TCP and TLS (OpenSSL via "
         "Python's ssl) per side, this project's tcpcrypt core in memory per side, primitives; "

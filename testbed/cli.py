@@ -32,6 +32,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="override a parameter of the experiment (`testbed list NAME` shows "
                           "them with their ranges)")
+    run.add_argument("--runtime", help="sim or emulation (default: the experiment's own)")
+    run.add_argument("--profile", help="cost profile in simulation (testbed/data/costs-*.json):"
+                     " measured, kernel, xeon-2008")
     bench = commands.add_parser("bench", help="run the benchmark experiments and their checks")
     bench.add_argument("--out", type=Path, default=Path("results"))
     bench.add_argument("--quick", action="store_true")
@@ -40,6 +43,29 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--baseline", type=Path)
     check.add_argument("--tolerance", type=float, default=0.2)
     commands.add_parser("clean", help="remove what a killed emulation run left behind")
+    sweep = commands.add_parser("sweep", help="run one experiment over seeds and parameter "
+                                "values on a Dask cluster, merged into one result file")
+    sweep.add_argument("name")
+    sweep.add_argument("--seeds", default="1", help="comma-separated seeds")
+    sweep.add_argument("--set", action="append", default=[], metavar="KEY=V1|V2",
+                       help="a parameter and the values to sweep it over")
+    sweep.add_argument("--scheduler", help="a running Dask scheduler (default: a LocalCluster)")
+    sweep.add_argument("--runtime")
+    sweep.add_argument("--profile")
+    sweep.add_argument("--quick", action="store_true")
+    sweep.add_argument("--out", type=Path, default=Path("results"))
+    check_sim = commands.add_parser("validate", help="the same small experiments in emulation "
+                                    "and simulation (measured profile), within 25%%?")
+    check_sim.add_argument("--quick", action="store_true")
+    check_sim.add_argument("--out", type=Path, default=Path("results/validate"))
+    calibrate = commands.add_parser("calibrate", help="time each operation here and write the "
+                                    "measured, kernel and xeon-2008 cost profiles")
+    calibrate.add_argument("--out", type=Path, help="directory (default: testbed/data)")
+    calibrate.add_argument("--connections", type=int, default=300)
+    calibrate.add_argument("--rounds", type=int, default=3)
+    calibrate.add_argument("--emulation", action="store_true",
+                           help="take the server costs from an emulated connect run (root; "
+                           "tcpcrypt through tcpcryptd)")
     return parser
 
 
@@ -65,11 +91,12 @@ def _show(console: Console, result: Result) -> None:
 def _list(console: Console) -> int:
     found = discover()
     table = Table(title="experiments")
-    for column in ("name", "runtime", "bench", "description"):
+    for column in ("name", "runtimes", "bench", "description"):
         table.add_column(column)
     for name, module in found.experiments.items():
         spec = spec_of(module)
-        table.add_row(name, spec.runtime, "yes" if spec.bench else "", spec.description)
+        table.add_row(name, ", ".join(spec.supported_runtimes), "yes" if spec.bench else "",
+                      spec.description)
     console.print(table)
     for name, error in found.broken.items():
         console.print(f"[red]experiment module {name} failed to import:[/red] {error}")
@@ -172,6 +199,61 @@ def _clean(console: Console) -> int:
     return 0
 
 
+def _validate(console: Console, out: Path, quick: bool) -> int:
+    from testbed.validate import BOUND, validate
+
+    _writable(out)
+    comparisons, path = validate(out, quick)
+    table = Table(title=f"simulation (measured) vs emulation, trusted within {BOUND:.0%}")
+    for column in ("metric", "emulation", "simulation", "difference", "trusted"):
+        table.add_column(column)
+    for c in comparisons:
+        table.add_row(c.metric, "-" if c.emulation is None else f"{c.emulation:.4g}",
+                      "-" if c.simulation is None else f"{c.simulation:.4g}",
+                      "-" if c.difference is None else f"{c.difference:+.0%}",
+                      "yes" if c.within else "NO")
+    console.print(table)
+    console.print(f"result written to {path}")
+    return 0 if all(c.within for c in comparisons) else 1
+
+
+def _sweep(console: Console, args: argparse.Namespace) -> int:
+    from testbed.sweep import run_sweep
+
+    try:
+        seeds = [int(seed) for seed in args.seeds.split(",") if seed.strip()]
+    except ValueError:
+        raise ConfigError(f"--seeds wants comma-separated integers, got {args.seeds!r}") from None
+    values = {key: value.split("|") for key, value in _overrides(args.set).items()}
+    path = run_sweep(args.name, seeds=seeds, values=values, out_dir=args.out, quick=args.quick,
+                     runtime=args.runtime, profile=args.profile, scheduler=args.scheduler)
+    console.print(f"sweep written to {path}")
+    return 0
+
+
+def _calibrate(console: Console, out: Path | None, connections: int, rounds: int,
+               emulation: bool) -> int:
+    if connections < 10 or rounds < 1:
+        raise ConfigError("--connections must be at least 10 and --rounds at least 1")
+    from testbed.calibration.run import calibrate
+    from testbed.sim.costs import DATA_DIR, load_profile
+
+    target = out or DATA_DIR
+    if out is not None:
+        _writable(out)
+    for path in calibrate(target, connections, rounds, say=console.print, emulation=emulation):
+        console.print(f"written {path}")
+    load_profile.cache_clear()
+    return 0
+
+
+def _writable(directory: Path) -> None:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(f"cannot write to {directory}: {error.strerror}") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     console = Console()
@@ -182,10 +264,16 @@ def main(argv: list[str] | None = None) -> int:
             result = run_experiment(
                 args.name, quick=args.quick, out_dir=args.out, seed=args.seed,
                 repeat=args.repeat, overrides=_overrides(args.set),
-                show_progress=progress_wanted(),
+                show_progress=progress_wanted(), runtime=args.runtime, profile=args.profile,
             )
             _show(console, result)
             return 0
+        if args.command == "validate":
+            return _validate(console, args.out, args.quick)
+        if args.command == "sweep":
+            return _sweep(console, args)
+        if args.command == "calibrate":
+            return _calibrate(console, args.out, args.connections, args.rounds, args.emulation)
         if args.command == "bench":
             return _bench(console, args.out, args.quick)
         if args.command == "check":

@@ -18,6 +18,15 @@ from middleboxes.base import span
 
 ParamValue = int | float | str | bool
 RUNTIMES = ("memory", "emulation", "simulation")
+RUNTIME_ALIASES = {"sim": "simulation", "emu": "emulation"}
+
+
+def canonical_runtime(name: str) -> str:
+    """The runtime's full name ("sim" -> "simulation"); ValueError for an unknown one."""
+    runtime = RUNTIME_ALIASES.get(name, name)
+    if runtime not in RUNTIMES:
+        raise ValueError(f"unknown runtime {name!r}; known: sim, emulation, memory")
+    return runtime
 
 
 @dataclass(frozen=True)
@@ -159,16 +168,28 @@ class Expectation:
 
 @dataclass(frozen=True)
 class ExperimentSpec:
+    """`runtime` is the default runtime; `runtimes` all those the experiment supports (empty:
+    the default only). Experiments that import Mininet themselves stay emulation-only."""
+
     name: str
     description: str
     runtime: str
     params: tuple[Param, ...] = ()
     expectations: tuple[Expectation, ...] = ()
     bench: bool = False
+    runtimes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if self.runtime not in RUNTIMES:
-            raise ValueError(f"experiment {self.name}: runtime must be one of {RUNTIMES}")
+        for runtime in (self.runtime, *self.runtimes):
+            if runtime not in RUNTIMES:
+                raise ValueError(f"experiment {self.name}: runtime must be one of {RUNTIMES}")
+        if self.runtimes and self.runtime not in self.runtimes:
+            raise ValueError(f"experiment {self.name}: default runtime {self.runtime} is not "
+                             f"among its runtimes {self.runtimes}")
+
+    @property
+    def supported_runtimes(self) -> tuple[str, ...]:
+        return self.runtimes or (self.runtime,)
 
     def param(self, name: str) -> Param | None:
         return next((param for param in self.params if param.name == name), None)
@@ -197,8 +218,12 @@ class RunContext:
         repeat: int,
         out_dir: Path,
         progress_factory: Callable[[int, str], AbstractContextManager[ProgressTask]],
+        runtime: str = "memory",
+        profile: str | None = None,
     ) -> None:
         self.params = dict(params)
+        self.runtime = runtime
+        self.profile = profile  # the cost profile, in simulation
         self.seed = seed
         self.quick = quick
         self.repeat = repeat
@@ -206,6 +231,14 @@ class RunContext:
         self.warnings: list[str] = []
         self.environment: dict[str, object] = {}
         self._progress_factory = progress_factory
+
+    def network(self, topology: Any) -> AbstractContextManager[Any]:
+        """A network for `topology` (a `testbed.scenario.Topology`) in this run's runtime:
+        Mininet in emulation, a simpy world in simulation. The experiment never imports
+        either; it hands the network workloads (`testbed.scenario`) to run."""
+        from testbed.runtimes import open_network
+
+        return open_network(self.runtime, topology, profile=self.profile, seed=self.seed)
 
     def progress(self, total: int, description: str) -> AbstractContextManager[ProgressTask]:
         return self._progress_factory(total, description)

@@ -28,12 +28,14 @@ class Result:
     warnings: list[str]
     figures: list[str] = field(default_factory=list)
     path: Path | None = None
+    profile: str | None = None  # the cost profile of a simulation run, else None
 
     def to_json(self) -> dict[str, Any]:
         return {
             "schema": SCHEMA_VERSION,
             "experiment": self.experiment,
             "runtime": self.runtime,
+            "profile": self.profile,
             "started": self.started,
             "duration_s": round(self.duration_s, 3),
             "environment": self.environment,

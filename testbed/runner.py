@@ -12,7 +12,13 @@ from types import ModuleType
 from typing import Any
 
 from testbed.environment import capture_environment
-from testbed.experiment import ExperimentOutput, ExperimentSpec, ParamValue, RunContext
+from testbed.experiment import (
+    ExperimentOutput,
+    ExperimentSpec,
+    ParamValue,
+    RunContext,
+    canonical_runtime,
+)
 from testbed.progress import rich_progress, silent_progress
 from testbed.registry import DEFAULT_PACKAGE, discover, spec_of
 from testbed.results import Result, write_atomically
@@ -58,6 +64,31 @@ def resolve_params(
     return values
 
 
+def resolve_runtime(
+    spec: ExperimentSpec, runtime: str | None, profile: str | None
+) -> tuple[str, str | None]:
+    """The runtime to use and, in simulation, the cost profile; ConfigError (one line) for a
+    runtime the experiment does not support or a profile outside simulation."""
+    try:
+        chosen = canonical_runtime(runtime) if runtime else spec.runtime
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    if chosen not in spec.supported_runtimes:
+        raise ConfigError(f"{spec.name} runs in {', '.join(spec.supported_runtimes)}, "
+                          f"not in {chosen}")
+    if chosen != "simulation":
+        if profile is not None:
+            raise ConfigError(f"--profile applies to the simulation runtime only, not {chosen}")
+        return chosen, None
+    from testbed.sim.costs import DEFAULT_PROFILE, ProfileError, load_profile
+
+    try:
+        load_profile(profile or DEFAULT_PROFILE)
+    except ProfileError as error:
+        raise ConfigError(str(error)) from None
+    return chosen, profile or DEFAULT_PROFILE
+
+
 def _check_out_dir(out_dir: Path) -> None:
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -86,6 +117,8 @@ def run_experiment(
     overrides: Mapping[str, str] | None = None,
     show_progress: bool = False,
     package: str = DEFAULT_PACKAGE,
+    runtime: str | None = None,
+    profile: str | None = None,
 ) -> Result:
     """Run experiment `name` and write out_dir/NAME.json; ConfigError before anything runs."""
     if repeat < 1:
@@ -95,6 +128,7 @@ def run_experiment(
     module = find_experiment(name, package)
     spec = spec_of(module)
     params = resolve_params(spec, quick, overrides)
+    chosen, cost_profile = resolve_runtime(spec, runtime, profile)
     _check_out_dir(out_dir)
 
     started = datetime.now(UTC)
@@ -109,7 +143,7 @@ def run_experiment(
         run_dir.mkdir(parents=True, exist_ok=True)
         ctx = RunContext(
             params, seed=seed + index, quick=quick, repeat=repeat, out_dir=run_dir,
-            progress_factory=factory,
+            progress_factory=factory, runtime=chosen, profile=cost_profile,
         )
         output = module.run(ctx)
         outputs.append(output)
@@ -119,7 +153,8 @@ def run_experiment(
     metrics = _median_metrics(outputs)
     result = Result(
         experiment=spec.name,
-        runtime=spec.runtime,
+        runtime=chosen,
+        profile=cost_profile,
         started=started.isoformat(timespec="seconds"),
         duration_s=time.monotonic() - clock,
         environment=environment,

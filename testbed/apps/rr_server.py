@@ -17,9 +17,9 @@ from testbed.apps.protocols import server_context
 
 
 def serve(port: int, tls: str | None, cert: Path | None, key: Path | None,
-          response_bytes: int) -> None:
+          response_bytes: int, reuse_port: bool = False) -> None:
     context = server_context(tls, cert, key) if tls and cert and key else None
-    listener = socket.create_server(("0.0.0.0", port), backlog=128, reuse_port=False)
+    listener = socket.create_server(("0.0.0.0", port), backlog=128, reuse_port=reuse_port)
     answer = b"x" * response_bytes
     print("listening", flush=True)
     while True:
@@ -46,10 +46,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cert", type=Path)
     parser.add_argument("--key", type=Path)
     parser.add_argument("--response-bytes", type=int, default=100)
+    parser.add_argument("--reuse-port", action="store_true",
+                        help="share the port with other servers (one per core)")
     args = parser.parse_args(argv)
     if args.tls and not (args.cert and args.key):
         parser.error("--tls needs --cert and --key")
-    serve(args.port, args.tls, args.cert, args.key, args.response_bytes)
+    serve(args.port, args.tls, args.cert, args.key, args.response_bytes, args.reuse_port)
     return 0
 
 

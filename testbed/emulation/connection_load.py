@@ -1,0 +1,90 @@
+"""Connection workloads (`testbed.scenario.ConnectionLoad`) on an emulated network: the line
+topology (client - path - server) with the server host pinned to the topology's cores, one
+single-threaded `rr_server` per core sharing the port (SO_REUSEPORT), and `concurrency`
+load generators in the client host at once. TCP and TLS only: tcpcrypt needs its daemons,
+which `experiments/connect.py` starts; this network refuses it rather than run plain TCP.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from testbed.scenario import ConnectionLoad, LoadReport, Topology
+
+PORT = 8000
+SUPPORTED = ("tcp", "tls12-rsa", "tls12-rsa-resumed", "tls13", "tls13-resumed")
+
+
+class EmulatedLoadNetwork:
+    def __init__(self, net: Any, topology: Topology, cert: Path, key: Path) -> None:
+        self.net, self.topology, self.cert, self.key = net, topology, cert, key
+
+    def run(self, load: ConnectionLoad) -> LoadReport:
+        from testbed.apps.hosts import cpu_ns, run_module_json, start_module, stop_process
+        from testbed.apps.protocols import PROTOCOLS
+
+        if load.protocol not in SUPPORTED:
+            raise ValueError(f"the emulated load network runs {', '.join(SUPPORTED)}, not "
+                             f"{load.protocol} (tcpcrypt needs daemons: see connect)")
+        spec = PROTOCOLS[load.protocol]
+        client, server = self.net.get("client"), self.net.get("server")
+        args = ["--port", str(PORT), "--response-bytes", str(load.response_bytes),
+                "--reuse-port"]
+        if spec.tls:
+            args += ["--tls", spec.tls, "--cert", str(self.cert), "--key", str(self.key)]
+        servers = [start_module(server, "testbed.apps.rr_server", *args)
+                   for _ in range(self.topology.server_cores)]
+        try:
+            before = sum(cpu_ns(process.pid) for process in servers)
+            clients = max(1, load.concurrency)
+            share = max(1, load.connections // clients)
+
+            def one(_: int) -> Any:
+                return run_module_json(client, "testbed.apps.loadgen", "--host", server.IP(),
+                                       "--port", str(PORT), "--protocol", load.protocol,
+                                       "--connections", str(share))
+
+            clock = time.monotonic()
+            with ThreadPoolExecutor(max_workers=clients) as pool:
+                reports = list(pool.map(one, range(clients)))
+            duration = time.monotonic() - clock
+            used = sum(cpu_ns(process.pid) for process in servers) - before
+        finally:
+            for process in servers:
+                stop_process(process)
+        samples = [sample for report in reports for sample in report["samples"]]
+        handled = len(samples) + (clients if spec.resumed else 0)
+        # each generator's connections run back to back: its busy time is the sum of their
+        # times; the mean over generators excludes their start-up (Python imports)
+        busy_s = sum(sum(s["first_byte_ms"] for s in r["samples"]) for r in reports) / 1000
+        steady_s = busy_s / clients if busy_s else duration
+        return LoadReport(load.protocol, len(samples), steady_s,
+                          [s["first_byte_ms"] for s in samples], used / 1e9 * len(samples)
+                          / max(1, handled))
+
+
+@contextmanager
+def emulated_load_network(topology: Topology) -> Iterator[EmulatedLoadNetwork]:
+    import os
+
+    from testbed.apps.tls_material import write_self_signed
+    from testbed.emulation.network import emulated_network
+    from topologies.line import LineTopo
+
+    if topology.machine_cores not in (0, os.cpu_count()):
+        raise ValueError(f"an emulation shares this machine's {os.cpu_count()} cores; "
+                         f"machine_cores={topology.machine_cores} cannot be honoured")
+    if topology.clients != 1 or topology.loss or topology.rate_mbps:
+        raise ValueError("the emulated load network has one client and unshaped links "
+                         "(put a link(...) model on the path for delay and loss)")
+    with tempfile.TemporaryDirectory(prefix="testbed-tls-") as scratch:
+        cert, key = write_self_signed(Path(scratch))
+        paths = (topology.path,) if topology.path else ()
+        with emulated_network(LineTopo(paths=paths, server_cores=topology.server_cores)) as net:
+            yield EmulatedLoadNetwork(net, topology, cert, key)

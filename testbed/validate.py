@@ -1,0 +1,110 @@
+"""`testbed validate`: the same small experiments in emulation and in simulation with the
+`measured` profile, compared metric by metric; the simulation is trusted where it lands within
+25% of emulation.
+
+Compared: server CPU per connection (`connect.server_cpu_us.<protocol>`: emulation from the
+`connect` experiment, which runs tcpcrypt through its daemons; simulation from a simulated
+run of the same protocol) and `connection-rate` at 1 and 2 cores (TCP and TLS 1.3; the
+emulated server host pinned to those cores; the simulation puts its clients on the server's
+machine too, as the emulation does: `machine_cores`). The result file lists each metric,
+both values, the difference and whether it is within the bound; the command exits 1 when
+one is not.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from testbed.results import write_atomically
+from testbed.runner import run_experiment
+from testbed.scenario import ConnectionLoad, Topology
+
+BOUND = 0.25
+CONNECT_PROTOCOLS = ("tcp", "tls13", "tcpcrypt-x25519", "tcpcrypt-rsa-exp3")
+RATE_PROTOCOLS = ("tcp", "tls13")
+RATE_CORES = (1, 2)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    metric: str
+    emulation: float | None
+    simulation: float | None
+    difference: float | None  # simulation / emulation - 1
+    within: bool
+
+
+def compare(metric: str, emulation: float | None, simulation: float | None,
+            bound: float = BOUND) -> Comparison:
+    if emulation is None or simulation is None or emulation == 0:
+        return Comparison(metric, emulation, simulation, None, False)
+    difference = simulation / emulation - 1
+    return Comparison(metric, emulation, simulation, difference, abs(difference) <= bound)
+
+
+def busy_cores(interval_s: float = 2.0) -> float:
+    """Core-equivalents busy on this machine over `interval_s` (from /proc/stat): before an
+    emulated run, the other tenants' load, which the simulation then reproduces."""
+    def sample() -> tuple[int, int]:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        return sum(fields), fields[3] + fields[4]  # all, idle + iowait
+
+    total_before, idle_before = sample()
+    time.sleep(interval_s)
+    total_after, idle_after = sample()
+    total = total_after - total_before
+    busy = 1.0 - (idle_after - idle_before) / total if total else 0.0
+    return busy * (os.cpu_count() or 1)
+
+
+def simulated_server_cpu_us(protocol: str, profile: str, connections: int) -> float:
+    from testbed.sim.costs import load_profile
+    from testbed.sim.network import SimNetwork
+
+    network = SimNetwork(Topology(server_cores=1), load_profile(profile), seed=1)
+    return network.run(ConnectionLoad(protocol, connections)).server_cpu_us
+
+
+def validate(out_dir: Path, quick: bool, profile: str = "measured") -> tuple[list[Comparison],
+                                                                           Path]:
+    protocols = ",".join(RATE_PROTOCOLS)
+    cores = ",".join(str(c) for c in RATE_CORES)
+    rate_overrides = {"protocols": protocols, "cores": cores,
+                      "connections": "200" if quick else "2000"}
+    background = busy_cores()
+    emulated_rate = run_experiment("connection-rate", out_dir=out_dir / "emulation",
+                                   runtime="emulation", overrides=rate_overrides)
+    # the simulation of the same thing: clients and server on one machine of this many cores,
+    # with the other tenants' load measured just before the emulated run
+    shared = {**rate_overrides, "machine_cores": str(os.cpu_count() or 1),
+              "background_cores": f"{background:.3f}"}
+    simulated_rate = run_experiment("connection-rate", out_dir=out_dir / "simulation",
+                                    runtime="sim", profile=profile, overrides=shared)
+    # as many connections as calibration used: the daemons' fixed costs amortise alike
+    connect = run_experiment("connect", out_dir=out_dir / "emulation",
+                             overrides={"protocols": ",".join(CONNECT_PROTOCOLS),
+                                        "connections": "100" if quick else "300"})
+    comparisons = []
+    for protocol in CONNECT_PROTOCOLS:
+        metric = f"connect.server_cpu_us.{protocol}"
+        comparisons.append(compare(metric, connect.metrics.get(metric),
+                                   simulated_server_cpu_us(protocol, profile, 200)))
+    for protocol in RATE_PROTOCOLS:
+        for count in RATE_CORES:
+            metric = f"rate.conn_per_s.{protocol}.{count}"
+            comparisons.append(compare(metric, emulated_rate.metrics.get(metric),
+                                       simulated_rate.metrics.get(metric)))
+    document: dict[str, Any] = {
+        "schema": 1, "experiment": "validate", "runtime": "emulation+simulation",
+        "profile": profile, "bound": BOUND, "quick": quick,
+        "background_cores_before_emulation": background,
+        "comparisons": [asdict(c) for c in comparisons],
+        "passed": all(c.within for c in comparisons),
+    }
+    path = out_dir / "validate.json"
+    write_atomically(path, document)
+    return comparisons, path

@@ -1,0 +1,32 @@
+"""`testbed validate` in quick form: emulation and simulation side by side, every metric
+compared, and the exit code says whether every one was within the bound."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from testbed.cli import main
+from testbed.emulation.state import load_states
+from testbed.validate import BOUND
+
+
+@pytest.mark.timeout(1800)  # three emulated runs, each may wait for the machine-wide lock
+def test_validate_compares_every_metric_and_exits_by_the_bound(tmp_path: Path) -> None:
+    code = main(["validate", "--quick", "--out", str(tmp_path)])
+    document = json.loads((tmp_path / "validate.json").read_text())
+    comparisons = {c["metric"]: c for c in document["comparisons"]}
+    assert set(comparisons) == {
+        "connect.server_cpu_us.tcp", "connect.server_cpu_us.tls13",
+        "connect.server_cpu_us.tcpcrypt-x25519", "connect.server_cpu_us.tcpcrypt-rsa-exp3",
+        "rate.conn_per_s.tcp.1", "rate.conn_per_s.tcp.2", "rate.conn_per_s.tls13.1",
+        "rate.conn_per_s.tls13.2"}
+    for comparison in comparisons.values():
+        assert comparison["emulation"] > 0 and comparison["simulation"] > 0
+        assert comparison["within"] == (abs(comparison["difference"]) <= BOUND)
+    assert code == (0 if all(c["within"] for c in comparisons.values()) else 1)
+    assert document["passed"] == (code == 0)
+    assert [s for s in load_states() if s.owner_pid == os.getpid()] == []

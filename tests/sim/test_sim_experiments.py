@@ -1,0 +1,59 @@
+"""The simulated experiments in quick form, and a sweep through Dask merged into one file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from testbed.runner import run_experiment
+from testbed.sweep import run_sweep, sweep_points
+
+
+def _failed(result: object) -> list[str]:
+    return [o.description for o in result.expectations if not o.passed]  # type: ignore[attr-defined]
+
+
+def test_connection_rate_on_the_papers_machine_gives_the_papers_tcpcrypt_ratio(
+    tmp_path: Path,
+) -> None:
+    result = run_experiment("connection-rate", quick=True, runtime="sim", profile="xeon-2008",
+                            out_dir=tmp_path, overrides={"cores": "1,8"})
+    ratio = result.metrics["rate.ratio_to_tls12-rsa.tcpcrypt-rsa-exp3.8"]
+    assert 25 <= ratio <= 50
+    assert (tmp_path / "connection-rate.png").stat().st_size > 0
+    assert {row["cores"] for row in result.rows} == {1, 8}
+
+
+def test_latency_under_load_shows_a_knee(tmp_path: Path) -> None:
+    result = run_experiment("latency-under-load", quick=True, runtime="sim", out_dir=tmp_path,
+                            overrides={"protocols": "tcp,tls12-rsa", "connections": "1500"})
+    assert _failed(result) == []
+    assert (result.metrics["latency.p99_ms.tls12-rsa.1.05"]
+            > result.metrics["latency.p99_ms.tls12-rsa.0.5"])
+
+
+def test_deployability_counts_every_path_and_breaks_none(tmp_path: Path) -> None:
+    result = run_experiment("deployability", quick=True, runtime="sim", out_dir=tmp_path)
+    assert _failed(result) == []
+    shares = [result.metrics[f"deploy.share.{o}.tcpcrypt-x25519"]
+              for o in ("encrypted", "fallback", "plaintext", "broken")]
+    assert sum(shares) == 1.0 and 0.5 < shares[0] < 1.0 and shares[1] > 0
+
+
+def test_sweep_points_cross_every_seed_with_every_value() -> None:
+    points = sweep_points([1, 2], {"paths": ["10", "20"]})
+    assert [(p["seed"], p["overrides"]["paths"]) for p in points] == [
+        (1, "10"), (1, "20"), (2, "10"), (2, "20")]
+
+
+def test_a_sweep_runs_on_a_local_dask_cluster_and_merges_every_point(tmp_path: Path) -> None:
+    path = run_sweep("deployability", seeds=[1, 2], values={"paths": ["500", "800"]},
+                     out_dir=tmp_path, quick=True, runtime="sim")
+    document = json.loads(path.read_text())
+    assert document["experiment"] == "deployability-sweep"
+    assert document["runtime"] == "simulation" and document["profile"] == "measured"
+    points = document["points"]
+    assert [(p["seed"], p["params"]["paths"]) for p in points] == [
+        (1, 500), (1, 800), (2, 500), (2, 800)]
+    assert all(p["metrics"]["deploy.paths"] == p["params"]["paths"] for p in points)
+    assert all((tmp_path / p["result"]).exists() for p in points)

@@ -28,11 +28,6 @@ def _population(value: object) -> None:
         raise ValueError(f"unknown population {value!r}; known: {', '.join(POPULATIONS)}")
 
 
-def _paths(value: object) -> None:
-    if not 1 <= int(str(value)) <= 100_000_000:
-        raise ValueError(f"paths must be 1..100000000, got {value}")
-
-
 def _protocols(value: object) -> None:
     unknown = [p for p in str(value).split(",") if p.strip() not in PROTOCOLS]
     if unknown:
@@ -46,7 +41,7 @@ SPEC = ExperimentSpec(
     runtime="simulation",
     params=(
         Param("paths", 1_000_000, quick=5000, help="paths in the population",
-              validate=_paths),
+              low=1, high=100_000_000),
         Param("population", "paper-2010-by-port", validate=_population),
         Param("protocols", ",".join(PROTOCOLS), validate=_protocols),
     ),

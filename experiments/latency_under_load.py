@@ -26,20 +26,16 @@ def _labels(text: object) -> list[str]:
     return known_labels(text)
 
 
-def _cores(value: object) -> None:
-    if not 1 <= int(str(value)) <= 1024:
-        raise ValueError(f"cores must be 1..1024, got {value}")
-
-
 SPEC = ExperimentSpec(
     name="latency-under-load",
     description="offered connection rate vs median and p99 connect latency, 8-core server "
                 "(sim)",
     runtime="simulation",
     params=(
-        Param("cores", 8, help="server cores", validate=_cores),
+        Param("cores", 8, help="server cores", low=1, high=1024),
         Param("protocols", ",".join(PROTOCOLS), validate=_labels),
-        Param("connections", 20000, quick=3000, help="arrivals per point"),
+        Param("connections", 20000, quick=3000, low=1, high=10_000_000,
+              help="arrivals per point"),
     ),
     expectations=(
         Expectation("tls12-rsa p99 at 95% load at least 3x its p99 at 10% load (a knee)",

@@ -13,12 +13,14 @@ from middleboxes.base import (
     Forward,
     Middlebox,
     MiddleboxConfigError,
+    Scope,
 )
 from packets.tcp import TcpPacket, rebuild
 
 
 class Nat(Middlebox):
     name = "nat"
+    scope = Scope.PACKETS  # rewrites addresses and ports, the same in every wire segment
 
     def __init__(self, public: str = "192.0.2.1", first_port: int = 20000) -> None:
         super().__init__()

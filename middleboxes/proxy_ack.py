@@ -11,7 +11,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from middleboxes.base import Action, Direction, FlowKey, Forward, Inject, Middlebox, flow_key
+from middleboxes.base import (
+    Action,
+    Direction,
+    FlowKey,
+    Forward,
+    Inject,
+    Middlebox,
+    Scope,
+    flow_key,
+)
 from packets.tcp import ACK, FIN, SYN, TcpPacket, build_packet
 from packets.tcp_options import KIND_TIMESTAMPS, KIND_WINDOW_SCALE, TcpOption
 
@@ -30,6 +39,7 @@ class _Sender:
 
 class ProxyAck(Middlebox):
     name = "proxy-ack"
+    scope = Scope.SEGMENTS  # one made-up ACK per wire segment, as a real proxy sends
 
     def __init__(self) -> None:
         super().__init__()

@@ -30,6 +30,7 @@ from middleboxes.base import (
     Forward,
     Middlebox,
     MiddleboxConfigError,
+    Scope,
     Timed,
     flow_key,
 )
@@ -58,6 +59,7 @@ class _Held:
 
 class Resegment(Middlebox):
     name = "resegment"
+    scope = Scope.SEGMENTS  # it changes the boundaries of the segments the wire carries
 
     def __init__(self, max_bytes: int = 536, mode: str = "split",
                  hold_ms: float = DEFAULT_HOLD_MS) -> None:

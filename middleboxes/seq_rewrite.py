@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import random
 
-from middleboxes.base import Action, Direction, FlowKey, Forward, Middlebox, flow_key
+from middleboxes.base import Action, Direction, FlowKey, Forward, Middlebox, Scope, flow_key
 from packets.tcp import TcpPacket, rebuild
 from packets.tcp_options import KIND_SACK, TcpOption
 
@@ -15,6 +15,7 @@ MOD = 1 << 32
 
 class SeqRewrite(Middlebox):
     name = "seq-rewrite"
+    scope = Scope.PACKETS  # shifting a super-packet's sequence number shifts each segment's
 
     def __init__(self, seed: int = 1) -> None:
         super().__init__()

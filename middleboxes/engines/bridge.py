@@ -22,7 +22,8 @@ direction's last one), so several hosts may share a side (a dumbbell's clients).
 The engine reports its counters as one JSON line on stdout, {"event": "stats", ...}, when it
 gets SIGUSR1 and when it stops (SIGTERM, SIGINT): per model the counters (`dropped:model-error`
 counts packets dropped because the model raised) and the last errors, and the engine's own
-(`engine-errors`, `send-errors`, `send-retries`, `non-tcp`, `socket-drops`, `truncated`,
+(`bytes-in`, `engine-errors`, `send-errors`, `send-retries`, `non-tcp`, `socket-drops`,
+`truncated`,
 `super-packets-split`, ...), with the scope the chain runs at.
 
     python -m middleboxes.engines.bridge --path "link(delay_ms=10)" --client IF --server IF
@@ -186,6 +187,7 @@ class Bridge:
             if size > RECEIVE_BUFFER:
                 self.counters["truncated"] += 1  # cannot happen below 64 KB super-packets
                 continue
+            self.counters["bytes-in"] += size
             if self.scope is Scope.NOTHING:
                 self._send_frame(direction, view[:size])
                 self.counters["fast-forwarded"] += 1

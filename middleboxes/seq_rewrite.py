@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 
 from middleboxes.base import Action, Direction, FlowKey, Forward, Middlebox, Scope, flow_key
+from packets.patch import patch_fields
 from packets.tcp import TcpPacket, rebuild
 from packets.tcp_options import KIND_SACK, TcpOption
 
@@ -31,9 +32,11 @@ class SeqRewrite(Middlebox):
     def process(self, packet: TcpPacket, direction: Direction, now: float) -> list[Action]:
         offset = self._offset(flow_key(packet, direction))
         if direction is Direction.TO_SERVER:
-            return [Forward(rebuild(packet, seq=(packet.seq + offset) % MOD))]
-        options = [_shift_sack(option, -offset) for option in packet.options]
+            return [Forward(patch_fields(packet, seq=(packet.seq + offset) % MOD))]
         ack = (packet.ack - offset) % MOD if packet.flags & 0x10 else packet.ack
+        if packet.option(KIND_SACK) is None:  # in place, checksums updated incrementally
+            return [Forward(patch_fields(packet, ack=ack))]
+        options = [_shift_sack(option, -offset) for option in packet.options]
         return [Forward(rebuild(packet, ack=ack, options=options))]
 
 

@@ -6,7 +6,9 @@ packets to send, each with the header the kernel needs to send it.
 - CONTROL: packets without SYN, FIN or RST cross with their own header, unparsed.
 - PACKETS: every packet, a super-packet as one, goes to the chain.
 - SEGMENTS: a super-packet is first cut into its wire segments (`vnet.split_super_packet`),
-  and each goes to the chain: loss, reordering and made-up ACKs act per wire segment.
+  and each goes to the chain: loss, reordering and made-up ACKs act per wire segment. When
+  the chain passes every segment on unchanged (with one delay), the super-packet leaves
+  whole; otherwise its segments leave one by one.
 
 A packet the chain forwards unchanged keeps the header it came with (a partial checksum stays
 partial, a super-packet stays one); anything else (an edit, an injected packet, a split
@@ -18,7 +20,17 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from middleboxes.base import Action, Delay, Direction, Drop, Inject, Middlebox, Scope, Timed
+from middleboxes.base import (
+    Action,
+    Delay,
+    Direction,
+    Drop,
+    Forward,
+    Inject,
+    Middlebox,
+    Scope,
+    Timed,
+)
 from middleboxes.engines.vnet import VnetHeader, outgoing, split_super_packet
 
 SYN_FIN_RST = 0x07
@@ -53,18 +65,49 @@ class Dispatcher:
         vnet = VnetHeader.parse(header)
         gso_size = vnet.gso_size or self.mtu - IPV4_TCP_HEADERS
         if self.scope is Scope.SEGMENTS and vnet.is_super_packet:
-            pieces = split_super_packet(packet, vnet.gso_size)
-            self.counters["super-packets-split"] += 1
-            self.counters["segments-from-splits"] += len(pieces)
-            out: list[Outgoing] = []
-            for piece in pieces:
-                out += self._outgoing(self.model.handle(piece, direction, now), direction,
-                                      None, None, gso_size)
-            return out
+            return self._per_segment(header, packet, vnet, direction, now)
         if vnet.is_super_packet:
             self.counters["super-packets"] += 1
         return self._outgoing(self.model.handle(packet, direction, now), direction, packet,
                               header, gso_size)
+
+    def _per_segment(self, header: bytes, packet: bytes, vnet: VnetHeader,
+                     direction: Direction, now: float) -> list[Outgoing]:
+        """The chain sees each wire segment of a super-packet. When it passes every one on
+        unchanged with the same delay (most segments, even on a lossy link), the super-packet
+        itself leaves with its header: the kernel sends the same segments, and the engine
+        saves a send per segment. Otherwise (a segment dropped, edited, or delayed apart)
+        each segment leaves on its own; packets the chain adds (made-up ACKs, duplicates)
+        leave on their own either way."""
+        pieces = split_super_packet(packet, vnet.gso_size)
+        self.counters["super-packets-split"] += 1
+        self.counters["segments-from-splits"] += len(pieces)
+        passed: list[float | None] = []  # per piece: its delay if it went on unchanged
+        extra: list[tuple[int, Action]] = []  # everything else, with its piece's index
+        for index, piece in enumerate(pieces):
+            delay = None
+            for action in self.model.handle(piece, direction, now):
+                if (delay is None and isinstance(action, (Forward, Delay))
+                        and action.packet is piece):
+                    delay = action.seconds if isinstance(action, Delay) else 0.0
+                else:
+                    extra.append((index, action))
+            passed.append(delay)
+        first = passed[0]
+        if first is not None and all(delay == first for delay in passed):
+            self.counters["super-packets-kept"] += 1
+            whole = [Outgoing(direction, first, header, packet)]
+            return whole + self._outgoing([a for _, a in extra], direction, None, None,
+                                          vnet.gso_size)
+        out: list[Outgoing] = []
+        for index, piece in enumerate(pieces):
+            delay = passed[index]
+            if delay is not None:
+                out += self._outgoing([Delay(delay, piece) if delay else Forward(piece)],
+                                      direction, None, None, vnet.gso_size)
+            out += self._outgoing([a for i, a in extra if i == index], direction, None, None,
+                                  vnet.gso_size)
+        return out
 
     def released(self, now: float) -> list[Outgoing]:
         """The packets the chain releases on its timers (a coalescer's held data)."""

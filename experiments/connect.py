@@ -39,6 +39,7 @@ from testbed.emulation.paths import (
     describe_topology,
     engine_bound,
     path_network,
+    sharing_note,
 )
 from testbed.experiment import Expectation, ExperimentOutput, ExperimentSpec, Param, RunContext
 from testbed.measurements import connection_cost
@@ -124,6 +125,8 @@ def run(ctx: RunContext) -> ExperimentOutput:
             ctx.warn(text)
     ctx.add_environment("topology", describe_topology(path))
     ctx.add_environment("path", path)
+    if path != "none":
+        ctx.add_environment("engine_cpu_note", sharing_note())
     return ExperimentOutput(rows + _beside_the_paper(metrics), metrics)
 
 

@@ -315,7 +315,7 @@ def _heat_map(rows: list[dict[str, Any]], conditions: list[str], protocols: list
 def run(ctx: RunContext) -> ExperimentOutput:
     from testbed.apps.tls_material import write_self_signed
     from testbed.emulation.middlebox_nodes import engine_warnings, stop_middleboxes
-    from testbed.emulation.paths import EngineMeter, path_network
+    from testbed.emulation.paths import EngineMeter, path_network, sharing_note
 
     conditions = _split_conditions(str(ctx.params["conditions"]))
     protocols = _split_protocols(str(ctx.params["protocols"]))
@@ -327,6 +327,7 @@ def run(ctx: RunContext) -> ExperimentOutput:
             model_errors = 0
             with path_network(condition) as net:
                 meter = EngineMeter(net)
+                ctx.add_environment(f"offloads.{condition}", dict(net.offload_settings))
                 for protocol in protocols:
                     seed = ctx.seed * 1000 + number * 10 + protocols.index(protocol)
                     started = time.monotonic()
@@ -365,6 +366,7 @@ def run(ctx: RunContext) -> ExperimentOutput:
         metrics[f"matrix.{outcome}_cells"] = float(sum(r["outcome"] == outcome for r in rows))
     figure = _heat_map(rows, conditions, protocols, ctx.out_dir / "middlebox-matrix.png")
     ctx.add_environment("topology", "line: client - mb1 (bridge engine) - server")
+    ctx.add_environment("engine_cpu_note", sharing_note())
     return ExperimentOutput(_same_columns(rows), metrics, [figure])
 
 

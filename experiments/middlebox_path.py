@@ -22,7 +22,7 @@ from typing import Any
 from testbed.apps.hosts import wait_until_listening
 from testbed.emulation.network import emulated_network
 from testbed.emulation.offloads import read_offloads
-from testbed.emulation.paths import EngineMeter
+from testbed.emulation.paths import EngineMeter, sharing_note
 from testbed.experiment import Expectation, ExperimentOutput, ExperimentSpec, Param, RunContext
 from topologies.line import LineTopo
 
@@ -131,6 +131,7 @@ def run(ctx: RunContext) -> ExperimentOutput:
     metrics["middlebox.net_rtt_error_ms.delay10"] = abs(
         metrics["middlebox.connect_rtt_ms.delay10"]
         - metrics["middlebox.connect_rtt_ms.passthrough"] - 20.0)
+    ctx.add_environment("engine_cpu_note", sharing_note())
     metrics["middlebox.throughput_ratio.passthrough"] = (
         metrics["middlebox.throughput_mbps.passthrough"]
         / metrics["middlebox.throughput_mbps.direct"])

@@ -36,6 +36,7 @@ from testbed.emulation.paths import (
     describe_topology,
     engine_bound,
     path_network,
+    sharing_note,
 )
 from testbed.experiment import Expectation, ExperimentOutput, ExperimentSpec, Param, RunContext
 from testbed.measurements import bulk_transfer
@@ -215,8 +216,7 @@ def run(ctx: RunContext) -> ExperimentOutput:
     ctx.add_environment("topology", describe_topology(path))
     ctx.add_environment("path", path)
     if path != "none":
-        ctx.add_environment("engine_cpu_note", "the engine is one process sharing the "
-                            f"machine's {os.cpu_count()} cores with both endpoints")
+        ctx.add_environment("engine_cpu_note", sharing_note())
     cores = os.cpu_count() or 1
     if os.getloadavg()[0] > cores:
         ctx.warn(f"load average {os.getloadavg()[0]:.1f} exceeds the {cores} cores: noisy figures")

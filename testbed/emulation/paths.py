@@ -16,6 +16,7 @@ endpoints were not, and `engine_bound` says so.
 from __future__ import annotations
 
 import ipaddress
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -32,6 +33,13 @@ def check_path(text: str) -> str:
     from middleboxes.registry import parse_chain
 
     return parse_chain(str(text)).describe()
+
+
+def sharing_note() -> str:
+    """What every result through an engine says about the CPU it ran on."""
+    return (f"the middlebox engine is one process sharing this machine's {os.cpu_count()} "
+            "cores with both endpoints and their daemons: its CPU (engine_cpu) is reported "
+            "beside theirs")
 
 
 def describe_topology(path: str) -> str:

@@ -107,8 +107,8 @@ def run(ctx: RunContext) -> ExperimentOutput:
                          "no metric reported")
             if spec.resumed and resumed < 1.0:
                 ctx.warn(f"{label}: only {resumed:.0%} of connections resumed")
-            if "engine_cpu" in measured:
-                warning = engine_bound({"mb1": measured["engine_cpu"]},
+            if "engine_busy" in measured:
+                warning = engine_bound({"mb1": measured["engine_busy"]},
                                        {"server": measured["server_cores"]})
                 if warning:
                     ctx.warn(f"{label}: {warning}")

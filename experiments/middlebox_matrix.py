@@ -234,6 +234,7 @@ def _measure(ctx: RunContext, net: Any, protocol: str, port: int, cert: Path, ke
     """The cell's bulk Mbit/s and server CPU per connection, measured as `throughput` and
     `connect` measure them; a measurement that fails leaves its figure None and a warning."""
     from testbed.apps.bulk import pattern_sha256
+    from testbed.emulation.paths import engine_bound
     from testbed.measurements import bulk_transfer, connection_cost
 
     figures: dict[str, Any] = {"bulk_mbps": None, "server_cpu_us": None, "engine_cpu": None}
@@ -248,6 +249,11 @@ def _measure(ctx: RunContext, net: Any, protocol: str, port: int, cert: Path, ke
             if bulk["sha256_ok"]:
                 figures["bulk_mbps"] = bulk["mbps"]
             engine += [bulk["engine_cpu"]] if "engine_cpu" in bulk else []
+            warning = engine_bound({"mb1": bulk.get("engine_busy", 0.0)},
+                                   {"sender": bulk["sender_cpu"],
+                                    "receiver": bulk["receiver_cpu"]})
+            if warning:
+                ctx.warn(f"{protocol}: bulk Mbit/s: {warning}")
         if count:
             cost = connection_cost(net.get("client"), net.get("server"), protocol, count, 100,
                                    cert, key, port=port, meter=meter)

@@ -123,6 +123,7 @@ def _summary(label: str, rounds: list[dict[str, Any]], path: str) -> dict[str, A
     }
     if all("engine_cpu" in r for r in rounds):
         summary["engine_cpu"] = median("engine_cpu")
+        summary["engine_busy"] = median("engine_busy")
     return summary
 
 
@@ -191,8 +192,8 @@ def run(ctx: RunContext) -> ExperimentOutput:
                 received_bytes, received_sha256 = (row.pop("received_bytes"),
                                                    row.pop("received_sha256"))
                 rounds[label].append(row)
-                if "engine_cpu" in row:
-                    warning = engine_bound({"mb1": row["engine_cpu"]},
+                if "engine_busy" in row:
+                    warning = engine_bound({"mb1": row["engine_busy"]},
                                            {"sender": row["sender_cpu"],
                                             "receiver": row["receiver_cpu"]})
                     if warning:

@@ -58,8 +58,13 @@ def _read_report(process: subprocess.Popen[str]) -> dict[str, Any]:
     return report
 
 
-def _engine_load(meter: EngineMeter | None, seconds: float) -> dict[str, float]:
-    return meter.load(seconds) if meter is not None else {}
+def _engine_figures(meter: EngineMeter | None, seconds: float) -> dict[str, float]:
+    """`engine_cpu` (cores used) and `engine_busy` (share of the time it ran or waited to
+    run) of the busiest engine on the path; {} without one."""
+    if meter is None or not meter.engines:
+        return {}
+    busy = meter.demand(seconds)
+    return {"engine_cpu": max(meter.load(seconds).values()), "engine_busy": max(busy.values())}
 
 
 def bulk_transfer(client: Any, server: Any, label: str, size: int, seed: int, buffers: int,
@@ -88,7 +93,7 @@ def bulk_transfer(client: Any, server: Any, label: str, size: int, seed: int, bu
         started = time.monotonic()
         sent = run_module_json(client, "testbed.apps.bulk", *sender_args)
         wall_s = time.monotonic() - started
-        engines = _engine_load(meter, wall_s)
+        engines = _engine_figures(meter, wall_s)
         daemon_cpu_s = [(cpu_ns(d.pid) - b) / 1e9 for d, b in zip(daemons, daemon_before,
                                                                    strict=True)]
         received = _read_report(receiver)
@@ -122,8 +127,7 @@ def bulk_transfer(client: Any, server: Any, label: str, size: int, seed: int, bu
         "received_bytes": received["bytes"],
         "received_sha256": received["sha256"],
     }
-    if engines:
-        row["engine_cpu"] = max(engines.values())
+    row.update(engines)
     return row
 
 
@@ -171,7 +175,7 @@ def connection_cost(client: Any, server: Any, label: str, count: int, response_b
             "--protocol", label, "--connections", str(count),
         )
         wall_s = time.monotonic() - started
-        engines = _engine_load(meter, wall_s)
+        engines = _engine_figures(meter, wall_s)
         used = sum(cpu_ns(pid) for pid in server_pids) - before
         daemon_used = cpu_ns(daemons[1].pid) - daemon_before if daemons else 0
         split_after = user_and_system_s(daemons[1].pid) if daemons else (0.0, 0.0)
@@ -203,6 +207,5 @@ def connection_cost(client: Any, server: Any, label: str, count: int, response_b
         "encrypted": encrypted,
         "server_cores": used / 1e9 / wall_s if wall_s > 0 else 0.0,
     }
-    if engines:
-        row["engine_cpu"] = max(engines.values())
+    row.update(engines)
     return row

@@ -6,7 +6,8 @@ syntax, "none" for the direct link), the network it runs on, and what the engine
         meter = EngineMeter(net)       # engine CPU from here on
         ...
         load = meter.load(seconds)     # {"mb1": 0.93}: cores the engine used meanwhile
-        warning = engine_bound(load, {"sender": 0.4, "receiver": 0.5})
+        busy = meter.demand(seconds)   # ... and the share of the time it ran or waited to
+        warning = engine_bound(busy, {"sender": 0.4, "receiver": 0.5})
 
 On 2 cores the engine shares the CPU with both endpoints (and the daemons); a result is
 bounded by the engine, not the protocol, when the engine's core was saturated while the
@@ -19,9 +20,8 @@ import ipaddress
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
-
-from testbed.apps.hosts import cpu_ns
 
 SATURATED = 0.85  # the engine is one process: a core used 85% of the time or more is its limit
 DIRECT = "none"
@@ -76,8 +76,24 @@ def nat_routes(net: Any, path: str) -> None:
             server.cmd(f"ip neigh replace {public} lladdr {client.MAC()} dev {interface}")
 
 
+def run_and_wait_ns(pid: int) -> tuple[int, int]:
+    """Nanoseconds the threads of `pid` ran and waited on a run queue (ready to run, another
+    task on the core), from /proc/PID/task/*/schedstat."""
+    ran = waited = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            fields = (task / "schedstat").read_text().split()
+            ran, waited = ran + int(fields[0]), waited + int(fields[1])
+        except (OSError, ValueError, IndexError):
+            continue
+    return ran, waited
+
+
 class EngineMeter:
-    """CPU time of every middlebox engine of `net` since the meter was made (or `restart`)."""
+    """CPU time of every middlebox engine of `net` since the meter was made (or `restart`),
+    and how much of the time it wanted a core: ran, or waited for one. On a shared machine an
+    engine can be the bottleneck without getting a whole core; ran + waited near the whole
+    wall time is what saturated means here."""
 
     def __init__(self, net: Any) -> None:
         self.engines = {engine.node: engine.process.pid
@@ -85,29 +101,39 @@ class EngineMeter:
         self.restart()
 
     def restart(self) -> None:
-        self.start = {node: cpu_ns(pid) for node, pid in self.engines.items()}
+        self.start = {node: run_and_wait_ns(pid) for node, pid in self.engines.items()}
+
+    def _since(self) -> dict[str, tuple[float, float]]:
+        now = {node: run_and_wait_ns(pid) for node, pid in self.engines.items()}
+        return {node: ((now[node][0] - self.start[node][0]) / 1e9,
+                       (now[node][1] - self.start[node][1]) / 1e9) for node in now}
 
     def used_s(self) -> dict[str, float]:
         """CPU seconds per engine since the start."""
-        return {node: (cpu_ns(pid) - self.start[node]) / 1e9
-                for node, pid in self.engines.items()}
+        return {node: ran for node, (ran, _) in self._since().items()}
 
     def load(self, seconds: float) -> dict[str, float]:
         """Cores each engine kept busy over `seconds` of wall time (1.0: one whole core)."""
         return {node: used / seconds if seconds > 0 else 0.0
                 for node, used in self.used_s().items()}
 
+    def demand(self, seconds: float) -> dict[str, float]:
+        """Share of `seconds` each engine ran or waited to run (1.0: it never idled)."""
+        return {node: (ran + waited) / seconds if seconds > 0 else 0.0
+                for node, (ran, waited) in self._since().items()}
+
 
 def engine_bound(engines: dict[str, float], endpoints: dict[str, float],
                  saturated: float = SATURATED) -> str | None:
     """A warning when an engine's core was saturated while no endpoint's was: the figure
-    measures the engine, not the protocol. `engines` and `endpoints` map names to cores
+    measures the engine, not the protocol. `engines` maps names to the share of the time each
+    engine ran or waited to run (`EngineMeter.demand`), `endpoints` to the cores each end
     used (CPU seconds per second of the measurement)."""
     busy = {node: load for node, load in engines.items() if load >= saturated}
     if not busy or any(load >= saturated for load in endpoints.values()):
         return None
     node, load = max(busy.items(), key=lambda item: item[1])
     others = ", ".join(f"{name} {value:.2f}" for name, value in endpoints.items())
-    return (f"the middlebox engine in {node} used {load:.2f} of a core while the endpoints "
-            f"did not saturate theirs ({others}): this figure is bounded by the engine, not "
-            "by the protocol")
+    return (f"the middlebox engine in {node} was running or ready to run {load:.0%} of the "
+            f"time while the endpoints did not saturate their cores ({others}): this figure "
+            "is bounded by the engine, not by the protocol")

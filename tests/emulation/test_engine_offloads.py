@@ -95,6 +95,6 @@ def test_throughput_through_a_path_records_the_path_engine_cpu_and_offloads(
                             overrides={"path": "passthrough", "protocols": "tcp"})
     (row,) = [r for r in result.rows if r.get("protocol") == "tcp"]
     assert row["path"] == "passthrough" and row["sha256_ok"]
-    assert 0 < row["engine_cpu"] <= 1.5
+    assert 0 < row["engine_cpu"] <= 1.5 and row["engine_cpu"] <= row["engine_busy"] + 0.01
     assert result.environment["path"] == "passthrough"
     assert any(key.startswith("mb1:") for key in result.environment["offloads"])

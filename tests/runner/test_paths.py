@@ -42,7 +42,7 @@ def test_the_topology_names_the_path() -> None:
 def test_a_saturated_engine_with_idle_endpoints_bounds_the_result() -> None:
     warning = engine_bound({"mb1": 0.97}, {"sender": 0.41, "receiver": 0.55})
     assert warning is not None
-    assert "mb1 used 0.97 of a core" in warning and "sender 0.41" in warning
+    assert "mb1 was running or ready to run 97%" in warning and "sender 0.41" in warning
     assert "bounded by the engine" in warning
 
 

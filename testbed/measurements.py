@@ -25,7 +25,7 @@ from typing import Any
 from testbed.apps.hosts import cpu_ns, run_module_json, start_module, user_and_system_s
 from testbed.apps.protocols import PROTOCOLS
 from testbed.apps.tcpcryptd_host import start_tcpcryptd, stop_tcpcryptd, tcpcrypt_cli
-from testbed.emulation.paths import EngineMeter
+from testbed.emulation.paths import EngineMeter, engine_figures
 
 PORT = 8000
 KERNEL_TIME_MIN_TICKS = 20
@@ -58,13 +58,8 @@ def _read_report(process: subprocess.Popen[str]) -> dict[str, Any]:
     return report
 
 
-def _engine_figures(meter: EngineMeter | None, seconds: float) -> dict[str, float]:
-    """`engine_cpu` (cores used) and `engine_busy` (share of the time it ran or waited to
-    run) of the busiest engine on the path; {} without one."""
-    if meter is None or not meter.engines:
-        return {}
-    busy = meter.demand(seconds)
-    return {"engine_cpu": max(meter.load(seconds).values()), "engine_busy": max(busy.values())}
+def _engine_since(meter: EngineMeter | None) -> dict[str, tuple[float, float]]:
+    return meter.since() if meter is not None else {}
 
 
 def bulk_transfer(client: Any, server: Any, label: str, size: int, seed: int, buffers: int,
@@ -90,10 +85,8 @@ def bulk_transfer(client: Any, server: Any, label: str, size: int, seed: int, bu
         daemon_before = [cpu_ns(daemon.pid) for daemon in daemons]
         if meter is not None:
             meter.restart()
-        started = time.monotonic()
         sent = run_module_json(client, "testbed.apps.bulk", *sender_args)
-        wall_s = time.monotonic() - started
-        engines = _engine_figures(meter, wall_s)
+        engine_s = _engine_since(meter)  # nearly all of it during the transfer itself
         daemon_cpu_s = [(cpu_ns(d.pid) - b) / 1e9 for d, b in zip(daemons, daemon_before,
                                                                    strict=True)]
         received = _read_report(receiver)
@@ -110,6 +103,7 @@ def bulk_transfer(client: Any, server: Any, label: str, size: int, seed: int, bu
         carried = [s for s in sessions if s["role"] == "B"]
         encrypted = bool(carried) and bool(carried[-1]["encrypted"])
     seconds = float(received["seconds"])
+    engines = engine_figures(engine_s, seconds)
     daemon_a, daemon_b = (daemon_cpu_s + [0.0, 0.0])[:2]
     row: dict[str, Any] = {
         "protocol": label,
@@ -175,7 +169,7 @@ def connection_cost(client: Any, server: Any, label: str, count: int, response_b
             "--protocol", label, "--connections", str(count),
         )
         wall_s = time.monotonic() - started
-        engines = _engine_figures(meter, wall_s)
+        engines = engine_figures(_engine_since(meter), wall_s)
         used = sum(cpu_ns(pid) for pid in server_pids) - before
         daemon_used = cpu_ns(daemons[1].pid) - daemon_before if daemons else 0
         split_after = user_and_system_s(daemons[1].pid) if daemons else (0.0, 0.0)

@@ -103,6 +103,10 @@ class EngineMeter:
     def restart(self) -> None:
         self.start = {node: run_and_wait_ns(pid) for node, pid in self.engines.items()}
 
+    def since(self) -> dict[str, tuple[float, float]]:
+        """Seconds each engine ran and waited for a core since the start."""
+        return self._since()
+
     def _since(self) -> dict[str, tuple[float, float]]:
         now = {node: run_and_wait_ns(pid) for node, pid in self.engines.items()}
         return {node: ((now[node][0] - self.start[node][0]) / 1e9,
@@ -121,6 +125,16 @@ class EngineMeter:
         """Share of `seconds` each engine ran or waited to run (1.0: it never idled)."""
         return {node: (ran + waited) / seconds if seconds > 0 else 0.0
                 for node, (ran, waited) in self._since().items()}
+
+
+def engine_figures(since: dict[str, tuple[float, float]], seconds: float) -> dict[str, float]:
+    """`engine_cpu` (cores used) and `engine_busy` (share of the time it ran or waited to
+    run) of the busiest engine, over `seconds`, from `EngineMeter.since()`; {} without an
+    engine."""
+    if not since or seconds <= 0:
+        return {}
+    return {"engine_cpu": max(ran for ran, _ in since.values()) / seconds,
+            "engine_busy": max(ran + waited for ran, waited in since.values()) / seconds}
 
 
 def engine_bound(engines: dict[str, float], endpoints: dict[str, float],

@@ -54,3 +54,11 @@ def test_a_saturated_engine_with_idle_endpoints_bounds_the_result() -> None:
 def test_no_warning_when_the_engine_was_not_the_only_limit(
         engines: dict[str, float], endpoints: dict[str, float]) -> None:
     assert engine_bound(engines, endpoints) is None
+
+
+def test_engine_figures_take_the_busiest_engine_over_the_measured_seconds() -> None:
+    from testbed.emulation.paths import engine_figures
+
+    figures = engine_figures({"mb1": (1.5, 0.3), "mb2": (0.2, 0.1)}, 2.0)
+    assert figures == {"engine_cpu": 0.75, "engine_busy": 0.9}
+    assert engine_figures({}, 2.0) == {}  # the direct link: no engine, no figures

@@ -155,3 +155,30 @@ def test_every_model_carries_the_same_data_from_super_packets_and_wire_segments(
     assert len(from_super) == 3 * (10 * MSS - 100)
     assert all(checksums_ok(segment) for segment in super_segments + wire_segments)
     assert all(len(segment) <= 1500 for segment in super_segments + wire_segments)
+
+
+def test_proxy_ack_acknowledges_each_wire_segment_while_the_super_packet_leaves_whole() -> None:
+    dispatcher = Dispatcher(parse_chain("proxy-ack"))
+    dispatcher.tcp(PLAIN, packet(SYN, options=(TIMESTAMPS,), seq=1000), TO_SERVER, 0.0)
+    dispatcher.tcp(PLAIN, packet(SYN | ACK, to_server=False, seq=4999, ack=1001,
+                                 options=(TIMESTAMPS,)), TO_CLIENT, 0.0)
+    big = super_packet(segments=10)
+    outs = dispatcher.tcp(SUPER, big, TO_SERVER, 0.0)
+    to_server = [out for out in outs if out.direction is TO_SERVER]
+    acks = [parse_packet(completed(VnetHeader.parse(out.header), out.packet))
+            for out in outs if out.direction is TO_CLIENT]
+    assert [(out.header, out.packet) for out in to_server] == [(SUPER, big)]
+    assert [ack.ack for ack in acks] == [min(1001 + (i + 1) * MSS, 1001 + 10 * MSS - 100)
+                                         for i in range(10)]
+    assert all(checksums_ok(ack.raw) for ack in acks)
+    assert dispatcher.counters["super-packets-kept"] == 1
+
+
+def test_a_segment_the_chain_drops_splits_its_super_packet_and_the_rest_still_leave() -> None:
+    dispatcher = Dispatcher(parse_chain("link(loss=0.3,seed=1)"))
+    big = super_packet(segments=10)
+    outs = dispatcher.tcp(SUPER, big, TO_SERVER, 0.0)
+    kept = [parse_packet(segment) for out in outs for segment in wire(out)]
+    assert 0 < len(kept) < 10  # some of the ten lost, the others sent one by one
+    assert all(len(p.payload) <= MSS and checksums_ok(p.raw) for p in kept)
+    assert [p.seq for p in kept] == sorted(p.seq for p in kept)

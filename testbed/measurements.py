@@ -102,10 +102,19 @@ def bulk_transfer(client: Any, server: Any, label: str, size: int, seed: int, bu
     if daemons:
         carried = [s for s in sessions if s["role"] == "B"]
         encrypted = bool(carried) and bool(carried[-1]["encrypted"])
+    row = bulk_row(label, sent, received, daemon_cpu_s, encrypted, expected_sha256, size)
+    row.update(engine_figures(engine_s, row["seconds"]))
+    return row
+
+
+def bulk_row(label: str, sent: dict[str, Any], received: dict[str, Any],
+             daemon_cpu_s: list[float], encrypted: bool, expected_sha256: str,
+             size: int) -> dict[str, Any]:
+    """A transfer's row from both ends' reports: the SHA-256 verdict (receiver, sender,
+    recomputed pattern and length all agree) and the CPU of each end per second."""
     seconds = float(received["seconds"])
-    engines = engine_figures(engine_s, seconds)
     daemon_a, daemon_b = (daemon_cpu_s + [0.0, 0.0])[:2]
-    row: dict[str, Any] = {
+    return {
         "protocol": label,
         "mbytes": received["bytes"] / 1e6,
         "seconds": seconds,
@@ -121,8 +130,6 @@ def bulk_transfer(client: Any, server: Any, label: str, size: int, seed: int, bu
         "received_bytes": received["bytes"],
         "received_sha256": received["sha256"],
     }
-    row.update(engines)
-    return row
 
 
 def _kernel_us(system_s: float, connections: int) -> float | None:

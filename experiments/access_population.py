@@ -286,6 +286,7 @@ def run(ctx: RunContext) -> ExperimentOutput:
             with ThreadPoolExecutor(max_workers=8) as pool:
                 list(pool.map(stop_tcpcryptd, daemons))
         reports = stop_middleboxes(net)
+        ctx.add_environment("offloads", dict(net.offload_settings))
     for text in engine_warnings(reports):
         ctx.warn(text)
     for _, problem in records.values():

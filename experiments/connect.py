@@ -15,6 +15,11 @@ the server, socket calls), a floor that a faster userspace would not remove. The
 it in clock ticks, so it is reported only when the run spans 20 of them (about 500
 connections); `-` otherwise.
 
+With `--set path=CHAIN` (the middlebox chain syntax, e.g. `proxy-ack`,
+`strip-options(on=syn)`) the hosts are linked through a middlebox node running that chain in
+the bridge engine; rows then also give the cores the engine used (`engine_cpu`), with a
+warning when the engine's core was saturated while the server's was not.
+
 Beside the measurements: the 2010 paper's LAN connect time for the closest row of its table
 (`paper_2010_ms`), and its server-cost ratios (SSL / TCP 80x, SSL / tcpcrypt 36x, tcpcrypt /
 TCP 3x) against the same ratios measured here, from `testbed/data/paper_2010.json`.
@@ -22,21 +27,23 @@ TCP 3x) against the same ratios measured here, from `testbed/data/paper_2010.jso
 
 from __future__ import annotations
 
-import os
-import statistics
-import subprocess
 import tempfile
 from pathlib import Path
-from typing import Any
 
-from testbed.apps.hosts import cpu_ns, run_module_json, start_module, user_and_system_s
 from testbed.apps.protocols import PROTOCOLS
-from testbed.apps.tcpcryptd_host import start_tcpcryptd, stop_tcpcryptd, tcpcrypt_cli
-from testbed.emulation.network import emulated_network
+from testbed.emulation.middlebox_nodes import engine_warnings, stop_middleboxes
 from testbed.emulation.offloads import read_offloads
+from testbed.emulation.paths import (
+    EngineMeter,
+    check_path,
+    describe_topology,
+    engine_bound,
+    path_network,
+    sharing_note,
+)
 from testbed.experiment import Expectation, ExperimentOutput, ExperimentSpec, Param, RunContext
+from testbed.measurements import connection_cost
 from testbed.paper import SERVER_COST_RATIOS, lan_connect_ms, server_cost_ratio
-from topologies.line import LineTopo
 
 
 def _protocols(text: str) -> list[str]:
@@ -57,6 +64,8 @@ SPEC = ExperimentSpec(
         Param("protocols", ",".join(PROTOCOLS), help="comma-separated protocol labels",
               validate=lambda text: _protocols(str(text))),
         Param("response_bytes", 100, help="size of each response", low=0, high=16 << 20),
+        Param("path", "none", help="middlebox chain between the hosts, e.g. 'proxy-ack' "
+              "('none': linked directly)", validate=lambda text: check_path(str(text))),
     ),
     expectations=(
         Expectation("TLS 1.3 server CPU >= 4x tcpcrypt-x25519",
@@ -72,116 +81,53 @@ SPEC = ExperimentSpec(
     ),
     bench=True,
 )
-PORT = 8000
-KERNEL_TIME_MIN_TICKS = 20
-
-
-def _start_daemons(
-    client: Any, server: Any, suite: str | None, resumed: bool
-) -> list[subprocess.Popen[str]]:
-    """tcpcryptd on both hosts for a tcpcrypt protocol ([] for the others)."""
-    if suite is None:
-        return []
-    started = []
-    try:
-        for host in (client, server):
-            started.append(start_tcpcryptd(
-                host, ports=[PORT], suites=(suite,), cache_size=1024 if resumed else 0
-            ))
-    except BaseException:
-        for daemon in started:
-            stop_tcpcryptd(daemon)
-        raise
-    return started
-
-
-def _kernel_us(system_s: float, connections: int) -> float | None:
-    """System time per connection in us, or None when it spans too few clock ticks to mean
-    anything (the kernel counts it in ticks: 20 of them give 5% resolution)."""
-    if system_s * os.sysconf("SC_CLK_TCK") < KERNEL_TIME_MIN_TICKS:
-        return None
-    return system_s / connections * 1e6
-
-
-def _percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
 def run(ctx: RunContext) -> ExperimentOutput:
     labels = _protocols(str(ctx.params["protocols"]))
     count = int(ctx.params["connections"])
+    path = check_path(str(ctx.params["path"]))
     rows: list[dict[str, object]] = []
     metrics: dict[str, float] = {}
-    runnable = labels
     with tempfile.TemporaryDirectory(prefix="testbed-tls-") as scratch, \
-            emulated_network(LineTopo()) as net, \
-            ctx.progress(len(runnable), "connect") as progress:
+            path_network(path) as net, \
+            ctx.progress(len(labels), "connect") as progress:
         from testbed.apps.tls_material import write_self_signed
 
         cert, key = write_self_signed(Path(scratch))
         client, server = net.get("client"), net.get("server")
-        for label in runnable:
+        meter = EngineMeter(net)
+        for label in labels:
             spec = PROTOCOLS[label]
-            args = ["--port", str(PORT), "--response-bytes", str(ctx.params["response_bytes"])]
-            if spec.tls:
-                args += ["--tls", spec.tls, "--cert", str(cert), "--key", str(key)]
-            daemons = _start_daemons(client, server, spec.tcpcrypt_suite, spec.resumed)
-            process = start_module(server, "testbed.apps.rr_server", *args)
-            try:
-                server_pids = [process.pid] + [daemons[1].pid] if daemons else [process.pid]
-                before = sum(cpu_ns(pid) for pid in server_pids)
-                daemon_before = cpu_ns(daemons[1].pid) if daemons else 0
-                split_before = user_and_system_s(daemons[1].pid) if daemons else (0.0, 0.0)
-                report = run_module_json(
-                    client, "testbed.apps.loadgen", "--host", server.IP(), "--port", str(PORT),
-                    "--protocol", label, "--connections", str(count),
-                )
-                used = sum(cpu_ns(pid) for pid in server_pids) - before
-                daemon_used = cpu_ns(daemons[1].pid) - daemon_before if daemons else 0
-                split_after = user_and_system_s(daemons[1].pid) if daemons else (0.0, 0.0)
-                sessions = tcpcrypt_cli(server, "sessions") if daemons else []
-            finally:
-                process.kill()
-                process.wait()
-                for daemon in daemons:
-                    stop_tcpcryptd(daemon)
-            samples = report["samples"]
-            first_byte = [s["first_byte_ms"] for s in samples]
-            resumed = sum(s["resumed"] for s in samples) / len(samples)
-            encrypted = 1.0 if spec.tls else 0.0
-            if daemons:
-                measured = [s for s in sessions if s["role"] == "B"][-count:]
-                encrypted = sum(bool(s["encrypted"]) for s in measured) / max(1, len(measured))
-                resumed = sum(bool(s["resumed"]) for s in measured) / max(1, len(measured))
-                if encrypted < 1.0:
-                    ctx.warn(f"{label}: only {encrypted:.0%} of connections were encrypted; "
-                             "no metric reported")
+            measured = connection_cost(client, server, label, count,
+                                       int(ctx.params["response_bytes"]), cert, key,
+                                       meter=meter)
+            encrypted, resumed = measured["encrypted"], measured["resumed"]
+            if spec.tcpcrypt_suite and encrypted < 1.0:
+                ctx.warn(f"{label}: only {encrypted:.0%} of connections were encrypted; "
+                         "no metric reported")
             if spec.resumed and resumed < 1.0:
                 ctx.warn(f"{label}: only {resumed:.0%} of connections resumed")
-            handled = count + (1 if spec.resumed else 0)
-            row = {
-                "protocol": label,
-                "latency_ms": statistics.median(first_byte),
-                "p90_ms": _percentile(first_byte, 0.9),
-                "connect_ms": statistics.median(s["connect_ms"] for s in samples),
-                "ready_ms": statistics.median(s["ready_ms"] for s in samples),
-                "server_cpu_us": used / handled / 1000,
-                "daemon_cpu_us": daemon_used / handled / 1000,
-                "daemon_kernel_us": _kernel_us(split_after[1] - split_before[1], handled),
-                "resumed": resumed,
-                "encrypted": encrypted,
-                "paper_2010_ms": lan_connect_ms(label),
-            }
-            rows.append(row)
-            if daemons and encrypted < 1.0:
-                progress.advance()
-                continue  # not what the label says: no metric
-            metrics[f"connect.latency_ms.{label}"] = statistics.median(first_byte)
-            metrics[f"connect.server_cpu_us.{label}"] = used / handled / 1000
+            if "engine_busy" in measured:
+                warning = engine_bound({"mb1": measured["engine_busy"]},
+                                       {"server": measured["server_cores"]})
+                if warning:
+                    ctx.warn(f"{label}: {warning}")
+            rows.append({**measured, "path": path, "paper_2010_ms": lan_connect_ms(label)})
             progress.advance()
+            if spec.tcpcrypt_suite and encrypted < 1.0:
+                continue  # not what the label says: no metric
+            metrics[f"connect.latency_ms.{label}"] = measured["latency_ms"]
+            metrics[f"connect.server_cpu_us.{label}"] = measured["server_cpu_us"]
+            if "engine_cpu" in measured:
+                metrics[f"connect.engine_cpu.{label}"] = measured["engine_cpu"]
         ctx.add_environment("offloads", read_offloads(net))
-    ctx.add_environment("topology", "line: client - server, linked directly, no middlebox")
+        for text in engine_warnings(stop_middleboxes(net)):
+            ctx.warn(text)
+    ctx.add_environment("topology", describe_topology(path))
+    ctx.add_environment("path", path)
+    if path != "none":
+        ctx.add_environment("engine_cpu_note", sharing_note())
     return ExperimentOutput(rows + _beside_the_paper(metrics), metrics)
 
 

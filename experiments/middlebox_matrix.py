@@ -19,12 +19,18 @@ whose transfer looked complete to the application (no error, every byte) yet has
 digest is a silent corruption: the one thing that must never happen.
 
 The transfer program is `testbed.apps.exchange`.
+
+Beside the outcome, each cell measures what the condition costs the protocol, with the same
+code as `throughput` and `connect` (`testbed.measurements`): bulk Mbit/s of one transfer
+(`bulk_mbps`) and the server's CPU per connection over small request/response connections
+(`server_cpu_us`), plus the cores the engine used meanwhile (`engine_cpu`). With a `none`
+condition in the run, `mbps_vs_none` and `latency_vs_none` give each protocol's figure as a
+ratio of its own figure without a middlebox; the heat map shows them.
 """
 
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import statistics
 import subprocess
 import tempfile
@@ -89,6 +95,10 @@ SPEC = ExperimentSpec(
         Param("cell_timeout_s", 60.0, quick=30.0,
               help="a cell still running after this is killed and counted broken", low=1,
               high=600),
+        Param("bulk_megabytes", 20.0, quick=2.0, low=0, high=1024,
+              help="the bulk transfer measuring each cell's Mbit/s, in MB (0: none)"),
+        Param("cost_connections", 50, quick=5, low=0, high=10_000,
+              help="connections measuring each cell's server CPU per connection (0: none)"),
     ),
     expectations=(
         Expectation("no cell is broken", lhs="matrix.broken_cells", op="<=", rhs="",
@@ -122,21 +132,6 @@ def _expected(condition: str, protocol: str) -> str:
     if protocol == "tls13":
         return "encrypted"
     return "fallback" if "strip-options" in condition else "encrypted"
-
-
-def _nat_routes(net: Any, condition: str) -> None:
-    """The server answers a NAT's public address through the middlebox (route and neighbour;
-    the bridge rewrites Ethernet headers anyway)."""
-    from middleboxes.nat import Nat
-    from middleboxes.registry import parse_chain
-
-    client, server = net.get("client"), net.get("server")
-    for model in parse_chain(condition).models:
-        if isinstance(model, Nat):
-            public = str(ipaddress.IPv4Address(model.public))
-            interface = server.defaultIntf().name
-            server.cmd(f"ip route replace {public}/32 dev {interface}")
-            server.cmd(f"ip neigh replace {public} lladdr {client.MAC()} dev {interface}")
 
 
 def _tcpcrypt_view(client: Any, server: Any) -> dict[str, Any]:
@@ -236,6 +231,53 @@ def _cell(ctx: RunContext, net: Any, condition: str, protocol: str, cert: Path,
     return cell
 
 
+def _measure(ctx: RunContext, net: Any, protocol: str, port: int, cert: Path, key: Path,
+             seed: int, meter: Any) -> dict[str, Any]:
+    """The cell's bulk Mbit/s and server CPU per connection, measured as `throughput` and
+    `connect` measure them; a measurement that fails leaves its figure None and a warning."""
+    from testbed.apps.bulk import pattern_sha256
+    from testbed.emulation.paths import engine_bound
+    from testbed.measurements import bulk_transfer, connection_cost
+
+    figures: dict[str, Any] = {"bulk_mbps": None, "server_cpu_us": None, "engine_cpu": None}
+    size = int(float(ctx.params["bulk_megabytes"]) * 1e6)
+    count = int(ctx.params["cost_connections"])
+    engine: list[float] = []
+    try:
+        if size:
+            bulk = bulk_transfer(net.get("client"), net.get("server"), protocol, size, seed,
+                                 4 << 20, cert, key, pattern_sha256(seed, size), port=port,
+                                 meter=meter)
+            if bulk["sha256_ok"]:
+                figures["bulk_mbps"] = bulk["mbps"]
+            engine += [bulk["engine_cpu"]] if "engine_cpu" in bulk else []
+            warning = engine_bound({"mb1": bulk.get("engine_busy", 0.0)},
+                                   {"sender": bulk["sender_cpu"],
+                                    "receiver": bulk["receiver_cpu"]})
+            if warning:
+                ctx.warn(f"{protocol}: bulk Mbit/s: {warning}")
+        if count:
+            cost = connection_cost(net.get("client"), net.get("server"), protocol, count, 100,
+                                   cert, key, port=port, meter=meter)
+            figures["server_cpu_us"] = cost["server_cpu_us"]
+            engine += [cost["engine_cpu"]] if "engine_cpu" in cost else []
+    except (RuntimeError, OSError, ValueError, KeyError, subprocess.TimeoutExpired) as error:
+        ctx.warn(f"{protocol}: measurement failed: {str(error)[-200:]}")
+    figures["engine_cpu"] = max(engine) if engine else None
+    return figures
+
+
+def _against_none(rows: list[dict[str, Any]]) -> None:
+    """Each row's Mbit/s and latency as a ratio of the same protocol's in the `none` row."""
+    baseline = {row["protocol"]: row for row in rows if row["middlebox"] == "none"}
+    for row in rows:
+        base = baseline.get(row["protocol"])
+        for key, ratio in (("bulk_mbps", "mbps_vs_none"), ("latency_ms", "latency_vs_none")):
+            value = row.get(key)
+            reference = base.get(key) if base else None
+            row[ratio] = value / reference if value is not None and reference else None
+
+
 def _heat_map(rows: list[dict[str, Any]], conditions: list[str], protocols: list[str],
               path: Path) -> Path:
     import matplotlib
@@ -255,7 +297,13 @@ def _heat_map(rows: list[dict[str, Any]], conditions: list[str], protocols: list
         mark = "SHA ok" if row["integrity_ok"] else "SHA BAD" if row["silent_corruption"] \
             else "failed"
         labels[i][j] = f"{row['outcome']}\n{mark}"
-    figure, axes = plt.subplots(figsize=(3 + 2.2 * len(protocols), 1 + 0.55 * len(conditions)))
+        if row.get("mbps_vs_none") is not None and row["middlebox"] != "none":
+            labels[i][j] += f"\n{row['mbps_vs_none']:.2f}x Mbit/s"
+        elif row.get("bulk_mbps") is not None:
+            labels[i][j] += f"\n{row['bulk_mbps']:.0f} Mbit/s"
+        if row.get("latency_vs_none") is not None and row["middlebox"] != "none":
+            labels[i][j] += f", {row['latency_vs_none']:.2f}x latency"
+    figure, axes = plt.subplots(figsize=(3 + 3 * len(protocols), 1 + 0.75 * len(conditions)))
     axes.imshow(grid, cmap=ListedColormap([colours[o] for o in OUTCOMES]), vmin=0,
                 vmax=len(OUTCOMES) - 1, aspect="auto")
     for i in range(len(conditions)):
@@ -264,7 +312,8 @@ def _heat_map(rows: list[dict[str, Any]], conditions: list[str], protocols: list
     axes.set_xticks(range(len(protocols)), protocols)
     axes.set_yticks(range(len(conditions)), conditions, fontsize=7)
     axes.xaxis.tick_top()
-    axes.set_title("outcome per middlebox condition and protocol", fontsize=9, pad=24)
+    axes.set_title("outcome per middlebox condition and protocol; Mbit/s and latency against "
+                   "the protocol's own without a middlebox", fontsize=9, pad=24)
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
@@ -272,11 +321,9 @@ def _heat_map(rows: list[dict[str, Any]], conditions: list[str], protocols: list
 
 
 def run(ctx: RunContext) -> ExperimentOutput:
-    from middleboxes.registry import parse_chain
     from testbed.apps.tls_material import write_self_signed
     from testbed.emulation.middlebox_nodes import engine_warnings, stop_middleboxes
-    from testbed.emulation.network import emulated_network
-    from topologies.line import LineTopo
+    from testbed.emulation.paths import EngineMeter, path_network, sharing_note
 
     conditions = _split_conditions(str(ctx.params["conditions"]))
     protocols = _split_protocols(str(ctx.params["protocols"]))
@@ -285,15 +332,17 @@ def run(ctx: RunContext) -> ExperimentOutput:
             ctx.progress(len(conditions) * len(protocols), "middlebox matrix") as progress:
         cert, key = write_self_signed(Path(scratch))
         for number, condition in enumerate(conditions):
-            chain = parse_chain(condition)
-            paths = (condition,) if chain.models else ()
             model_errors = 0
-            with emulated_network(LineTopo(paths=paths)) as net:
-                _nat_routes(net, condition)
+            with path_network(condition) as net:
+                meter = EngineMeter(net)
+                ctx.add_environment(f"offloads.{condition}", dict(net.offload_settings))
                 for protocol in protocols:
                     seed = ctx.seed * 1000 + number * 10 + protocols.index(protocol)
                     started = time.monotonic()
                     cell = _cell(ctx, net, condition, protocol, cert, key, seed)
+                    if cell["outcome"] != "broken":
+                        cell.update(_measure(ctx, net, protocol, int(cell["port"]), cert, key,
+                                             seed, meter))
                     cell["cell_s"] = round(time.monotonic() - started, 2)
                     rows.append({"middlebox": condition, "protocol": protocol, **cell})
                     progress.advance()
@@ -304,6 +353,7 @@ def run(ctx: RunContext) -> ExperimentOutput:
                 ctx.warn(text)
             for row in rows[-len(protocols):]:
                 row["model_errors"] = model_errors
+    _against_none(rows)
     metrics: dict[str, float] = {
         "matrix.cells": float(len(rows)),
         "matrix.broken_cells": float(sum(r["outcome"] == "broken" for r in rows)),
@@ -317,12 +367,14 @@ def run(ctx: RunContext) -> ExperimentOutput:
             metrics["matrix.unexpected_cells"] += 1
             ctx.warn(f"{row['middlebox']} x {row['protocol']}: {row['outcome']}, expected "
                      f"{expected} ({row.get('reason')})")
-        if row["latency_ms"] is not None:
-            metrics[f"matrix.latency_ms.{row['protocol']}.{row['middlebox']}"] = row["latency_ms"]
+        for name in ("latency_ms", "bulk_mbps", "server_cpu_us", "mbps_vs_none"):
+            if row.get(name) is not None:
+                metrics[f"matrix.{name}.{row['protocol']}.{row['middlebox']}"] = row[name]
     for outcome in OUTCOMES:
         metrics[f"matrix.{outcome}_cells"] = float(sum(r["outcome"] == outcome for r in rows))
     figure = _heat_map(rows, conditions, protocols, ctx.out_dir / "middlebox-matrix.png")
     ctx.add_environment("topology", "line: client - mb1 (bridge engine) - server")
+    ctx.add_environment("engine_cpu_note", sharing_note())
     return ExperimentOutput(_same_columns(rows), metrics, [figure])
 
 

@@ -4,6 +4,11 @@ protocol in turn, rounds interleaved (tcp, tls13, tcpcrypt, tcp, ...); the serve
 read with SHA-256 and the run compares it with the sender's hash and with the hash of the
 pattern recomputed from the seed.
 
+With `--set path=CHAIN` (the middlebox chain syntax, e.g. `passthrough`, `proxy-ack`,
+`strip-options(on=syn),link(delay_ms=5)`) the hosts are linked through a middlebox node
+running that chain in the bridge engine instead; the rows then also give the cores the engine
+used (`engine_cpu`), and a warning says when the engine, not the protocol, bounded a figure.
+
 Covers: bulk throughput of TCP, TLS 1.3 (OpenSSL through Python's ssl) and tcpcrypt with X25519
 (the same plain-TCP programs, tcpcryptd on both hosts), with the CPU each end spent per second
 of transfer; whether the daemons encrypted the connection comes from the server daemon's own
@@ -14,7 +19,6 @@ that was not encrypted gives an error row and a warning, and no metric for that 
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import subprocess
@@ -23,13 +27,19 @@ from pathlib import Path
 from typing import Any
 
 from testbed.apps.bulk import MAX_BYTES, pattern_sha256
-from testbed.apps.hosts import cpu_ns, run_module_json, start_module
 from testbed.apps.protocols import PROTOCOLS
-from testbed.apps.tcpcryptd_host import start_tcpcryptd, stop_tcpcryptd, tcpcrypt_cli
-from testbed.emulation.network import emulated_network
+from testbed.emulation.middlebox_nodes import engine_warnings, stop_middleboxes
 from testbed.emulation.offloads import read_offloads
+from testbed.emulation.paths import (
+    EngineMeter,
+    check_path,
+    describe_topology,
+    engine_bound,
+    path_network,
+    sharing_note,
+)
 from testbed.experiment import Expectation, ExperimentOutput, ExperimentSpec, Param, RunContext
-from topologies.line import LineTopo
+from testbed.measurements import bulk_transfer
 
 SUPPORTED = ("tcp", "tls13", "tcpcrypt-x25519")
 PORT = 8000
@@ -64,6 +74,8 @@ SPEC = ExperimentSpec(
               validate=lambda text: _protocols(str(text))),
         Param("buffer_kb", 4096, help="socket buffers of both programs, KiB (0: autotuning)",
               low=0, high=256 * 1024),
+        Param("path", "none", help="middlebox chain between the hosts, e.g. 'proxy-ack' "
+              "('none': linked directly)", validate=lambda text: check_path(str(text))),
     ),
     expectations=(
         Expectation("tcpcrypt-x25519 throughput >= half of TCP's on the same unshaped path",
@@ -74,95 +86,14 @@ SPEC = ExperimentSpec(
 )
 
 
-def _start_daemons(client: Any, server: Any, suite: str | None) -> list[subprocess.Popen[str]]:
-    """tcpcryptd on both hosts for a tcpcrypt protocol ([] for the others)."""
-    if suite is None:
-        return []
-    started: list[subprocess.Popen[str]] = []
-    try:
-        for host in (client, server):
-            started.append(start_tcpcryptd(host, ports=[PORT], suites=(suite,), cache_size=0))
-    except BaseException:
-        for daemon in started:
-            stop_tcpcryptd(daemon)
-        raise
-    return started
-
-
-def _read_report(process: subprocess.Popen[str]) -> dict[str, Any]:
-    """The receiver's JSON line for the transfer just made."""
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    if not line:
-        raise RuntimeError("the receiver exited without a report")
-    report: dict[str, Any] = json.loads(line)
-    return report
-
-
-def _transfer(
-    client: Any, server: Any, label: str, size: int, seed: int, buffers: int,
-    cert: Path, key: Path,
-) -> dict[str, Any]:
-    """One transfer over `label`: the measurements of both ends, daemons included."""
-    spec = PROTOCOLS[label]
-    receiver_args = ["receive", "--port", str(PORT), "--buffers", str(buffers)]
-    sender_args = ["send", "--host", server.IP(), "--port", str(PORT), "--bytes", str(size),
-                   "--seed", str(seed), "--buffers", str(buffers)]
-    if spec.tls:
-        receiver_args += ["--tls", spec.tls, "--cert", str(cert), "--key", str(key)]
-        sender_args += ["--tls", spec.tls]
-    daemons = _start_daemons(client, server, spec.tcpcrypt_suite)
-    receiver = start_module(server, "testbed.apps.bulk", *receiver_args)
-    try:
-        daemon_before = [cpu_ns(daemon.pid) for daemon in daemons]
-        sent = run_module_json(client, "testbed.apps.bulk", *sender_args)
-        daemon_cpu_s = [(cpu_ns(d.pid) - b) / 1e9 for d, b in zip(daemons, daemon_before,
-                                                                   strict=True)]
-        received = _read_report(receiver)
-        sessions = tcpcrypt_cli(server, "sessions") if daemons else []
-    finally:
-        receiver.kill()
-        receiver.wait()
-        for daemon in daemons:
-            stop_tcpcryptd(daemon)
-    encrypted = bool(spec.tls)
-    if daemons:
-        carried = [s for s in sessions if s["role"] == "B"]
-        encrypted = bool(carried) and bool(carried[-1]["encrypted"])
-    return {"sent": sent, "received": received, "daemon_cpu_s": daemon_cpu_s,
-            "encrypted": encrypted}
-
-
-def _round_row(label: str, index: int, outcome: dict[str, Any], expected: str,
-               size: int) -> dict[str, Any]:
-    sent, received = outcome["sent"], outcome["received"]
-    seconds = float(received["seconds"])
-    daemon_a, daemon_b = (outcome["daemon_cpu_s"] + [0.0, 0.0])[:2]
-    sha_ok = (received["sha256"] == sent["sha256"] == sent["peer_sha256"] == expected
-              and received["bytes"] == size)
-    return {
-        "protocol": label,
-        "round": index,
-        "mbytes": received["bytes"] / 1e6,
-        "seconds": seconds,
-        "mbps": float(received["mbps"]),
-        "sha256_ok": sha_ok,
-        "encrypted": outcome["encrypted"],
-        # CPU per second of transfer (1.0: one core busy): the program plus its host's daemon
-        "sender_cpu": (float(sent["cpu_s"]) + daemon_a) / float(sent["send_seconds"]),
-        "receiver_cpu": (float(received["cpu_s"]) + daemon_b) / seconds,
-        "daemon_a_cpu": daemon_a / float(sent["send_seconds"]),
-        "daemon_b_cpu": daemon_b / seconds,
-    }
-
-
-def _summary(label: str, rounds: list[dict[str, Any]]) -> dict[str, Any]:
+def _summary(label: str, rounds: list[dict[str, Any]], path: str) -> dict[str, Any]:
     """The protocol's row: medians over its rounds."""
     def median(key: str) -> float:
         return statistics.median(float(r[key]) for r in rounds)
 
-    return {
+    summary = {
         "protocol": label,
+        "path": path,
         "rounds": len(rounds),
         "mbytes": median("mbytes"),
         "seconds": median("seconds"),
@@ -174,6 +105,10 @@ def _summary(label: str, rounds: list[dict[str, Any]]) -> dict[str, Any]:
         "daemon_a_cpu": median("daemon_a_cpu"),
         "daemon_b_cpu": median("daemon_b_cpu"),
     }
+    if all("engine_cpu" in r for r in rounds):
+        summary["engine_cpu"] = median("engine_cpu")
+        summary["engine_busy"] = median("engine_busy")
+    return summary
 
 
 def _figure(out_dir: Path, summaries: list[dict[str, Any]],
@@ -212,23 +147,23 @@ def run(ctx: RunContext) -> ExperimentOutput:
     count = int(ctx.params["rounds"])
     buffers = int(ctx.params["buffer_kb"]) * 1024
     expected = pattern_sha256(ctx.seed, size)
+    path = check_path(str(ctx.params["path"]))
     rounds: dict[str, list[dict[str, Any]]] = {label: [] for label in labels}
     failed: set[str] = set()
     errors: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="testbed-tls-") as scratch, \
-            emulated_network(LineTopo()) as net, \
+            path_network(path) as net, \
             ctx.progress(count * len(labels), "throughput") as progress:
         from testbed.apps.tls_material import write_self_signed
 
         cert, key = write_self_signed(Path(scratch))
         client, server = net.get("client"), net.get("server")
+        meter = EngineMeter(net)
         for index in range(count):
             for label in labels:
                 try:
-                    outcome = _transfer(client, server, label, size, ctx.seed, buffers,
-                                        cert, key)
-                    if "error" in outcome["received"]:
-                        raise RuntimeError(f"receiver: {outcome['received']['error']}")
+                    row = bulk_transfer(client, server, label, size, ctx.seed, buffers,
+                                        cert, key, expected, meter=meter)
                 except (RuntimeError, OSError, ValueError, subprocess.TimeoutExpired) as error:
                     failed.add(label)
                     ctx.warn(f"{label} round {index}: transfer failed: {error}")
@@ -236,13 +171,22 @@ def run(ctx: RunContext) -> ExperimentOutput:
                                    "error": str(error)[-200:]})
                     progress.advance()
                     continue
-                row = _round_row(label, index, outcome, expected, size)
+                row = {"protocol": label, "round": index, "path": path,
+                       **{k: v for k, v in row.items() if k != "protocol"}}
+                received_bytes, received_sha256 = (row.pop("received_bytes"),
+                                                   row.pop("received_sha256"))
                 rounds[label].append(row)
+                if "engine_busy" in row:
+                    warning = engine_bound({"mb1": row["engine_busy"]},
+                                           {"sender": row["sender_cpu"],
+                                            "receiver": row["receiver_cpu"]})
+                    if warning:
+                        ctx.warn(f"{label} round {index}: {warning}")
                 if not row["sha256_ok"]:
                     failed.add(label)
                     ctx.warn(f"{label} round {index}: SHA-256 or length mismatch "
-                             f"(received {outcome['received']['bytes']} bytes, "
-                             f"{outcome['received']['sha256'][:16]}..., expected "
+                             f"(received {received_bytes} bytes, "
+                             f"{received_sha256[:16]}..., expected "
                              f"{size} bytes, {expected[:16]}...); no metric reported")
                     errors.append({"protocol": label, "round": index, "integrity_ok": False,
                                    "error": "sha256 mismatch"})
@@ -252,11 +196,16 @@ def run(ctx: RunContext) -> ExperimentOutput:
                              "no metric reported")
                 progress.advance()
         ctx.add_environment("offloads", read_offloads(net))
-    ctx.add_environment("topology", "line: client - server, linked directly, no middlebox")
+        for text in engine_warnings(stop_middleboxes(net)):
+            ctx.warn(text)
+    ctx.add_environment("topology", describe_topology(path))
+    ctx.add_environment("path", path)
+    if path != "none":
+        ctx.add_environment("engine_cpu_note", sharing_note())
     cores = os.cpu_count() or 1
     if os.getloadavg()[0] > cores:
         ctx.warn(f"load average {os.getloadavg()[0]:.1f} exceeds the {cores} cores: noisy figures")
-    summaries = [_summary(label, rounds[label]) for label in labels if rounds[label]]
+    summaries = [_summary(label, rounds[label], path) for label in labels if rounds[label]]
     metrics: dict[str, float] = {}
     for summary in summaries:
         label = str(summary["protocol"])
@@ -265,6 +214,8 @@ def run(ctx: RunContext) -> ExperimentOutput:
         metrics[f"throughput.mbps.{label}"] = float(summary["mbps"])
         metrics[f"throughput.sender_cpu.{label}"] = float(summary["sender_cpu"])
         metrics[f"throughput.receiver_cpu.{label}"] = float(summary["receiver_cpu"])
+        if "engine_cpu" in summary:
+            metrics[f"throughput.engine_cpu.{label}"] = float(summary["engine_cpu"])
     per_round = [row for label in labels for row in rounds[label]] if count > 1 else []
     figures = [_figure(ctx.out_dir, summaries, rounds, failed)] if summaries else []
     return ExperimentOutput(summaries + per_round + errors, metrics, figures)

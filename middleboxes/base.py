@@ -62,17 +62,44 @@ class MiddleboxConfigError(ValueError):
 Timed = tuple[Direction, Action]  # an action a model takes on a timer, with its direction
 
 
+class Scope(enum.IntEnum):
+    """What a model must see of a path whose hosts keep their segmentation offloads, where
+    data arrives as super-packets of up to 64 KB (many wire segments in one). Ordered: a
+    chain needs the most any of its models needs.
+
+    NOTHING: forwards everything unchanged (pass-through): the engine need not parse packets.
+    CONTROL: acts only on segments carrying SYN, FIN or RST; the others cross unparsed.
+    PACKETS: acts on every packet, and acting on a super-packet equals acting on each of its
+        wire segments (address, port and sequence rewriting; a fixed delay).
+    SEGMENTS: behaves per wire segment (loss, reordering, segment boundaries, one ACK per
+        segment): the engine splits super-packets into wire-sized segments first.
+    """
+
+    NOTHING = 0
+    CONTROL = 1
+    PACKETS = 2
+    SEGMENTS = 3
+
+
 class Middlebox:
     """Subclasses override `process`; a model that holds packets back (a coalescer) also
-    overrides `next_timer` and `expire`, which engines call when the time comes.
+    overrides `next_timer` and `expire`, which engines call when the time comes. `scope`
+    says what the model must see (see `Scope`); a model whose need depends on its parameters
+    overrides `needs()` instead.
 
     `ranges` gives each numeric parameter its accepted range (inclusive; a list parameter's
     items each); the constructor calls `check_ranges`, so a bad value is refused before
     anything runs, and `testbed list` shows the ranges."""
 
     name: ClassVar[str] = "middlebox"
+    scope: ClassVar[Scope] = Scope.SEGMENTS  # the safe default for a model that says nothing
     ranges: ClassVar[Mapping[str, tuple[float, float]]] = {}
     choices: ClassVar[Mapping[str, tuple[str, ...]]] = {}  # a text parameter's values
+
+    def needs(self) -> Scope:
+        """What this instance must see of the packets (engines split super-packets for
+        SEGMENTS, hand every packet to the model for PACKETS, only SYN/FIN/RST for CONTROL)."""
+        return self.scope
 
     def __init__(self) -> None:
         self.stats: Counter[str] = Counter()

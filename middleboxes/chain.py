@@ -10,7 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from middleboxes.base import Action, Delay, Direction, Forward, Inject, Middlebox, Timed
+from middleboxes.base import (
+    Action,
+    Delay,
+    Direction,
+    Forward,
+    Inject,
+    Middlebox,
+    Scope,
+    Timed,
+)
 from packets.tcp import TcpPacket
 
 
@@ -21,6 +30,10 @@ class Chain(Middlebox):
         super().__init__()
         self.models = list(models)
         self._timed = [model for model in self.models if model.holds_packets()]
+
+    def needs(self) -> Scope:
+        """The most any model on the chain needs (an empty chain: nothing)."""
+        return max((model.needs() for model in self.models), default=Scope.NOTHING)
 
     def describe(self) -> str:
         return ",".join(model.describe() for model in self.models) or "none"

@@ -6,7 +6,15 @@ from __future__ import annotations
 import random
 from typing import Final
 
-from middleboxes.base import Action, Delay, Direction, Drop, Middlebox, MiddleboxConfigError
+from middleboxes.base import (
+    Action,
+    Delay,
+    Direction,
+    Drop,
+    Middlebox,
+    MiddleboxConfigError,
+    Scope,
+)
 from packets.tcp import TcpPacket
 
 MIN_RATE_MBPS: Final = 0.001  # 1 kbit/s: a 1500-byte packet then takes 12 s
@@ -38,6 +46,13 @@ class Link(Middlebox):
         given = {"delay_ms": delay_ms, "jitter_ms": jitter_ms, "loss": loss,
                  "duplicate": duplicate, "reorder": reorder, "rate_mbps": rate_mbps}
         self.params: dict[str, object] = {k: v for k, v in given.items() if v}
+
+    def needs(self) -> Scope:
+        """A fixed delay acts alike on a super-packet and on its segments; loss, jitter,
+        reordering, duplication and a rate limit (serialisation per segment) act per wire
+        segment."""
+        per_segment = (self.loss, self.jitter, self.reorder, self.duplicate, self.rate_bps)
+        return Scope.SEGMENTS if any(per_segment) else Scope.PACKETS
 
     def process(self, packet: TcpPacket, direction: Direction, now: float) -> list[Action]:
         if self.loss and self._random.random() < self.loss:

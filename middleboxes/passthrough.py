@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from middleboxes.base import Middlebox
+from middleboxes.base import Middlebox, Scope
 
 
 class Passthrough(Middlebox):
     name = "passthrough"
+    scope = Scope.NOTHING

@@ -14,7 +14,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from middleboxes.base import Action, Direction, FlowKey, Forward, Inject, Middlebox, flow_key
+from middleboxes.base import (
+    Action,
+    Direction,
+    FlowKey,
+    Forward,
+    Inject,
+    Middlebox,
+    Scope,
+    flow_key,
+)
 from middleboxes.flow_table import (
     CLOSED_S,
     FLOW_RANGES,
@@ -41,6 +50,7 @@ class _Sender:
 
 class ProxyAck(Middlebox):
     name = "proxy-ack"
+    scope = Scope.SEGMENTS  # one made-up ACK per wire segment, as a real proxy sends
 
     ranges = FLOW_RANGES
 

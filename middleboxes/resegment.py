@@ -32,6 +32,7 @@ from middleboxes.base import (
     Forward,
     Middlebox,
     MiddleboxConfigError,
+    Scope,
     Timed,
     flow_key,
 )
@@ -63,6 +64,7 @@ class Resegment(Middlebox):
     name = "resegment"
     ranges = {"max_bytes": (1, MAX_PAYLOAD), "hold_ms": (0.001, 1000)}
     choices = {"mode": MODES}
+    scope = Scope.SEGMENTS  # it changes the boundaries of the segments the wire carries
 
     def __init__(self, max_bytes: int = 536, mode: str = "split",
                  hold_ms: float = DEFAULT_HOLD_MS) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 
-from middleboxes.base import Action, Direction, FlowKey, Forward, Middlebox, flow_key
+from middleboxes.base import Action, Direction, FlowKey, Forward, Middlebox, Scope, flow_key
 from middleboxes.flow_table import (
     CLOSED_S,
     FLOW_RANGES,
@@ -18,6 +18,7 @@ from middleboxes.flow_table import (
     FlowTable,
     flow_params,
 )
+from packets.patch import patch_fields
 from packets.tcp import TcpPacket, rebuild
 from packets.tcp_options import KIND_SACK, TcpOption
 
@@ -26,6 +27,7 @@ MOD = 1 << 32
 
 class SeqRewrite(Middlebox):
     name = "seq-rewrite"
+    scope = Scope.PACKETS  # shifting a super-packet's sequence number shifts each segment's
 
     ranges = {"seed": (0, 2**32 - 1), **FLOW_RANGES}
 
@@ -58,9 +60,11 @@ class SeqRewrite(Middlebox):
     def process(self, packet: TcpPacket, direction: Direction, now: float) -> list[Action]:
         offset = self._offset(flow_key(packet, direction), packet, direction, now)
         if direction is Direction.TO_SERVER:
-            return [Forward(rebuild(packet, seq=(packet.seq + offset) % MOD))]
-        options = [_shift_sack(option, -offset) for option in packet.options]
+            return [Forward(patch_fields(packet, seq=(packet.seq + offset) % MOD))]
         ack = (packet.ack - offset) % MOD if packet.flags & 0x10 else packet.ack
+        if packet.option(KIND_SACK) is None:  # in place, checksums updated incrementally
+            return [Forward(patch_fields(packet, ack=ack))]
+        options = [_shift_sack(option, -offset) for option in packet.options]
         return [Forward(rebuild(packet, ack=ack, options=options))]
 
 

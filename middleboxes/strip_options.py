@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from middleboxes.base import Action, Direction, Forward, Middlebox, MiddleboxConfigError
+from middleboxes.base import Action, Direction, Forward, Middlebox, MiddleboxConfigError, Scope
 from packets.tcp import TcpPacket, remove_tcp_options
 
 # EOL, NOP, MSS, window scale, SACK-permitted, SACK, timestamps.
@@ -30,6 +30,11 @@ class StripOptions(Middlebox):
             self.params["kinds"] = kinds
         if ports:
             self.params["ports"] = ports
+
+    def needs(self) -> Scope:
+        # on=all also edits data packets, whose options every wire segment of a
+        # super-packet shares; on=syn/synack only ever touches SYNs
+        return Scope.PACKETS if self.on == "all" else Scope.CONTROL
 
     def _applies(self, packet: TcpPacket) -> bool:
         if self.ports and packet.src_port not in self.ports and packet.dst_port not in self.ports:

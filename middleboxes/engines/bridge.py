@@ -1,23 +1,30 @@
-"""A transparent bridge over AF_PACKET that runs a middlebox model between two interfaces.
+"""A transparent bridge over AF_PACKET that runs a middlebox model between two interfaces,
+with the hosts' segmentation and checksum offloads left on.
 
 Frames arriving on the client-side interface go to the model as TO_SERVER packets and leave
-on the server-side interface, and the other way round. Frames that are not IPv4/TCP (ARP,
-ICMP) are bridged without the model, but other IPv4 frames (ICMP) wait the fixed delay of the
-chain's `link` models, so that ping sees the path's RTT; ARP crosses at once. `Delay` actions
-wait in a timer heap; `Inject` sends a new packet out of the interface its direction points to;
-a model that holds packets back (`next_timer`/`expire`) is called when its time comes.
-Packets the engine sends itself take the Ethernet header last seen towards their IPv4
-destination (for a destination not seen yet, the direction's last one), so several hosts may
-share a side (a dumbbell's clients). A chain of `passthrough` models only takes a fast path
-that forwards frames without parsing them.
+on the server-side interface, and the other way round. The sockets carry the virtio-net
+header (PACKET_VNET_HDR): TCP data arrives as super-packets of up to 64 KB whose checksums the
+kernel completes, and leaves the same way, so the kernel (not this loop) segments and
+checksums them. What the chain sees depends on what it needs (`middleboxes.base.Scope`,
+`middleboxes.engines.dispatch`): nothing at all for pass-through (frames are forwarded
+unparsed), SYN/FIN/RST only for handshake models, every packet, or wire-sized segments for
+models that act per segment (loss, reordering, resegmenting, proxy ACKs), for which the
+engine splits super-packets.
 
-The interfaces must have checksum and segmentation offloads off (the emulation runtime does
-that), or the model would see packets the wire never carries.
+Frames that are not IPv4/TCP (ARP, ICMP) are bridged without the model, but other IPv4 frames
+(ICMP) wait the fixed delay of the chain's `link` models, so that ping sees the path's RTT;
+ARP crosses at once. `Delay` actions wait in a timer heap; `Inject` sends a new packet out of
+the interface its direction points to; a model that holds packets back (`next_timer`/
+`expire`) is called when its time comes. Packets the engine sends itself take the Ethernet
+header last seen towards their IPv4 destination (for a destination not seen yet, the
+direction's last one), so several hosts may share a side (a dumbbell's clients).
 
 The engine reports its counters as one JSON line on stdout, {"event": "stats", ...}, when it
 gets SIGUSR1 and when it stops (SIGTERM, SIGINT): per model the counters (`dropped:model-error`
 counts packets dropped because the model raised) and the last errors, and the engine's own
-(`engine-errors`, `send-errors`, `send-retries`, `non-tcp`).
+(`bytes-in`, `engine-errors`, `send-errors`, `send-retries`, `non-tcp`, `socket-drops`,
+`truncated`,
+`super-packets-split`, ...), with the scope the chain runs at.
 
     python -m middleboxes.engines.bridge --path "link(delay_ms=10)" --client IF --server IF
 """
@@ -25,38 +32,71 @@ counts packets dropped because the model raised) and the last errors, and the en
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
 import errno
+import fcntl
 import heapq
 import itertools
 import json
 import select
 import signal
 import socket
+import struct
 import sys
 import time
 from collections import Counter, deque
-from collections.abc import Sequence
 from types import FrameType
 from typing import Any
 
-from middleboxes.base import Action, Delay, Direction, Drop, Forward, Inject, Middlebox
+from middleboxes.base import Direction, Middlebox, Scope
 from middleboxes.chain import Chain
+from middleboxes.engines.dispatch import Dispatcher, Outgoing
+from middleboxes.engines.vnet import HEADER_BYTES
 from middleboxes.link import Link
-from middleboxes.passthrough import Passthrough
 from middleboxes.registry import parse_chain
 
 ETH_P_ALL = 0x0003
 ETH_P_IP = 0x0800
 ETH_HEADER = 14
-PACKET_OUTGOING = 4
 SOL_PACKET = 263
 PACKET_STATISTICS = 6  # struct tpacket_stats {unsigned tp_packets, tp_drops}; read resets
+PACKET_VNET_HDR = 15  # set before any ring: frames carry the 10-byte virtio-net header
+PACKET_IGNORE_OUTGOING = 23  # the socket does not read back what it sends
+SIOCGIFMTU = 0x8921
+SIOCGSTAMPNS = 0x8907  # the kernel's receive time of the last frame read (CLOCK_REALTIME)
+SO_TIMESTAMPNS = 35
+PR_SET_TIMERSLACK = 29
 RETRY_S = 0.0002
-SOCKET_BUFFER = 8 << 20
+SOCKET_BUFFER = 32 << 20  # smaller ones dropped thousands of super-packets in bursts
+RECEIVE_BUFFER = 256 << 10  # a 64 KB super-packet and its headers, with room to spare
+FRAME_START = HEADER_BYTES + ETH_HEADER  # where the IPv4 packet starts in what we read
 
 
 def _models(model: Middlebox) -> list[Middlebox]:
     return list(model.models) if isinstance(model, Chain) else [model]
+
+
+def _mtu(sock: socket.socket, name: str) -> int:
+    request = struct.pack("16si", name.encode()[:15], 0)
+    return int(struct.unpack("16si", fcntl.ioctl(sock.fileno(), SIOCGIFMTU, request))[1])
+
+
+def open_socket(name: str) -> socket.socket:
+    """A non-blocking AF_PACKET socket on `name` with the virtio-net header, that ignores its
+    own sends, with 32 MB buffers."""
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+    sock.setsockopt(SOL_PACKET, PACKET_VNET_HDR, 1)
+    sock.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
+    for option, fallback in ((getattr(socket, "SO_RCVBUFFORCE", 33), socket.SO_RCVBUF),
+                             (getattr(socket, "SO_SNDBUFFORCE", 32), socket.SO_SNDBUF)):
+        try:  # bursts of a bulk transfer overflow the default buffer (socket-drops)
+            sock.setsockopt(socket.SOL_SOCKET, option, SOCKET_BUFFER)
+        except OSError:
+            sock.setsockopt(socket.SOL_SOCKET, fallback, SOCKET_BUFFER)
+    sock.bind((name, 0))
+    sock.setblocking(False)
+    return sock
 
 
 class Bridge:
@@ -64,7 +104,7 @@ class Bridge:
         self.model = model
         self.counters: Counter[str] = Counter()  # the engine's own, beside the models'
         models = _models(model)
-        self.fast = all(type(m) is Passthrough for m in models)
+        self.scope = model.needs()
         # Non-TCP IPv4 (ICMP) waits the fixed delay of the path's links (no loss, no jitter).
         self.other_delay = sum(m.delay for m in models if isinstance(m, Link))
         self.timed = model.holds_packets()
@@ -74,45 +114,50 @@ class Bridge:
         # ... and per destination IPv4 address: several hosts may sit behind one side (a
         # dumbbell's clients), and a delayed or injected packet must go to its own host's MAC
         self.headers_to: dict[tuple[Direction, bytes], bytes] = {}
-        self._timers: list[tuple[float, int, Direction, bytes]] = []  # delayed packets
+        self._timers: list[tuple[float, int, Outgoing]] = []  # delayed packets
         # Frames the interface refused for now, per direction, in order: while one waits,
         # later frames queue behind it (the engine itself never reorders or loses a frame).
         self._backlog: dict[Direction, deque[bytes]] = {d: deque() for d in Direction}
         self._retry_at: float | None = None
         self._order = itertools.count()
+        self._buffer = bytearray(RECEIVE_BUFFER)
+        self._view = memoryview(self._buffer)
         for direction, name in ((Direction.TO_CLIENT, client_interface),
                                 (Direction.TO_SERVER, server_interface)):
-            sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
-            for option, fallback in ((getattr(socket, "SO_RCVBUFFORCE", 33), socket.SO_RCVBUF),
-                                     (getattr(socket, "SO_SNDBUFFORCE", 32), socket.SO_SNDBUF)):
-                try:  # bursts of a bulk transfer overflow the default buffer (socket-drops)
-                    sock.setsockopt(socket.SOL_SOCKET, option, SOCKET_BUFFER)
-                except OSError:
-                    sock.setsockopt(socket.SOL_SOCKET, fallback, SOCKET_BUFFER)
-            sock.bind((name, 0))
-            sock.setblocking(False)
-            self.sockets[direction] = sock  # the socket packets going `direction` leave by
+            self.sockets[direction] = open_socket(name)  # packets going `direction` leave here
+        mtu = min(_mtu(sock, name) for sock, name in
+                  ((self.sockets[Direction.TO_CLIENT], client_interface),
+                   (self.sockets[Direction.TO_SERVER], server_interface)))
+        self.dispatcher = Dispatcher(model, mtu)
+        # A chain that delays counts each delay from the frame's arrival at the interface,
+        # not from when this loop got to it (the kernel stamps every frame).
+        self.stamped = any(isinstance(m, Link) for m in models)
+        if self.stamped:
+            for sock in self.sockets.values():
+                sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         self.stopped = False
 
-    def _send(self, direction: Direction, packet: bytes) -> None:
-        header = self.headers_to.get((direction, packet[16:20])) or self.headers.get(direction)
+    def _send(self, out: Outgoing) -> None:
+        direction = out.direction
+        header = (self.headers_to.get((direction, out.packet[16:20]))
+                  or self.headers.get(direction))
         if header is None:
             return  # no frame seen yet in that direction: no MAC addresses to use
-        self._send_frame(direction, header + packet)
+        self._send_frame(direction, out.header + header + out.packet)
 
-    def _send_frame(self, direction: Direction, frame: bytes) -> None:
+    def _send_frame(self, direction: Direction, frame: bytes | memoryview) -> None:
         """Send, and when the interface queue is full try again shortly: the engine itself
         never loses a packet (a loss here would hide behind whatever model is measured)."""
         backlog = self._backlog[direction]
         if backlog:
-            backlog.append(frame)
+            backlog.append(bytes(frame))
         elif not self._try_send(direction, frame):
-            backlog.append(frame)
+            backlog.append(bytes(frame))
             self.counters["send-retries"] += 1
             if self._retry_at is None:
                 self._retry_at = time.monotonic() + RETRY_S
 
-    def _try_send(self, direction: Direction, frame: bytes) -> bool:
+    def _try_send(self, direction: Direction, frame: bytes | memoryview) -> bool:
         """False when the interface cannot take the frame now (try again later)."""
         try:
             self.sockets[direction].send(frame)
@@ -122,6 +167,7 @@ class Bridge:
             if error.errno == errno.ENOBUFS:
                 return False
             self.counters["send-errors"] += 1
+            self.counters[f"send-error:{errno.errorcode.get(error.errno or 0, '?')}"] += 1
         return True
 
     def _flush_backlogs(self, now: float) -> None:
@@ -133,33 +179,44 @@ class Bridge:
                 self.counters["send-retries"] += 1
                 self._retry_at = now + RETRY_S
 
-    def _apply(self, actions: Sequence[Action], direction: Direction, now: float) -> None:
-        for action in actions:
-            if isinstance(action, Forward):
-                self._send(direction, action.packet)
-            elif isinstance(action, Delay):
-                heapq.heappush(self._timers, (now + action.seconds, next(self._order),
-                                              direction, action.packet))
-            elif isinstance(action, Inject):
-                self._send(action.direction, action.packet)
-            elif isinstance(action, Drop):
-                continue
+    def _arrival(self, sock: socket.socket) -> float:
+        """When the frame just read arrived, on the monotonic clock (now if unknown)."""
+        now = time.monotonic()
+        try:
+            raw = fcntl.ioctl(sock.fileno(), SIOCGSTAMPNS, bytes(16))
+        except OSError:
+            return now
+        seconds, nanoseconds = struct.unpack("qq", raw)
+        arrived = seconds + nanoseconds / 1e9 - (time.time() - now)
+        return arrived if now - 0.1 < arrived <= now else now
+
+    def _apply(self, outs: list[Outgoing], now: float) -> None:
+        for out in outs:
+            if out.delay > 0:
+                heapq.heappush(self._timers, (now + out.delay, next(self._order), out))
+            else:
+                self._send(out)
 
     def _receive(self, arrived_on: Direction) -> None:
         direction = arrived_on.reverse  # a frame from the client side travels to the server
         sock = self.sockets[arrived_on]
+        view = self._view
         while True:
             try:
-                frame, address = sock.recvfrom(65535)
+                size = sock.recv_into(self._buffer, RECEIVE_BUFFER, socket.MSG_TRUNC)
             except BlockingIOError:
                 return
-            if address[2] == PACKET_OUTGOING:
-                continue  # our own transmissions
-            if self.fast:
-                self._send_frame(direction, frame)
+            if size > RECEIVE_BUFFER:
+                self.counters["truncated"] += 1  # cannot happen below 64 KB super-packets
+                continue
+            self.counters["bytes-in"] += size
+            if self.scope is Scope.NOTHING:
+                self._send_frame(direction, view[:size])
                 self.counters["fast-forwarded"] += 1
                 continue
-            header, packet = frame[:ETH_HEADER], frame[ETH_HEADER:]
+            vnet = bytes(view[:HEADER_BYTES])
+            header = bytes(view[HEADER_BYTES:FRAME_START])
+            packet = bytes(view[FRAME_START:size])
             self.headers[direction] = header
             if len(packet) >= 20:
                 self.headers_to[(direction, packet[16:20])] = header
@@ -167,22 +224,19 @@ class Bridge:
             if not ipv4 or packet[9] != 6:
                 if ipv4 and self.other_delay:
                     self.counters["non-tcp-delayed"] += 1
-                    heapq.heappush(self._timers, (time.monotonic() + self.other_delay,
-                                                  next(self._order), direction, packet))
+                    heapq.heappush(self._timers, (self._arrival(sock) + self.other_delay,
+                                                  next(self._order),
+                                                  Outgoing(direction, 0.0, vnet, packet)))
                 else:
                     self.counters["non-tcp"] += 1
-                    self._send_frame(direction, frame)
+                    self._send_frame(direction, view[:size])
                 continue
-            now = time.monotonic()
+            now = self._arrival(sock) if self.stamped else time.monotonic()
             try:
-                self._apply(self.model.handle(packet, direction, now), direction, now)
+                self._apply(self.dispatcher.tcp(vnet, packet, direction, now), now)
             except Exception as error:  # the engine outlives anything a packet can cause
                 self.counters["engine-errors"] += 1
                 self.counters[f"engine-error:{type(error).__name__}"] += 1
-
-    def _release(self, now: float) -> None:
-        for direction, action in self.model.release(now):
-            self._apply([action], direction, now)
 
     def _socket_drops(self) -> None:
         """Frames the kernel dropped because the engine's receive buffer was full."""
@@ -199,7 +253,8 @@ class Bridge:
         return {
             "event": "stats",
             "path": self.model.describe(),
-            "engine": dict(self.counters),
+            "scope": self.scope.name.lower(),
+            "engine": dict(self.counters + self.dispatcher.counters),
             "models": [{"model": m.describe(), "stats": dict(m.stats), "errors": list(m.errors)}
                        for m in _models(self.model)],
         }
@@ -207,30 +262,36 @@ class Bridge:
     def _print_report(self) -> None:
         print(json.dumps(self.report()), flush=True)
 
+    def _due(self, now: float) -> float:
+        """Send what is due; the seconds until the next thing falls due (at most 50 ms)."""
+        held = self.model.next_timer() if self.timed else None
+        if held is not None and held <= now:
+            try:
+                self._apply(self.dispatcher.released(now), now)
+            except Exception as error:
+                self.counters["engine-errors"] += 1
+                self.counters[f"engine-error:{type(error).__name__}"] += 1
+            held = self.model.next_timer()
+        while self._timers and self._timers[0][0] <= now:
+            self._send(heapq.heappop(self._timers)[2])
+        if self._retry_at is not None and self._retry_at <= now:
+            self._flush_backlogs(now)
+        due = [self._timers[0][0]] if self._timers else []
+        if self._retry_at is not None:
+            due.append(self._retry_at)
+        if held is not None:
+            due.append(held)
+        return min(max(0.0, min(due) - now) if due else 0.05, 0.05)
+
     def run(self) -> None:
         by_fd = {sock.fileno(): direction for direction, sock in self.sockets.items()}
         while not self.stopped:
             if self.report_requested:
                 self.report_requested = False
                 self._print_report()
-            now = time.monotonic()
-            held = self.model.next_timer() if self.timed else None
-            if held is not None and held <= now:
-                self._release(now)
-                held = self.model.next_timer()
-            while self._timers and self._timers[0][0] <= now:
-                _, _, direction, packet = heapq.heappop(self._timers)
-                self._send(direction, packet)
-            if self._retry_at is not None and self._retry_at <= now:
-                self._flush_backlogs(now)
-            due = [self._timers[0][0]] if self._timers else []
-            if self._retry_at is not None:
-                due.append(self._retry_at)
-            if held is not None:
-                due.append(held)
-            timeout = max(0.0, min(due) - now) if due else 0.05
+            timeout = self._due(time.monotonic())
             try:
-                ready, _, _ = select.select(list(by_fd), [], [], min(timeout, 0.05))
+                ready, _, _ = select.select(list(by_fd), [], [], timeout)
             except InterruptedError:
                 continue
             for fd in ready:
@@ -252,6 +313,8 @@ def main(argv: list[str] | None = None) -> int:
     def report(signum: int, frame: FrameType | None) -> None:
         bridge.report_requested = True
 
+    with contextlib.suppress(OSError, AttributeError):  # timers wake within 1 us, not 50
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_TIMERSLACK, 1, 0, 0, 0)
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGUSR1, report)

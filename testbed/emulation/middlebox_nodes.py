@@ -18,7 +18,9 @@ own network namespace (so the namespace's teardown removes them):
   host is reachable from every link but does not switch frames between them.
 
 Bridges have STP off and forward delay 0; netfilter is not called on bridged frames
-(bridge-nf-call-* = 0 in the node); offloads are off on the new interfaces as on the others.
+(bridge-nf-call-* = 0 in the node). Every interface keeps its offloads (the engine carries
+super-packets with their virtio-net header); `net.offload_settings` records them all, the
+bridges and veths created here included (`testbed.emulation.offloads.read_offloads`).
 """
 
 from __future__ import annotations
@@ -33,8 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from testbed.apps.hosts import stop_process
-
-OFFLOADS = ("tx", "rx", "tso", "gso", "gro")
+from testbed.emulation.offloads import read_offloads
 
 
 class MiddleboxNodeError(RuntimeError):
@@ -65,19 +66,6 @@ class EngineReport:
         return sum(int(m["stats"].get("dropped:model-error", 0)) for m in self.models)
 
 
-def disable_offloads(net: Any) -> dict[str, str]:
-    """Offloads off on every host interface; returns what was set, for the results."""
-    settings: dict[str, str] = {}
-    for host in net.hosts:
-        for interface in host.intfList():
-            if interface.name == "lo":
-                continue
-            host.cmd("ethtool", "-K", interface.name,
-                     *[word for offload in OFFLOADS for word in (offload, "off")])
-            settings[interface.name] = ",".join(f"{o}=off" for o in OFFLOADS)
-    return settings
-
-
 def _run_in(node: Any, *words: str) -> None:
     """One command in `node`'s namespace; MiddleboxNodeError with its output if it fails."""
     process: subprocess.Popen[str] = node.popen(list(words), stdout=subprocess.PIPE,
@@ -85,14 +73,6 @@ def _run_in(node: Any, *words: str) -> None:
     out, _ = process.communicate(timeout=30)
     if process.returncode != 0:
         raise MiddleboxNodeError(f"{node.name}: {' '.join(words)} failed: {out.strip()}")
-
-
-def _offloads_off(node: Any, interfaces: list[str], settings: dict[str, str]) -> None:
-    for interface in interfaces:
-        # a bridge cannot change every feature (ethtool then exits non-zero): best effort
-        node.cmd("ethtool", "-K", interface,
-                 *[word for offload in OFFLOADS for word in (offload, "off")])
-        settings[interface] = ",".join(f"{o}=off" for o in OFFLOADS)
 
 
 def _bridge(node: Any, bridge: str, ports: list[str], *, isolated: bool = False) -> None:
@@ -108,10 +88,9 @@ def _bridge(node: Any, bridge: str, ports: list[str], *, isolated: bool = False)
     _run_in(node, "ip", "link", "set", bridge, "up")
 
 
-def join_host_interfaces(net: Any) -> dict[str, str]:
+def join_host_interfaces(net: Any) -> None:
     """Bridge the interfaces of every plain host that has several, moving its address to the
-    bridge; returns the offload settings of the bridges."""
-    settings: dict[str, str] = {}
+    bridge."""
     for host in net.hosts:
         interfaces = [i for i in host.intfList() if i.name != "lo"]
         if host.params.get("role") == "middlebox" or len(interfaces) < 2:
@@ -123,11 +102,9 @@ def join_host_interfaces(net: Any) -> dict[str, str]:
             _run_in(host, "ip", "addr", "flush", "dev", name)
         _bridge(host, bridge, names, isolated=True)
         _run_in(host, "ip", "addr", "add", address, "dev", bridge)
-        _offloads_off(host, [bridge], settings)
-    return settings
 
 
-def engine_interfaces(node: Any, settings: dict[str, str]) -> tuple[str, str]:
+def engine_interfaces(node: Any) -> tuple[str, str]:
     """(client side, server side) for the engine in a middlebox node: the last interface faces
     the server; several client-side ones are bridged to one end of a veth pair whose other end
     the engine uses."""
@@ -143,9 +120,7 @@ def engine_interfaces(node: Any, settings: dict[str, str]) -> tuple[str, str]:
         return clients[0], server
     engine_end, bridge_end = f"{node.name}-eng", f"{node.name}-brp"
     _run_in(node, "ip", "link", "add", engine_end, "type", "veth", "peer", "name", bridge_end)
-    _offloads_off(node, [engine_end, bridge_end], settings)
     _bridge(node, f"{node.name}-br", [*clients, bridge_end])
-    _offloads_off(node, [f"{node.name}-br"], settings)
     for interface in (engine_end, bridge_end):
         _run_in(node, "ip", "link", "set", interface, "up")
     return engine_end, server
@@ -156,16 +131,10 @@ def start_middleboxes(net: Any) -> list[subprocess.Popen[str]]:
     interfaces of plain hosts that have several)."""
     middleboxes = [h for h in net.hosts if h.params.get("role") == "middlebox"]
     net.middlebox_engines = []
-    bridges = join_host_interfaces(net)
-    if not middleboxes:
-        if bridges:
-            net.offload_settings = bridges
-        return []
-    net.offload_settings = disable_offloads(net)
-    net.offload_settings.update(bridges)
+    join_host_interfaces(net)
     engines = []
     for node in middleboxes:
-        client_side, server_side = engine_interfaces(node, net.offload_settings)
+        client_side, server_side = engine_interfaces(node)
         process: subprocess.Popen[str] = node.popen(
             [sys.executable, "-m", "middleboxes.engines.bridge", "--path", node.params["path"],
              "--client", client_side, "--server", server_side],
@@ -177,6 +146,7 @@ def start_middleboxes(net: Any) -> list[subprocess.Popen[str]]:
             raise MiddleboxNodeError(f"{node.name}: engine did not start: {error.strip()}")
         engines.append(process)
         net.middlebox_engines.append(Engine(node.name, node.params["path"], process))
+    net.offload_settings = read_offloads(net)
     return engines
 
 

@@ -59,7 +59,8 @@ def emulated_network(topo: Any) -> Iterator[Any]:
 
     SIGTERM is turned into KeyboardInterrupt for the duration, so that `kill` cleans up like
     Ctrl-C does. Middlebox nodes (params role=middlebox) run the AF_PACKET bridge engine with
-    their chain; offloads are off on every interface so models see what the wire carries.
+    their chain; every interface keeps its offloads (the engine carries super-packets with
+    their virtio-net header and splits them for models that act per wire segment).
     Nodes with more interfaces than that are wired with Linux bridges inside their namespace
     (see `testbed.emulation.middlebox_nodes` and docs/emulation.md).
     """

@@ -27,15 +27,27 @@ def parse_ethtool_features(text: str) -> dict[str, str]:
     return settings
 
 
+def interface_names(ip_link_output: str) -> list[str]:
+    """The interface names in `ip -o link show` output ("2: name@peer: <...> ..."), without
+    the loopback."""
+    names = []
+    for line in ip_link_output.splitlines():
+        parts = line.split(":", 2)
+        if len(parts) == 3:
+            name = parts[1].strip().split("@")[0]
+            if name and name != "lo":
+                names.append(name)
+    return names
+
+
 def read_offloads(net: Any) -> dict[str, str]:
-    """{"host:interface": "rx=on,tx=on,..."} for every non-loopback interface of every host."""
+    """{"host:interface": "rx=on,tx=on,..."} for every non-loopback interface in every host's
+    namespace: Mininet's links and the bridges and veths created inside nodes."""
     found: dict[str, str] = {}
     for host in net.hosts:
-        for interface in host.intfList():
-            if interface.name == "lo":
-                continue
-            settings = parse_ethtool_features(host.cmd("ethtool", "-k", interface.name))
-            found[f"{host.name}:{interface.name}"] = ",".join(
+        for name in interface_names(host.cmd("ip", "-o", "link", "show")):
+            settings = parse_ethtool_features(host.cmd("ethtool", "-k", name))
+            found[f"{host.name}:{name}"] = ",".join(
                 f"{key}={value}" for key, value in sorted(settings.items())
             ) or "unknown"
     return found

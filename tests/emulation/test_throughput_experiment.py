@@ -91,13 +91,12 @@ def test_bad_parameters_are_refused_before_the_network_starts(
 
 
 def test_a_hash_or_length_mismatch_marks_the_round() -> None:
-    from experiments.throughput import _round_row
+    from testbed.measurements import bulk_row
 
     good = pattern_sha256(1, 1000)
     sent = {"sha256": good, "peer_sha256": good, "cpu_s": 0.1, "send_seconds": 1.0}
     received = {"sha256": good, "bytes": 1000, "seconds": 1.0, "mbps": 0.008, "cpu_s": 0.1}
-    outcome = {"sent": sent, "received": received, "daemon_cpu_s": [], "encrypted": False}
-    assert _round_row("tcp", 0, outcome, good, 1000)["sha256_ok"] is True
+    assert bulk_row("tcp", sent, received, [], False, good, 1000)["sha256_ok"] is True
     for change in ({"sha256": pattern_sha256(2, 1000)}, {"bytes": 999}):
-        bad = {**outcome, "received": {**received, **change}}
-        assert _round_row("tcp", 0, bad, good, 1000)["sha256_ok"] is False
+        bad = {**received, **change}
+        assert bulk_row("tcp", sent, bad, [], False, good, 1000)["sha256_ok"] is False

@@ -147,3 +147,23 @@ def test_random_bytes_only_raise_malformed_packet(data: bytes) -> None:
 def test_option_parser_only_raises_malformed_packet(raw: bytes) -> None:
     with contextlib.suppress(MalformedPacket):
         parse_options(raw)
+
+
+@given(st.binary(min_size=0, max_size=3000), st.integers(0, 2**32 - 1),
+       st.integers(0, 2**32 - 1), st.integers(1, 65535), st.integers(1, 65535),
+       st.binary(min_size=4, max_size=4), st.binary(min_size=4, max_size=4))
+def test_patched_fields_keep_checksums_valid_and_equal_a_rebuild(
+        payload: bytes, seq: int, ack: int, sport: int, dport: int, src: bytes,
+        dst: bytes) -> None:
+    from dataclasses import replace
+
+    from packets.patch import patch_fields
+
+    original = parse_packet(build_packet(
+        IPv4Header(20, 0, 0, 7, 0x4000, 64, 6, 0, bytes(4), bytes([10, 0, 0, 2])),
+        src_port=40000, dst_port=80, seq=1, ack=2, flags=ACK, window=100, payload=payload))
+    patched = patch_fields(original, src=src, dst=dst, src_port=sport, dst_port=dport,
+                           seq=seq, ack=ack)
+    assert checksums_ok(patched)
+    ip = replace(original.ip, src=src, dst=dst)
+    assert patched == rebuild(original, ip=ip, src_port=sport, dst_port=dport, seq=seq, ack=ack)

@@ -1,0 +1,212 @@
+"""The two measurements the client-server experiments share, one implementation each:
+
+- `bulk_transfer`: N bytes of a seeded pattern from the client to the server over one
+  protocol (`testbed.apps.bulk`), SHA-256 checked; Mbit/s and the CPU of each end (program and
+  its host's tcpcryptd) per second of transfer. Used by `throughput` and `middlebox-matrix`.
+- `connection_cost`: the load generator's small request/response connections
+  (`testbed.apps.loadgen` against `testbed.apps.rr_server`); latency to the first byte and the
+  server's CPU per connection (its daemon included). Used by `connect` and `middlebox-matrix`.
+
+Both run inside an emulated network's `client` and `server` hosts, start and stop tcpcryptd
+for the tcpcrypt protocols, and, given an `EngineMeter`, add the cores the path's middlebox
+engines used while the transfer or the connections ran (`engine_cpu`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from testbed.apps.hosts import cpu_ns, run_module_json, start_module, user_and_system_s
+from testbed.apps.protocols import PROTOCOLS
+from testbed.apps.tcpcryptd_host import start_tcpcryptd, stop_tcpcryptd, tcpcrypt_cli
+from testbed.emulation.paths import EngineMeter, engine_figures
+
+PORT = 8000
+KERNEL_TIME_MIN_TICKS = 20
+
+
+def start_daemons(client: Any, server: Any, suite: str | None, port: int,
+                  cache_size: int = 0) -> list[subprocess.Popen[str]]:
+    """tcpcryptd on both hosts for a tcpcrypt protocol ([] for the others)."""
+    if suite is None:
+        return []
+    started: list[subprocess.Popen[str]] = []
+    try:
+        for host in (client, server):
+            started.append(start_tcpcryptd(host, ports=[port], suites=(suite,),
+                                           cache_size=cache_size))
+    except BaseException:
+        for daemon in started:
+            stop_tcpcryptd(daemon)
+        raise
+    return started
+
+
+def _read_report(process: subprocess.Popen[str]) -> dict[str, Any]:
+    """The receiver's JSON line for the transfer just made."""
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    if not line:
+        raise RuntimeError("the receiver exited without a report")
+    report: dict[str, Any] = json.loads(line)
+    return report
+
+
+def _engine_since(meter: EngineMeter | None) -> dict[str, tuple[float, float]]:
+    return meter.since() if meter is not None else {}
+
+
+def bulk_transfer(client: Any, server: Any, label: str, size: int, seed: int, buffers: int,
+                  cert: Path, key: Path, expected_sha256: str, *, port: int = PORT,
+                  meter: EngineMeter | None = None) -> dict[str, Any]:
+    """One transfer over `label`: its row (Mbit/s, SHA-256 verdict, encryption, CPU per
+    second of each end, engines' cores). RuntimeError if the transfer failed."""
+    spec = PROTOCOLS[label]
+    receiver_args = ["receive", "--port", str(port), "--buffers", str(buffers)]
+    sender_args = ["send", "--host", server.IP(), "--port", str(port), "--bytes", str(size),
+                   "--seed", str(seed), "--buffers", str(buffers)]
+    if spec.tls:
+        receiver_args += ["--tls", spec.tls, "--cert", str(cert), "--key", str(key)]
+        sender_args += ["--tls", spec.tls]
+    daemons = start_daemons(client, server, spec.tcpcrypt_suite, port)
+    try:
+        receiver = start_module(server, "testbed.apps.bulk", *receiver_args)
+    except BaseException:
+        for daemon in daemons:
+            stop_tcpcryptd(daemon)
+        raise
+    try:
+        daemon_before = [cpu_ns(daemon.pid) for daemon in daemons]
+        if meter is not None:
+            meter.restart()
+        sent = run_module_json(client, "testbed.apps.bulk", *sender_args)
+        engine_s = _engine_since(meter)  # nearly all of it during the transfer itself
+        daemon_cpu_s = [(cpu_ns(d.pid) - b) / 1e9 for d, b in zip(daemons, daemon_before,
+                                                                   strict=True)]
+        received = _read_report(receiver)
+        sessions = tcpcrypt_cli(server, "sessions") if daemons else []
+    finally:
+        receiver.kill()
+        receiver.wait()
+        for daemon in daemons:
+            stop_tcpcryptd(daemon)
+    if "error" in received:
+        raise RuntimeError(f"receiver: {received['error']}")
+    encrypted = bool(spec.tls)
+    if daemons:
+        carried = [s for s in sessions if s["role"] == "B"]
+        encrypted = bool(carried) and bool(carried[-1]["encrypted"])
+    row = bulk_row(label, sent, received, daemon_cpu_s, encrypted, expected_sha256, size)
+    row.update(engine_figures(engine_s, row["seconds"]))
+    return row
+
+
+def bulk_row(label: str, sent: dict[str, Any], received: dict[str, Any],
+             daemon_cpu_s: list[float], encrypted: bool, expected_sha256: str,
+             size: int) -> dict[str, Any]:
+    """A transfer's row from both ends' reports: the SHA-256 verdict (receiver, sender,
+    recomputed pattern and length all agree) and the CPU of each end per second."""
+    seconds = float(received["seconds"])
+    daemon_a, daemon_b = (daemon_cpu_s + [0.0, 0.0])[:2]
+    return {
+        "protocol": label,
+        "mbytes": received["bytes"] / 1e6,
+        "seconds": seconds,
+        "mbps": float(received["mbps"]),
+        "sha256_ok": (received["sha256"] == sent["sha256"] == sent["peer_sha256"]
+                      == expected_sha256 and received["bytes"] == size),
+        "encrypted": encrypted,
+        # CPU per second of transfer (1.0: one core busy): the program plus its host's daemon
+        "sender_cpu": (float(sent["cpu_s"]) + daemon_a) / float(sent["send_seconds"]),
+        "receiver_cpu": (float(received["cpu_s"]) + daemon_b) / seconds,
+        "daemon_a_cpu": daemon_a / float(sent["send_seconds"]),
+        "daemon_b_cpu": daemon_b / seconds,
+        "received_bytes": received["bytes"],
+        "received_sha256": received["sha256"],
+    }
+
+
+def _kernel_us(system_s: float, connections: int) -> float | None:
+    """System time per connection in us, or None when it spans too few clock ticks to mean
+    anything (the kernel counts it in ticks: 20 of them give 5% resolution)."""
+    if system_s * os.sysconf("SC_CLK_TCK") < KERNEL_TIME_MIN_TICKS:
+        return None
+    return system_s / connections * 1e6
+
+
+def _percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def connection_cost(client: Any, server: Any, label: str, count: int, response_bytes: int,
+                    cert: Path, key: Path, *, port: int = PORT,
+                    meter: EngineMeter | None = None) -> dict[str, Any]:
+    """`count` connections over `label`: latency, server CPU per connection (daemon
+    included), the share encrypted and resumed (the server daemon's records for tcpcrypt),
+    the engines' cores and the server's."""
+    spec = PROTOCOLS[label]
+    args = ["--port", str(port), "--response-bytes", str(response_bytes)]
+    if spec.tls:
+        args += ["--tls", spec.tls, "--cert", str(cert), "--key", str(key)]
+    daemons = start_daemons(client, server, spec.tcpcrypt_suite, port,
+                            cache_size=1024 if spec.resumed else 0)
+    try:
+        process = start_module(server, "testbed.apps.rr_server", *args)
+    except BaseException:
+        for daemon in daemons:
+            stop_tcpcryptd(daemon)
+        raise
+    try:
+        server_pids = [process.pid] + ([daemons[1].pid] if daemons else [])
+        before = sum(cpu_ns(pid) for pid in server_pids)
+        daemon_before = cpu_ns(daemons[1].pid) if daemons else 0
+        split_before = user_and_system_s(daemons[1].pid) if daemons else (0.0, 0.0)
+        if meter is not None:
+            meter.restart()
+        started = time.monotonic()
+        report = run_module_json(
+            client, "testbed.apps.loadgen", "--host", server.IP(), "--port", str(port),
+            "--protocol", label, "--connections", str(count),
+        )
+        wall_s = time.monotonic() - started
+        engines = engine_figures(_engine_since(meter), wall_s)
+        used = sum(cpu_ns(pid) for pid in server_pids) - before
+        daemon_used = cpu_ns(daemons[1].pid) - daemon_before if daemons else 0
+        split_after = user_and_system_s(daemons[1].pid) if daemons else (0.0, 0.0)
+        sessions = tcpcrypt_cli(server, "sessions") if daemons else []
+    finally:
+        process.kill()
+        process.wait()
+        for daemon in daemons:
+            stop_tcpcryptd(daemon)
+    samples = report["samples"]
+    first_byte = [s["first_byte_ms"] for s in samples]
+    resumed = sum(s["resumed"] for s in samples) / len(samples)
+    encrypted = 1.0 if spec.tls else 0.0
+    if daemons:
+        measured = [s for s in sessions if s["role"] == "B"][-count:]
+        encrypted = sum(bool(s["encrypted"]) for s in measured) / max(1, len(measured))
+        resumed = sum(bool(s["resumed"]) for s in measured) / max(1, len(measured))
+    handled = count + (1 if spec.resumed else 0)
+    row: dict[str, Any] = {
+        "protocol": label,
+        "latency_ms": statistics.median(first_byte),
+        "p90_ms": _percentile(first_byte, 0.9),
+        "connect_ms": statistics.median(s["connect_ms"] for s in samples),
+        "ready_ms": statistics.median(s["ready_ms"] for s in samples),
+        "server_cpu_us": used / handled / 1000,
+        "daemon_cpu_us": daemon_used / handled / 1000,
+        "daemon_kernel_us": _kernel_us(split_after[1] - split_before[1], handled),
+        "resumed": resumed,
+        "encrypted": encrypted,
+        "server_cores": used / 1e9 / wall_s if wall_s > 0 else 0.0,
+    }
+    row.update(engines)
+    return row

@@ -32,7 +32,7 @@ $(INSTALLED): pyproject.toml
 	@touch $@
 
 run: setup
-	$(VENV)/bin/testbed run connect --quick $(RUN_FLAGS)
+	$(VENV)/bin/testbed run connect --quick --allow-unmet $(RUN_FLAGS)
 
 test: setup
 	$(PY) -m pytest

@@ -10,7 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from middleboxes.base import Action, Delay, Direction, Forward, Inject, Middlebox, Timed
+from middleboxes.base import (
+    Action,
+    Delay,
+    Direction,
+    EnoEffect,
+    Forward,
+    Inject,
+    Middlebox,
+    Timed,
+)
 from packets.tcp import TcpPacket
 
 
@@ -24,6 +33,15 @@ class Chain(Middlebox):
 
     def describe(self) -> str:
         return ",".join(model.describe() for model in self.models) or "none"
+
+    def eno_effect(self, port: int) -> EnoEffect:
+        """The first model, from the client, that does not pass ENO decides: once stripped,
+        the option is not there for a later model to block, and the other way round."""
+        for model in self.models:
+            effect = model.eno_effect(port)
+            if effect is not EnoEffect.PASSES:
+                return effect
+        return EnoEffect.PASSES
 
     def _order(self, direction: Direction) -> list[Middlebox]:
         return self.models if direction is Direction.TO_SERVER else self.models[::-1]

@@ -17,7 +17,10 @@ that), or the model would see packets the wire never carries.
 The engine reports its counters as one JSON line on stdout, {"event": "stats", ...}, when it
 gets SIGUSR1 and when it stops (SIGTERM, SIGINT): per model the counters (`dropped:model-error`
 counts packets dropped because the model raised) and the last errors, and the engine's own
-(`engine-errors`, `send-errors`, `send-retries`, `non-tcp`).
+(`engine-errors`, `send-errors`, `send-retries`, `non-tcp`; `delayed`, `delayed-late` and
+`lateness-us`: packets a model delayed, those sent more than 10% after the delay asked for,
+and their total lateness, from which the runtime warns that a shaped link missed its rate
+or delay).
 
     python -m middleboxes.engines.bridge --path "link(delay_ms=10)" --client IF --server IF
 """
@@ -53,6 +56,7 @@ SOL_PACKET = 263
 PACKET_STATISTICS = 6  # struct tpacket_stats {unsigned tp_packets, tp_drops}; read resets
 RETRY_S = 0.0002
 SOCKET_BUFFER = 8 << 20
+LATE_FRACTION = 0.10  # see testbed.fidelity
 
 
 def _models(model: Middlebox) -> list[Middlebox]:
@@ -74,7 +78,8 @@ class Bridge:
         # ... and per destination IPv4 address: several hosts may sit behind one side (a
         # dumbbell's clients), and a delayed or injected packet must go to its own host's MAC
         self.headers_to: dict[tuple[Direction, bytes], bytes] = {}
-        self._timers: list[tuple[float, int, Direction, bytes]] = []  # delayed packets
+        # delayed packets: (due, order, direction, packet, the delay asked for)
+        self._timers: list[tuple[float, int, Direction, bytes, float]] = []
         # Frames the interface refused for now, per direction, in order: while one waits,
         # later frames queue behind it (the engine itself never reorders or loses a frame).
         self._backlog: dict[Direction, deque[bytes]] = {d: deque() for d in Direction}
@@ -139,7 +144,7 @@ class Bridge:
                 self._send(direction, action.packet)
             elif isinstance(action, Delay):
                 heapq.heappush(self._timers, (now + action.seconds, next(self._order),
-                                              direction, action.packet))
+                                              direction, action.packet, action.seconds))
             elif isinstance(action, Inject):
                 self._send(action.direction, action.packet)
             elif isinstance(action, Drop):
@@ -168,7 +173,7 @@ class Bridge:
                 if ipv4 and self.other_delay:
                     self.counters["non-tcp-delayed"] += 1
                     heapq.heappush(self._timers, (time.monotonic() + self.other_delay,
-                                                  next(self._order), direction, packet))
+                                                  next(self._order), direction, packet, 0.0))
                 else:
                     self.counters["non-tcp"] += 1
                     self._send_frame(direction, frame)
@@ -179,6 +184,16 @@ class Bridge:
             except Exception as error:  # the engine outlives anything a packet can cause
                 self.counters["engine-errors"] += 1
                 self.counters[f"engine-error:{type(error).__name__}"] += 1
+
+    def _count_lateness(self, late: float, asked: float) -> None:
+        """Shaping fidelity: a delayed packet sent more than 10% after the delay its link
+        asked for (propagation plus queueing at the configured rate) missed the shaping."""
+        if asked <= 0:
+            return
+        self.counters["delayed"] += 1
+        self.counters["lateness-us"] += int(late * 1e6)
+        if late > LATE_FRACTION * asked:
+            self.counters["delayed-late"] += 1
 
     def _release(self, now: float) -> None:
         for direction, action in self.model.release(now):
@@ -219,7 +234,8 @@ class Bridge:
                 self._release(now)
                 held = self.model.next_timer()
             while self._timers and self._timers[0][0] <= now:
-                _, _, direction, packet = heapq.heappop(self._timers)
+                due_at, _, direction, packet, asked = heapq.heappop(self._timers)
+                self._count_lateness(now - due_at, asked)
                 self._send(direction, packet)
             if self._retry_at is not None and self._retry_at <= now:
                 self._flush_backlogs(now)

@@ -1,10 +1,11 @@
 """Fidelity of an emulated run: was the host free to measure what the run meant to measure?
 
-While an emulated experiment runs, `HostMonitor` samples the machine once a second from
-/proc: the share of all cores busy, and who used them: this run's processes (the runner and
-everything descended from it, Mininet hosts, daemons and engines included), kernel threads
-(softirq work for the emulated links lands there), and every other process. At the end,
-`host_warnings` turns the samples into sentences when
+While an emulated experiment has a network up (not while it waits for the emulation lock),
+`HostMonitor` samples the machine once a second from /proc: the share of all cores busy, and
+who used them: this run's processes (the runner and everything descended from it, Mininet
+hosts, daemons and engines included), kernel threads (softirq work for the emulated links
+lands there), and every other process. At the end, `host_warnings` turns the samples into
+sentences when
 
 - the host was saturated (all cores over 90% busy in a quarter of the samples or more): the
   figures are then CPU-bound, not protocol-bound;
@@ -176,6 +177,20 @@ def host_warnings(summary: Mapping[str, Any]) -> list[str]:
     return warnings
 
 
+def link_summary(reports: Sequence[Any]) -> list[dict[str, Any]]:
+    """Per engine that delayed packets: how many, how many late, the mean lateness."""
+    summary = []
+    for report in reports:
+        delayed = int(report.engine.get("delayed", 0))
+        if delayed:
+            summary.append({
+                "node": report.node, "path": report.path, "delayed": delayed,
+                "late": int(report.engine.get("delayed-late", 0)),
+                "mean_lateness_ms": round(
+                    int(report.engine.get("lateness-us", 0)) / delayed / 1000, 3)})
+    return summary
+
+
 def link_warnings(reports: Sequence[Any]) -> list[str]:
     """Engines whose delayed packets missed the configured delay or rate by more than 10%
     (counters `delayed`, `delayed-late` and `lateness-us` of the bridge engine)."""
@@ -196,8 +211,10 @@ def link_warnings(reports: Sequence[Any]) -> list[str]:
 class HostMonitor:
     """Samples the host in a thread while a run measures; `stop()` returns the summary."""
 
-    def __init__(self, interval_s: float = SAMPLE_S, root: int | None = None) -> None:
+    def __init__(self, interval_s: float = SAMPLE_S, root: int | None = None,
+                 only_with_network: bool = True) -> None:
         self.interval_s = interval_s
+        self.only_with_network = only_with_network
         self.root = root if root is not None else os.getpid()
         self.cores = os.cpu_count() or 1
         self.samples: list[Sample] = []
@@ -211,7 +228,9 @@ class HostMonitor:
             stopping = self._stop.wait(self.interval_s)
             after, busy_after, now = process_times(self.root), busy_ticks(), time.monotonic()
             busy = (busy_after[0] - busy_before[0], busy_after[1] - busy_before[1])
-            self.samples.append(sample_between(before, after, busy, now - clock, self.cores))
+            if _networks_up[0] or not self.only_with_network:
+                self.samples.append(sample_between(before, after, busy, now - clock,
+                                                   self.cores))
             before, busy_before, clock = after, busy_after, now
             if stopping:
                 return
@@ -225,11 +244,26 @@ class HostMonitor:
         if self._thread.is_alive():
             self._thread.join()
         summary = summarise(self.samples, self.cores)
+        links = link_summary(self.engine_reports)
+        if links:
+            summary["shaped_links"] = links
         warnings = host_warnings(summary) + link_warnings(self.engine_reports)
         return summary, [FIDELITY_PREFIX + text for text in warnings]
 
 
 _current: list[HostMonitor] = []
+_networks_up = [0]  # emulated networks up in this process: samples count only then
+
+
+@contextmanager
+def network_up() -> Iterator[None]:
+    """Marks the time an emulated network is up (the lock held, the measuring possible): a
+    run's samples are taken then, not while it waited for another run's lock."""
+    _networks_up[0] += 1
+    try:
+        yield
+    finally:
+        _networks_up[0] -= 1
 
 
 def note_engine_reports(reports: Sequence[Any]) -> None:

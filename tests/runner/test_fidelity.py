@@ -90,3 +90,18 @@ def test_fidelity_warnings_end_the_output_in_their_own_colour() -> None:
     lines = console.export_text(clear=False).splitlines()
     assert lines == ["warning: toy warning", "fidelity warning: the host was saturated"]
     assert "\x1b[1;35m" in console.export_text(styles=True)
+
+
+def test_samples_are_taken_only_while_an_emulated_network_is_up() -> None:
+    from testbed.fidelity import HostMonitor, network_up
+
+    idle = HostMonitor(interval_s=0.05)  # waiting for the lock, say
+    idle.start()
+    time.sleep(0.3)
+    assert idle.stop()[0]["samples"] == 0
+    measuring = HostMonitor(interval_s=0.05)
+    measuring.start()
+    with network_up():
+        time.sleep(0.3)
+    summary, _ = measuring.stop()
+    assert summary["samples"] >= 1 and summary["cores"] == os.cpu_count()

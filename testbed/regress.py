@@ -11,6 +11,7 @@ import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from testbed.baselines import BaselineEntry, BaselineError, Baselines
 from testbed.results import load_result
@@ -30,7 +31,21 @@ class Verdict:
         return self.status == "REGRESSED"
 
 
-def _round_of(directory: Path) -> Round:
+def config_mismatch(document: Mapping[str, Any], baselines: Baselines) -> str | None:
+    """Why a result was not measured as the baselines were (quick form, parameters); None
+    when it was. A result without a config (a hand-made one) is taken as it is."""
+    config = document.get("config")
+    if not isinstance(config, dict):
+        return None
+    if "quick" in config and bool(config["quick"]) != baselines.quick:
+        return f"quick={config['quick']}, the baselines want quick={baselines.quick}"
+    for key, value in baselines.overrides.get(str(document.get("experiment")), {}).items():
+        if key in config and str(config[key]) != value:
+            return f"{key}={config[key]}, the baselines want {key}={value}"
+    return None
+
+
+def _round_of(directory: Path, baselines: Baselines | None, skipped: list[str]) -> Round:
     found: Round = {}
     for path in sorted(directory.glob("*.json")):
         try:
@@ -38,19 +53,28 @@ def _round_of(directory: Path) -> Round:
         except (ValueError, OSError) as error:
             raise BaselineError(f"unreadable result {path}: {error}") from None
         metrics = document.get("metrics")
-        if isinstance(metrics, dict) and isinstance(document.get("experiment"), str):
-            found[document["experiment"]] = {k: float(v) for k, v in metrics.items()}
+        if not isinstance(metrics, dict) or not isinstance(document.get("experiment"), str):
+            continue
+        reason = config_mismatch(document, baselines) if baselines else None
+        if reason:
+            skipped.append(f"{path}: {reason}")
+            continue
+        found[document["experiment"]] = {k: float(v) for k, v in metrics.items()}
     return found
 
 
-def load_rounds(results: Path) -> list[Round]:
-    """Every round under `results`: the directory itself and each subdirectory with results."""
+def load_rounds(results: Path, baselines: Baselines | None = None,
+                skipped: list[str] | None = None) -> list[Round]:
+    """Every round under `results`: the directory itself and each subdirectory with results.
+    With `baselines`, results measured otherwise (not quick, other parameters) are left out
+    and named in `skipped`."""
     if not results.is_dir():
         raise BaselineError(f"no results directory {results}")
-    rounds = [found for directory in [results, *sorted(p for p in results.iterdir()
-                                                         if p.is_dir())]
-              if (found := _round_of(directory))]
-    if not rounds:
+    notes = skipped if skipped is not None else []
+    directories = [results, *sorted(p for p in results.iterdir() if p.is_dir())]
+    rounds = [found for directory in directories
+              if (found := _round_of(directory, baselines, notes))]
+    if not rounds and not notes:
         raise BaselineError(f"no result files (NAME.json) in {results} or its subdirectories")
     return rounds
 

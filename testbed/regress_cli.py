@@ -81,16 +81,20 @@ def _run_one(console: Console, name: str, quick: bool, overrides: dict[str, str]
 def regress(console: Console, results: Path, baseline: Path | None, update: bool) -> int:
     """0: every checked entry within its band; 1: a regression; ConfigError on bad input."""
     path = _baselines_path(baseline)
+    skipped: list[str] = []
     try:
         baselines = load_baselines(path)
-        rounds = load_rounds(results)
+        rounds = load_rounds(results, baselines, skipped)
+        for line in skipped:
+            console.print(f"[yellow]left out[/yellow] (not measured as the baselines were): "
+                          f"{line}")
         if update:
             return _update(console, path, rounds)
         verdicts = check(baselines, rounds)
     except BaselineError as error:
         raise ConfigError(str(error)) from None
-    title = f"regress {results} against {path.name} ({len(rounds)} round(s))"
-    for table in rows_tables(title, verdict_rows(verdicts), console.width):
+    title = f"regress: {len(rounds)} round(s) against {path.name}"
+    for table in rows_tables(title, verdict_rows(verdicts), console.width, key_width=27):
         console.print(table)
     for line in absent_metrics(verdicts):
         console.print(f"[yellow]not checked[/yellow] (absent from the results): {line}")

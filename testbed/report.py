@@ -34,15 +34,15 @@ def _natural_width(header: str, cells: list[str]) -> int:
     return max([len(header), *(len(cell) for cell in cells)])
 
 
-def column_groups(columns: list[str], cells: list[list[str]], width: int = WIDTH
-                  ) -> list[list[int]]:
+def column_groups(columns: list[str], cells: list[list[str]], width: int = WIDTH,
+                  key_width: int = KEY_WIDTH) -> list[list[int]]:
     """Indexes of the columns of each wrapped table: the first column starts every group, the
     others follow in order while the table still fits `width` (at least one per group)."""
     if len(columns) <= 1:
         return [list(range(len(columns)))]
     widths = [_natural_width(column, [row[k] for row in cells])
               for k, column in enumerate(columns)]
-    budget = width - 1 - (min(widths[0], KEY_WIDTH) + _BORDER)
+    budget = width - 1 - (min(widths[0], key_width) + _BORDER)
     groups: list[list[int]] = []
     current: list[int] = []
     used = 0
@@ -57,16 +57,18 @@ def column_groups(columns: list[str], cells: list[list[str]], width: int = WIDTH
     return groups
 
 
-def _table(title: str | None, columns: list[str], cells: list[list[str]]) -> Table:
+def _table(title: str | None, columns: list[str], cells: list[list[str]], key_width: int
+           ) -> Table:
     table = Table(title=title)
     for index, column in enumerate(columns):
-        table.add_column(column, overflow="fold", max_width=KEY_WIDTH if index == 0 else None)
+        table.add_column(column, overflow="fold", max_width=key_width if index == 0 else None)
     for row in cells:
         table.add_row(*row)
     return table
 
 
-def rows_tables(title: str, rows: list[dict[str, Any]], width: int = WIDTH) -> list[Table]:
+def rows_tables(title: str, rows: list[dict[str, Any]], width: int = WIDTH,
+                key_width: int = KEY_WIDTH) -> list[Table]:
     """One table per set of columns (rows of different kinds, e.g. summaries and rounds, get
     a table each), in the order the sets first appear; rows keep their order within a table.
     A set too wide for `width` becomes several tables, each led by the first column."""
@@ -75,13 +77,13 @@ def rows_tables(title: str, rows: list[dict[str, Any]], width: int = WIDTH) -> l
         kinds.setdefault(tuple(row), []).append([format_cell(row[c]) for c in row])
     tables: list[Table] = []
     for columns, cells in kinds.items():
-        groups = column_groups(list(columns), cells, width)
+        groups = column_groups(list(columns), cells, width, key_width)
         for part, group in enumerate(groups):
             name = None if tables else title
             if part and len(groups) > 1:
                 name = f"{title} (continued, {part + 1}/{len(groups)})"
             tables.append(_table(name, [columns[k] for k in group],
-                                 [[row[k] for k in group] for row in cells]))
+                                 [[row[k] for k in group] for row in cells], key_width))
     return tables
 
 

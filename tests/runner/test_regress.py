@@ -91,8 +91,9 @@ def test_a_doubled_server_key_exchange_in_recorded_results_is_caught(
         path.write_text(json.dumps(document))
     assert main(["regress", str(results)]) == 1
     regressed = [line for line in capsys.readouterr().out.splitlines() if "REGRESSED" in line]
-    assert any("RSA-exp3" in line for line in regressed)
-    assert any("X25519" in line for line in regressed)
+    # the X25519 ratios hold within a few percent and catch it; RSA-exp3's scatter too much
+    # here for a band under 2x (docs/regress.md)
+    assert any("X25519 key exchange" in line for line in regressed)
 
 
 def test_metrics_absent_from_the_results_are_listed_as_not_checked(
@@ -179,3 +180,17 @@ def test_slowdown_variable_repeats_the_servers_key_exchange(
     state, pk_a = suite.a_start(seeded_random(1))
     pk_b, secret_b = suite.b_respond(pk_a, seeded_random(2))
     assert calls == 3 and suite.a_finish(state, pk_b) == secret_b
+
+
+def test_results_measured_otherwise_than_the_baselines_are_left_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "toy.json").write_text(json.dumps({
+        "schema": 1, "experiment": "toy", "metrics": {"toy.a": 1.0, "toy.b": 1.0},
+        "config": {"quick": False}}))  # a full run: its ratio would mean something else
+    baseline = write_baseline(tmp_path / "b.json", reference=20.0)
+    assert main(["regress", str(results), "--baseline", str(baseline)]) == 0
+    out = capsys.readouterr().out
+    assert "left out" in out and "quick=False" in out and "not checked" in out

@@ -5,8 +5,9 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 # Debian packages the testbed needs (Mininet without Open vSwitch, iptables for NFQUEUE,
-# the real applications the experiments drive).
-APT_PACKAGES := mininet iptables iperf3 tcpdump ethtool curl openssl iputils-ping python3-venv python3-dev
+# the real applications the experiments drive: Apache httpd and wrk for web-server).
+APT_PACKAGES := mininet iptables iperf3 tcpdump ethtool curl openssl iputils-ping python3-venv python3-dev \
+	apache2 wrk
 INSTALLED := $(VENV)/.installed
 RUN_FLAGS ?=
 
@@ -32,7 +33,7 @@ $(INSTALLED): pyproject.toml
 	@touch $@
 
 run: setup
-	$(VENV)/bin/testbed run connect --quick $(RUN_FLAGS)
+	$(VENV)/bin/testbed run connect --quick --allow-unmet $(RUN_FLAGS)
 
 test: setup
 	$(PY) -m pytest

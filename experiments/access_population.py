@@ -14,10 +14,12 @@ or breaks. Per client the outcome is
   - `broken`: a transfer failed, was corrupted, or hung past `client_timeout_s` (the client is
     killed, the run goes on), or a daemon has no record of a connection, or the two daemons
     (or two connections of one client) disagree.
-The prediction comes from the drawn chains alone: a chain with a `strip-options` model that
-removes the ENO option (kind 69) from the SYN or the SYN-ACK on the server's port should fall
-back, every other chain should encrypt. Outcomes are deterministic per chain, so the measured
-shares must equal the predicted ones exactly (`access.unexpected_clients` = 0).
+The prediction comes from the drawn chains alone, through the predictor middlebox-matrix
+shares (`middleboxes.outcomes`): each model declares its effect on ENO, so a chain with a
+model that strips ENO (kind 69) from the SYN or the SYN-ACK on the server's port should fall
+back, one that blocks it should break, every other chain should encrypt. Outcomes are
+deterministic per chain, so the measured shares must equal the predicted ones exactly
+(`access.unexpected_clients` = 0).
 """
 
 from __future__ import annotations
@@ -36,7 +38,6 @@ from testbed.experiment import Expectation, ExperimentOutput, ExperimentSpec, Pa
 
 OUTCOMES = ("encrypted", "fallback", "broken")
 PORT = 8000
-ENO_KIND = 69
 MAX_CLIENTS = 50  # x MAX_CONNECTIONS stays within the 256 ended records a daemon keeps
 MAX_CONNECTIONS = 5
 
@@ -90,20 +91,11 @@ SPEC = ExperimentSpec(
 # -- prediction -----------------------------------------------------------------------------------
 
 def predicted_outcome(chain: str, port: int = PORT) -> str:
-    """`fallback` when a model of the chain strips the ENO option from the SYN or the SYN-ACK
-    of a connection to `port`, else `encrypted`."""
-    from middleboxes.registry import parse_chain
-    from middleboxes.strip_options import KNOWN_IN_2011, StripOptions
+    """tcpcrypt's outcome across `chain` on `port`, from the models' declared effect on ENO
+    (`middleboxes.outcomes`, the predictor middlebox-matrix shares)."""
+    from middleboxes.outcomes import predicted_outcome as predict
 
-    for model in parse_chain(chain).models:
-        if not isinstance(model, StripOptions):
-            continue
-        if model.ports and port not in model.ports:
-            continue
-        strips_eno = ENO_KIND in model.kinds if model.kinds else ENO_KIND not in KNOWN_IN_2011
-        if strips_eno:  # on=syn, synack and all all cover the SYN or the SYN-ACK
-            return "fallback"
-    return "encrypted"
+    return predict(chain, "tcpcrypt-x25519", port)
 
 
 # -- running the clients --------------------------------------------------------------------------

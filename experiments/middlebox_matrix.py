@@ -127,11 +127,10 @@ def _port(condition: str) -> int:
 
 
 def _expected(condition: str, protocol: str) -> str:
-    if protocol == "tcp":
-        return "plaintext"
-    if protocol == "tls13":
-        return "encrypted"
-    return "fallback" if "strip-options" in condition else "encrypted"
+    """From the models' declared effect on ENO (the predictor access-population shares)."""
+    from middleboxes.outcomes import predicted_outcome
+
+    return predicted_outcome(condition, protocol, _port(condition))
 
 
 def _tcpcrypt_view(client: Any, server: Any) -> dict[str, Any]:
@@ -194,6 +193,7 @@ def _cell(ctx: RunContext, net: Any, condition: str, protocol: str, cert: Path,
           key: Path, seed: int) -> dict[str, Any]:
     from testbed.apps.hosts import start_module
     from testbed.apps.tcpcryptd_host import start_tcpcryptd, stop_tcpcryptd
+    from testbed.diagnosis import daemon_diagnosis
 
     client, server = net.get("client"), net.get("server")
     size = int(float(ctx.params["megabytes"]) * 1_000_000)
@@ -228,6 +228,7 @@ def _cell(ctx: RunContext, net: Any, condition: str, protocol: str, cert: Path,
     expected_down = hashlib.sha256(exchange.data(seed + 1, size)).hexdigest()
     cell = _classify(protocol, results, problem, count, expected_up, expected_down, view)
     cell["port"] = port
+    cell["diagnosis"] = daemon_diagnosis(view)  # kept by run() for broken, unexpected cells
     return cell
 
 
@@ -321,8 +322,14 @@ def _heat_map(rows: list[dict[str, Any]], conditions: list[str], protocols: list
 
 
 def run(ctx: RunContext) -> ExperimentOutput:
+    from middleboxes.registry import parse_chain
     from testbed.apps.tls_material import write_self_signed
-    from testbed.emulation.middlebox_nodes import engine_warnings, stop_middleboxes
+    from testbed.diagnosis import counters_delta, model_counters
+    from testbed.emulation.middlebox_nodes import (
+        engine_warnings,
+        middlebox_reports,
+        stop_middleboxes,
+    )
     from testbed.emulation.paths import EngineMeter, path_network, sharing_note
 
     conditions = _split_conditions(str(ctx.params["conditions"]))
@@ -332,6 +339,7 @@ def run(ctx: RunContext) -> ExperimentOutput:
             ctx.progress(len(conditions) * len(protocols), "middlebox matrix") as progress:
         cert, key = write_self_signed(Path(scratch))
         for number, condition in enumerate(conditions):
+            paths = bool(parse_chain(condition).models)  # a middlebox node to ask for counters
             model_errors = 0
             with path_network(condition) as net:
                 meter = EngineMeter(net)
@@ -339,11 +347,19 @@ def run(ctx: RunContext) -> ExperimentOutput:
                 for protocol in protocols:
                     seed = ctx.seed * 1000 + number * 10 + protocols.index(protocol)
                     started = time.monotonic()
+                    before = model_counters(middlebox_reports(net)) if paths else {}
                     cell = _cell(ctx, net, condition, protocol, cert, key, seed)
                     if cell["outcome"] != "broken":
                         cell.update(_measure(ctx, net, protocol, int(cell["port"]), cert, key,
                                              seed, meter))
                     cell["cell_s"] = round(time.monotonic() - started, 2)
+                    fine = cell["outcome"] == _expected(condition, protocol) != "broken"
+                    if fine:
+                        cell["diagnosis"] = None
+                    else:  # keep why: both daemons' records, the models' counters
+                        after = model_counters(middlebox_reports(net)) if paths else {}
+                        cell["diagnosis"] = " | ".join(filter(None, (
+                            cell["diagnosis"], counters_delta(before, after)))) or None
                     rows.append({"middlebox": condition, "protocol": protocol, **cell})
                     progress.advance()
                 reports = stop_middleboxes(net)
@@ -366,7 +382,7 @@ def run(ctx: RunContext) -> ExperimentOutput:
         if row["outcome"] != expected:
             metrics["matrix.unexpected_cells"] += 1
             ctx.warn(f"{row['middlebox']} x {row['protocol']}: {row['outcome']}, expected "
-                     f"{expected} ({row.get('reason')})")
+                     f"{expected} ({row.get('reason')}; {row.get('diagnosis')})")
         for name in ("latency_ms", "bulk_mbps", "server_cpu_us", "mbps_vs_none"):
             if row.get(name) is not None:
                 metrics[f"matrix.{name}.{row['protocol']}.{row['middlebox']}"] = row[name]

@@ -45,6 +45,14 @@ class Inject:
 
 
 Action = Forward | Drop | Delay | Inject
+
+
+class EnoEffect(enum.Enum):
+    """What a model does to the TCP-ENO handshake (RFC 8547) of a connection it carries."""
+
+    PASSES = "passes"  # ENO reaches the peer in the SYN and the SYN-ACK: tcpcrypt encrypts
+    STRIPPED = "stripped"  # removed from the SYN or the SYN-ACK: both ends fall back to TCP
+    BLOCKED = "blocked"  # a handshake carrying ENO is refused or dropped (fail closed): broken
 FlowKey = tuple[bytes, int, bytes, int]  # client address, client port, server address, port
 
 
@@ -118,6 +126,12 @@ class Middlebox:
 
     def process(self, packet: TcpPacket, direction: Direction, now: float) -> list[Action]:
         return [Forward(packet.raw)]
+
+    def eno_effect(self, port: int) -> EnoEffect:
+        """This model's effect on the ENO handshake of a connection to server `port`; the
+        outcome every experiment predicts comes from it (`middleboxes.outcomes`). A model
+        that removes, rewrites or refuses unknown TCP options overrides it."""
+        return EnoEffect.PASSES
 
     def next_timer(self) -> float | None:
         """The time at which `expire` has something to release; None: nothing held."""

@@ -14,6 +14,7 @@ from middleboxes.base import (
     Action,
     Delay,
     Direction,
+    EnoEffect,
     Forward,
     Inject,
     Middlebox,
@@ -37,6 +38,15 @@ class Chain(Middlebox):
 
     def describe(self) -> str:
         return ",".join(model.describe() for model in self.models) or "none"
+
+    def eno_effect(self, port: int) -> EnoEffect:
+        """The first model, from the client, that does not pass ENO decides: once stripped,
+        the option is not there for a later model to block, and the other way round."""
+        for model in self.models:
+            effect = model.eno_effect(port)
+            if effect is not EnoEffect.PASSES:
+                return effect
+        return EnoEffect.PASSES
 
     def _order(self, direction: Direction) -> list[Middlebox]:
         return self.models if direction is Direction.TO_SERVER else self.models[::-1]

@@ -39,6 +39,7 @@ MODELS: dict[str, type[Middlebox]] = {
 }
 
 PLUGINS_ENV = "MIDDLEBOX_PLUGINS"
+PLUGIN_MODELS: dict[str, str] = {}  # model name -> the plugin (file or module) it came from
 
 
 def load_plugins(spec: str | None = None) -> list[str]:
@@ -63,6 +64,7 @@ def load_plugins(spec: str | None = None) -> list[str]:
             if (isinstance(value, type) and issubclass(value, Middlebox)
                     and value.__module__ == module.__name__ and value.name not in MODELS):
                 MODELS[value.name] = value
+                PLUGIN_MODELS[value.name] = entry
                 added.append(value.name)
     return added
 

@@ -5,12 +5,21 @@ from __future__ import annotations
 
 from typing import Final
 
-from middleboxes.base import Action, Direction, Forward, Middlebox, MiddleboxConfigError, Scope
+from middleboxes.base import (
+    Action,
+    Direction,
+    EnoEffect,
+    Forward,
+    Middlebox,
+    MiddleboxConfigError,
+    Scope,
+)
 from packets.tcp import TcpPacket, remove_tcp_options
 
 # EOL, NOP, MSS, window scale, SACK-permitted, SACK, timestamps.
 KNOWN_IN_2011: Final = frozenset({0, 1, 2, 3, 4, 5, 8})
 WHERE: Final = ("syn", "synack", "all")
+ENO_KIND: Final = 69  # TCP-ENO, RFC 8547
 
 
 class StripOptions(Middlebox):
@@ -35,6 +44,13 @@ class StripOptions(Middlebox):
         # on=all also edits data packets, whose options every wire segment of a
         # super-packet shares; on=syn/synack only ever touches SYNs
         return Scope.PACKETS if self.on == "all" else Scope.CONTROL
+    def eno_effect(self, port: int) -> EnoEffect:
+        """STRIPPED when this model removes ENO (on=syn, synack and all each cover the SYN or
+        the SYN-ACK) from connections to `port`."""
+        if self.ports and port not in self.ports:
+            return EnoEffect.PASSES
+        strips = ENO_KIND in self.kinds if self.kinds else ENO_KIND not in KNOWN_IN_2011
+        return EnoEffect.STRIPPED if strips else EnoEffect.PASSES
 
     def _applies(self, packet: TcpPacket) -> bool:
         if self.ports and packet.src_port not in self.ports and packet.dst_port not in self.ports:

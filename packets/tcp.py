@@ -10,7 +10,7 @@ from typing import Final
 from packets.checksum import internet_checksum, ones_complement_sum
 from packets.errors import MalformedPacket
 from packets.ipv4 import PROTOCOL_TCP, IPv4Header, parse_ipv4
-from packets.tcp_options import TcpOption, encode_options, parse_options
+from packets.tcp_options import KIND_EOL, KIND_NOP, TcpOption, encode_options, parse_options
 
 FIN: Final = 0x01
 SYN: Final = 0x02
@@ -125,6 +125,26 @@ def set_tcp_option(packet: TcpPacket, option: TcpOption) -> bytes:
 def remove_tcp_options(packet: TcpPacket, kinds: Iterable[int]) -> bytes:
     drop = set(kinds)
     return rebuild(packet, options=[o for o in packet.options if o.kind not in drop])
+
+
+def nop_tcp_options(packet: TcpPacket, kinds: Iterable[int]) -> bytes:
+    """The packet with every option of `kinds` overwritten by NOPs in place: the header keeps
+    its length, the other options their offsets and the original padding (unlike
+    `remove_tcp_options`, which rebuilds the list); checksums are fixed."""
+    doomed = set(kinds)
+    start = packet.ip.header_length + MIN_HEADER
+    edited = bytearray(packet.raw)
+    options = packet.options_raw
+    position = 0
+    while position < len(options) and options[position] != KIND_EOL:
+        if options[position] == KIND_NOP:
+            position += 1
+            continue
+        length = options[position + 1]  # parse_packet has checked every length
+        if options[position] in doomed:
+            edited[start + position : start + position + length] = bytes([KIND_NOP]) * length
+        position += length
+    return fix_checksums(edited) if edited != packet.raw else packet.raw
 
 
 def _pseudo_header_sum(ip: IPv4Header, tcp_length: int) -> int:

@@ -19,6 +19,7 @@ A peer's public key that is malformed, off the curve or gives an all-zero secret
 from __future__ import annotations
 
 import functools
+import os
 from abc import ABC, abstractmethod
 from typing import Any, Final
 
@@ -288,15 +289,46 @@ _NAME_BY_TEP: dict[int, str] = {
 }
 
 
+SLOWDOWN_VARIABLE: Final = "TCPCRYPT_SLOWDOWN_KEX"
+"""Set to N >= 2, B's side of every key exchange runs N times (the last result is used): a
+deliberate slowdown, to show that `testbed regress` catches one. Unset in normal use."""
+
+
+class _RepeatedResponder(KeyAgreementSuite):
+    """A suite whose `b_respond` runs `times` times: the server's key exchange made slower."""
+
+    def __init__(self, inner: KeyAgreementSuite, times: int) -> None:
+        self.inner, self.times = inner, times
+        self.name, self.tep = inner.name, inner.tep
+        self.pk_a_length, self.pk_b_length = inner.pk_a_length, inner.pk_b_length
+
+    def a_start(self, random: RandomSource, now: float = 0.0) -> tuple[AState, bytes]:
+        return self.inner.a_start(random, now)
+
+    def b_respond(self, pk_a: bytes, random: RandomSource) -> tuple[bytes, bytes]:
+        for _ in range(self.times - 1):
+            self.inner.b_respond(pk_a, random)
+        return self.inner.b_respond(pk_a, random)
+
+    def a_finish(self, state: object, pk_b: bytes) -> bytes:
+        return self.inner.a_finish(state, pk_b)
+
+
+def _slowed(suite: KeyAgreementSuite) -> KeyAgreementSuite:
+    text = os.environ.get(SLOWDOWN_VARIABLE, "")
+    times = int(text) if text.isdigit() else 1
+    return _RepeatedResponder(suite, times) if times > 1 else suite
+
+
 def get_suite(name: str, *, rsa_keys: RsaKeyHolder | None = None) -> KeyAgreementSuite:
     """The suite called `name`; UsageError listing the known names otherwise.
 
     `rsa_keys` is A's RSA key holder for rsa-exp3-2048 (a fresh holder when None).
     """
     if name == RsaExp3Suite.name:
-        return RsaExp3Suite(rsa_keys)
+        return _slowed(RsaExp3Suite(rsa_keys))
     try:
-        return _ECDHE[name]
+        return _slowed(_ECDHE[name])
     except KeyError:
         raise UsageError(f"unknown suite {name!r}; known: {', '.join(SUITE_NAMES)}") from None
 

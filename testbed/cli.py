@@ -1,4 +1,4 @@
-"""The `testbed` command: list, run, bench, check and clean."""
+"""The `testbed` command: list, run, bench, check, rounds, regress and clean."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from rich.table import Table
 from testbed.experiment import Expectation, ExpectationOutcome
 from testbed.progress import progress_wanted
 from testbed.registry import discover, spec_of
+from testbed.regress_cli import regress, run_rounds
 from testbed.report import expectations_table, print_warnings, rows_tables
 from testbed.results import Result, load_result
 from testbed.runner import ConfigError, find_experiment, run_experiment
@@ -35,6 +36,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--runtime", help="sim or emulation (default: the experiment's own)")
     run.add_argument("--profile", help="cost profile in simulation (testbed/data/costs-*.json):"
                      " measured, kernel, xeon-2008")
+    run.add_argument("--allow-unmet", action="store_true",
+                     help="exit 0 even when expectations are not met (still reported)")
     bench = commands.add_parser("bench", help="run the benchmark experiments and their checks")
     bench.add_argument("--out", type=Path, default=Path("results"))
     bench.add_argument("--quick", action="store_true")
@@ -42,6 +45,17 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("result", type=Path)
     check.add_argument("--baseline", type=Path)
     check.add_argument("--tolerance", type=float, default=0.2)
+    rounds = commands.add_parser(
+        "rounds", help="run the quick experiments the baselines draw on, in interleaved rounds")
+    rounds.add_argument("--out", type=Path, required=True, help="writes OUT/round-K/NAME.json")
+    rounds.add_argument("--rounds", type=int, default=1)
+    rounds.add_argument("--baseline", type=Path, help="baseline file (default: the committed)")
+    regress = commands.add_parser(
+        "regress", help="check saved results against the committed performance baselines")
+    regress.add_argument("results", type=Path, help="results directory (one or more rounds)")
+    regress.add_argument("--baseline", type=Path, help="baseline file (default: the committed)")
+    regress.add_argument("--update", action="store_true",
+                         help="rewrite the baselines' references and bands from these results")
     commands.add_parser("clean", help="remove what a killed emulation run left behind")
     sweep = commands.add_parser("sweep", help="run one experiment over seeds and parameter "
                                 "values on a Dask cluster, merged into one result file")
@@ -80,12 +94,25 @@ def _overrides(pairs: list[str]) -> dict[str, str]:
 
 
 def _show(console: Console, result: Result) -> None:
-    for table in rows_tables(result.experiment, result.rows):
+    for table in rows_tables(result.experiment, result.rows, console.width):
         console.print(table)
     if result.expectations:
         console.print(expectations_table(result.expectations))
     print_warnings(console, result.warnings)
     console.print(f"result written to {result.path}")
+
+
+UNMET_EXIT = 3  # expectations not met (1: crashed, 2: refused before running)
+
+
+def _unmet_exit(console: Console, result: Result, allowed: bool) -> int:
+    unmet = [outcome.name for outcome in result.expectations if not outcome.passed]
+    if not unmet:
+        return 0
+    console.print(f"[bold red]{len(unmet)} of {len(result.expectations)} expectations not "
+                  f"met[/bold red]: {'; '.join(unmet)}"
+                  + (" (--allow-unmet: exit 0)" if allowed else f" (exit {UNMET_EXIT})"))
+    return 0 if allowed else UNMET_EXIT
 
 
 def _list(console: Console) -> int:
@@ -267,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
                 show_progress=progress_wanted(), runtime=args.runtime, profile=args.profile,
             )
             _show(console, result)
-            return 0
+            return _unmet_exit(console, result, args.allow_unmet)
         if args.command == "validate":
             return _validate(console, args.out, args.quick)
         if args.command == "sweep":
@@ -278,6 +305,10 @@ def main(argv: list[str] | None = None) -> int:
             return _bench(console, args.out, args.quick)
         if args.command == "check":
             return _check(console, args.result, args.baseline, args.tolerance)
+        if args.command == "rounds":
+            return run_rounds(console, args.out, args.rounds, args.baseline)
+        if args.command == "regress":
+            return regress(console, args.results, args.baseline, args.update)
         return _clean(console)
     except ConfigError as error:
         print(f"testbed: error: {error}", file=sys.stderr)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Mapping
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
@@ -19,6 +20,7 @@ from testbed.experiment import (
     RunContext,
     canonical_runtime,
 )
+from testbed.fidelity import HostMonitor, monitored
 from testbed.progress import rich_progress, silent_progress
 from testbed.registry import DEFAULT_PACKAGE, discover, spec_of
 from testbed.results import Result, write_atomically
@@ -107,6 +109,25 @@ def _median_metrics(outputs: list[ExperimentOutput]) -> dict[str, float]:
     }
 
 
+def _run_repeats(
+    module: ModuleType, params: dict[str, ParamValue], seed: int, quick: bool, repeat: int,
+    out_dir: Path, factory: Any, outputs: list[ExperimentOutput], rows: list[dict[str, Any]],
+    warnings: list[str], environment: dict[str, object], runtime: str, profile: str | None,
+) -> None:
+    for index in range(repeat):
+        run_dir = out_dir if repeat == 1 else out_dir / f"repeat-{index}"  # figures apart
+        run_dir.mkdir(parents=True, exist_ok=True)
+        ctx = RunContext(
+            params, seed=seed + index, quick=quick, repeat=repeat, out_dir=run_dir,
+            progress_factory=factory, runtime=runtime, profile=profile,
+        )
+        output = module.run(ctx)
+        outputs.append(output)
+        rows.extend({"repeat": index, **row} if repeat > 1 else row for row in output.rows)
+        warnings.extend(w for w in ctx.warnings if w not in warnings)
+        environment.update(ctx.environment)
+
+
 def run_experiment(
     name: str,
     *,
@@ -138,18 +159,14 @@ def run_experiment(
     warnings: list[str] = []
     environment = capture_environment()
     factory = rich_progress if show_progress else silent_progress
-    for index in range(repeat):
-        run_dir = out_dir if repeat == 1 else out_dir / f"repeat-{index}"  # figures apart
-        run_dir.mkdir(parents=True, exist_ok=True)
-        ctx = RunContext(
-            params, seed=seed + index, quick=quick, repeat=repeat, out_dir=run_dir,
-            progress_factory=factory, runtime=chosen, profile=cost_profile,
-        )
-        output = module.run(ctx)
-        outputs.append(output)
-        rows.extend({"repeat": index, **row} if repeat > 1 else row for row in output.rows)
-        warnings.extend(w for w in ctx.warnings if w not in warnings)
-        environment.update(ctx.environment)
+    watch: AbstractContextManager[HostMonitor | None] = (
+        monitored() if chosen == "emulation" else nullcontext(None))
+    with watch as monitor:
+        _run_repeats(module, params, seed, quick, repeat, out_dir, factory, outputs, rows,
+                     warnings, environment, chosen, cost_profile)
+        if monitor is not None:  # emulated runs: was the host free to measure?
+            environment["host_cpu"], fidelity_warnings = monitor.stop()
+            warnings.extend(fidelity_warnings)
     metrics = _median_metrics(outputs)
     result = Result(
         experiment=spec.name,

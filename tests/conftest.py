@@ -1,9 +1,7 @@
-"""Test order: the emulation tests run last.
+"""Test order: the emulation tests run last, so the fast in-memory tests report first.
 
-The regression guards in `tests/experiments` compare CPU ratios measured side by side; right
-after an emulation test the kernel is still tearing down namespaces and interfaces in the
-background, and a guard measured then fails on noise (seen: the RSA-exp3 key-exchange ratio
-at 12 instead of about 25). Run first, they measure a quiet machine.
+No test here times anything or compares CPU ratios: performance is `testbed regress`'s
+business (`.ci/run`), against bands measured from this machine's own dispersion.
 """
 
 from __future__ import annotations

@@ -23,8 +23,10 @@ The engine reports its counters as one JSON line on stdout, {"event": "stats", .
 gets SIGUSR1 and when it stops (SIGTERM, SIGINT): per model the counters (`dropped:model-error`
 counts packets dropped because the model raised) and the last errors, and the engine's own
 (`bytes-in`, `engine-errors`, `send-errors`, `send-retries`, `non-tcp`, `socket-drops`,
-`truncated`,
-`super-packets-split`, ...), with the scope the chain runs at.
+`truncated`, `super-packets-split`, ...; `delayed`, `delayed-late` and `lateness-us`: packets
+a model delayed, those sent more than 10% after the delay asked for, and their total lateness,
+from which the runtime warns that a shaped link missed its rate or delay), with the scope the
+chain runs at.
 
     python -m middleboxes.engines.bridge --path "link(delay_ms=10)" --client IF --server IF
 """
@@ -69,6 +71,7 @@ SO_TIMESTAMPNS = 35
 PR_SET_TIMERSLACK = 29
 RETRY_S = 0.0002
 SOCKET_BUFFER = 32 << 20  # smaller ones dropped thousands of super-packets in bursts
+LATE_FRACTION = 0.10  # see testbed.fidelity
 RECEIVE_BUFFER = 256 << 10  # a 64 KB super-packet and its headers, with room to spare
 FRAME_START = HEADER_BYTES + ETH_HEADER  # where the IPv4 packet starts in what we read
 
@@ -190,6 +193,16 @@ class Bridge:
         arrived = seconds + nanoseconds / 1e9 - (time.time() - now)
         return arrived if now - 0.1 < arrived <= now else now
 
+    def _count_lateness(self, late: float, asked: float) -> None:
+        """Shaping fidelity: a delayed packet sent more than 10% after the delay its link
+        asked for (propagation plus queueing at the configured rate) missed the shaping."""
+        if asked <= 0:
+            return
+        self.counters["delayed"] += 1
+        self.counters["lateness-us"] += int(late * 1e6)
+        if late > LATE_FRACTION * asked:
+            self.counters["delayed-late"] += 1
+
     def _apply(self, outs: list[Outgoing], now: float) -> None:
         for out in outs:
             if out.delay > 0:
@@ -273,7 +286,9 @@ class Bridge:
                 self.counters[f"engine-error:{type(error).__name__}"] += 1
             held = self.model.next_timer()
         while self._timers and self._timers[0][0] <= now:
-            self._send(heapq.heappop(self._timers)[2])
+            due_at, _, out = heapq.heappop(self._timers)
+            self._count_lateness(now - due_at, out.delay)
+            self._send(out)
         if self._retry_at is not None and self._retry_at <= now:
             self._flush_backlogs(now)
         due = [self._timers[0][0]] if self._timers else []

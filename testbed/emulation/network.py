@@ -12,8 +12,9 @@ from types import FrameType
 from typing import Any
 
 from testbed.emulation.cleanup import kill_run
-from testbed.emulation.middlebox_nodes import start_middleboxes
+from testbed.emulation.middlebox_nodes import start_middleboxes, stop_middleboxes
 from testbed.emulation.state import STATE_DIR, HostRecord, RunState, netns_inode
+from testbed.fidelity import network_up, note_engine_reports
 
 
 class EmulationError(RuntimeError):
@@ -67,7 +68,7 @@ def emulated_network(topo: Any) -> Iterator[Any]:
     _require_root_and_mininet()
     from mininet.net import Mininet
 
-    with _exclusive_lock():
+    with _exclusive_lock(), network_up():
         previous = signal.signal(signal.SIGTERM, _raise_interrupt)
         state = RunState(os.getpid())
         net = None
@@ -85,6 +86,7 @@ def emulated_network(topo: Any) -> Iterator[Any]:
         finally:
             try:
                 if net is not None:
+                    note_engine_reports(stop_middleboxes(net))  # shaped links: on time?
                     net.stop()
             finally:
                 kill_run(state)  # processes that outlived net.stop() (daemonized ones)

@@ -28,14 +28,15 @@ def test_every_runnable_protocol_has_a_row_and_nothing_is_left(result: object) -
     assert [s for s in load_states() if s.owner_pid == os.getpid()] == []  # this run's
 
 
-def test_tls_costs_the_server_more_than_tcp_and_resumption_resumes(result: object) -> None:
+def test_tls_resumption_resumes_and_every_protocol_is_measured(result: object) -> None:
     metrics = result.metrics  # type: ignore[attr-defined]
     rows = {row["protocol"]: row for row in result.rows  # type: ignore[attr-defined]
             if "protocol" in row}
-    assert metrics["connect.server_cpu_us.tls13"] > 2 * metrics["connect.server_cpu_us.tcp"]
     assert rows["tls13-resumed"]["resumed"] == 1.0
     assert rows["tls13"]["resumed"] == 0.0
-    assert metrics["connect.latency_ms.tls13"] > metrics["connect.latency_ms.tcp"]
+    for protocol in rows:  # how they compare is `testbed regress`'s business, not a unit test's
+        assert metrics[f"connect.server_cpu_us.{protocol}"] > 0
+        assert metrics[f"connect.latency_ms.{protocol}"] > 0
 
 
 def test_tcpcrypt_connections_are_encrypted_and_resumed_when_cached(result: object) -> None:
@@ -46,7 +47,7 @@ def test_tcpcrypt_connections_are_encrypted_and_resumed_when_cached(result: obje
     assert rows["tcpcrypt-x25519"]["resumed"] == 0.0
     assert rows["tcpcrypt-x25519-resumed"]["encrypted"] == 1.0
     assert rows["tcpcrypt-x25519-resumed"]["resumed"] == 1.0
-    assert metrics["connect.server_cpu_us.tcpcrypt-x25519"] > metrics["connect.server_cpu_us.tcp"]
+    assert metrics["connect.server_cpu_us.tcpcrypt-x25519"] > 0
     assert result.environment["offloads"]  # type: ignore[attr-defined]
 
 

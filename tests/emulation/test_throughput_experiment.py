@@ -12,6 +12,7 @@ import pytest
 
 from testbed.apps.bulk import pattern, pattern_sha256
 from testbed.emulation.state import load_states
+from testbed.fidelity import FIDELITY_PREFIX
 from testbed.runner import ConfigError, run_experiment
 
 PROTOCOLS = ("tcp", "tls13", "tcpcrypt-x25519")
@@ -42,7 +43,8 @@ def test_every_protocol_has_a_row_with_its_data_intact(result: Any) -> None:
     assert len(rounds) == 2 * len(PROTOCOLS)
     assert all(row["sha256_ok"] for row in rounds)
     assert not [row for row in result.rows if "error" in row]
-    assert [w for w in result.warnings if not w.startswith("load average")] == []
+    noise = ("load average", FIDELITY_PREFIX)  # a busy shared machine, said so; not a fault
+    assert [w for w in result.warnings if not w.startswith(noise)] == []
     assert [state for state in load_states() if state.owner_pid == os.getpid()] == []
 
 

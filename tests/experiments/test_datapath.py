@@ -1,6 +1,6 @@
-"""The datapath experiment in its quick form: the proxy's framing stays far ahead per byte.
+"""The datapath experiment in its quick form: both paths move data and are reported.
 
-A ratio taken in one run (CI guard looser than the bench expectation's 4x)."""
+How far ahead the proxy stays is checked by `testbed regress`, not here."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from pathlib import Path
 from testbed.runner import run_experiment
 
 
-def test_proxy_framing_outpaces_per_packet_rewriting(tmp_path: Path) -> None:
+def test_both_paths_are_measured_and_their_expectation_recorded(tmp_path: Path) -> None:
     run_experiment("datapath", quick=True, out_dir=tmp_path, seed=1)
-    metrics = json.loads((tmp_path / "datapath.json").read_text())["metrics"]
-    assert metrics["datapath.MBps.inplace"] > 0
-    assert metrics["datapath.MBps.proxy"] >= 2 * metrics["datapath.MBps.inplace"]
+    document = json.loads((tmp_path / "datapath.json").read_text())
+    assert document["metrics"]["datapath.MBps.inplace"] > 0
+    assert document["metrics"]["datapath.MBps.proxy"] > 0
+    assert [e["lhs"] for e in document["expectations"]] == ["datapath.MBps.proxy"]

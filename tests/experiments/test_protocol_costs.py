@@ -1,8 +1,7 @@
-"""The protocol-costs experiment in its quick form: the regression guard CI runs.
+"""The protocol-costs experiment in its quick form: what it measures and records.
 
-Thresholds here are looser than the bench expectations (which carry the issue's and the
-paper's figures) because CI runs on a shared, noisy machine; they still fail on a real
-regression of the ratios.
+Correctness only (every suite and AEAD measured, rows, expectations recorded): how fast is
+`testbed regress`'s business, against bands measured from the machine's own dispersion.
 """
 
 from __future__ import annotations
@@ -43,29 +42,13 @@ def test_every_suite_and_aead_is_measured(result: dict[str, object]) -> None:
             assert values[f"protocol.aead_raw_MBps.{aead}.{size}"] > 0
 
 
-def test_rsa_exp3_puts_the_expensive_operation_on_the_client(result: dict[str, object]) -> None:
-    values = metrics(result)
-    kex = (values["protocol.kex_cpu_us.A.rsa-exp3-2048"]
-           / values["protocol.kex_cpu_us.B.rsa-exp3-2048"])
-    whole = (values["protocol.handshake_cpu_us.A.rsa-exp3-2048"]
-             / values["protocol.handshake_cpu_us.B.rsa-exp3-2048"])
-    assert kex >= 15, kex
-    assert whole >= 3, whole
-
-
-def test_ecdhe_costs_both_sides_alike(result: dict[str, object]) -> None:
-    values = metrics(result)
-    ratio = (values["protocol.handshake_cpu_us.A.x25519"]
-             / values["protocol.handshake_cpu_us.B.x25519"])
-    assert 0.5 < ratio < 2.0, ratio
-
-
-def test_framing_stays_close_to_the_raw_aead_at_16k(result: dict[str, object]) -> None:
-    values = metrics(result)
-    for aead in AEAD_NAMES:
-        ratio = (values[f"protocol.frame_MBps.{aead}.16384"]
-                 / values[f"protocol.aead_raw_MBps.{aead}.16384"])
-        assert ratio >= 0.6, (aead, ratio)
+def test_every_suite_has_a_row_with_both_sides_and_their_ratio(result: dict[str, object]) -> None:
+    rows = result["rows"]
+    assert isinstance(rows, list)
+    by_suite = {row["suite"]: row for row in rows if "suite" in row}
+    assert set(by_suite) == set(SUITE_NAMES)
+    rsa = by_suite["rsa-exp3-2048"]
+    assert rsa["kex A/B"] == pytest.approx(rsa["A_kex_us"] / rsa["B_kex_us"])
 
 
 def test_result_records_environment_and_expectations(result: dict[str, object]) -> None:

@@ -18,6 +18,7 @@ from packets.tcp import (
     build_packet,
     checksums_ok,
     fix_checksums,
+    nop_tcp_options,
     parse_packet,
     rebuild,
     remove_tcp_options,
@@ -86,6 +87,22 @@ def test_adding_and_removing_an_option_keeps_checksums_valid() -> None:
     without = remove_tcp_options(parsed, [69])
     assert reference_tcp_checksum_ok(without)
     assert parse_packet(without).options == [MSS, SACK_OK]
+
+
+def test_nopping_an_option_keeps_the_header_length_offsets_and_padding() -> None:
+    padded = build_packet(IP, src_port=40000, dst_port=80, seq=1000, ack=0, flags=SYN,
+                          window=64240, options=[MSS, ENO, SACK_OK], payload=b"data")
+    parsed = parse_packet(padded)
+    nopped = nop_tcp_options(parsed, [69])
+    assert len(nopped) == len(padded) and reference_tcp_checksum_ok(nopped)
+    after = parse_packet(nopped)
+    assert after.header_length == parsed.header_length and after.options == [MSS, SACK_OK]
+    start = 20 + 20
+    assert nopped[start + 4 : start + 7] == b"\x01\x01\x01"  # ENO's 3 bytes, where it was
+    assert nopped[start + 7 : start + 9] == SACK_OK.raw  # the next option did not move
+    assert nopped[start + 9 : start + 12] == padded[start + 9 : start + 12]  # its padding
+    assert after.payload == b"data"
+    assert nop_tcp_options(parsed, [30]) == padded  # nothing of that kind: unchanged
 
 
 def test_payload_and_sequence_rewrites_keep_checksums_valid() -> None:

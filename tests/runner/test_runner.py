@@ -104,6 +104,24 @@ def test_failed_expectation_is_recorded(toy_package: str, tmp_path: Path) -> Non
     assert result.expectations[0].passed is False
 
 
+def test_run_says_when_expectations_fail_and_exits_3_unless_allowed(
+    toy_package: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from rich.console import Console
+
+    from testbed.cli import UNMET_EXIT, _unmet_exit
+
+    failed = run_experiment("toy", out_dir=tmp_path, package=toy_package,
+                            overrides={"scale": "0.01"})
+    met = run_experiment("toy", out_dir=tmp_path, package=toy_package)
+    console = Console(width=200)
+    assert _unmet_exit(console, met, allowed=False) == 0
+    assert _unmet_exit(console, failed, allowed=False) == UNMET_EXIT == 3
+    assert "1 of 1 expectations not met: double (exit 3)" in capsys.readouterr().out
+    assert _unmet_exit(console, failed, allowed=True) == 0
+    assert "--allow-unmet: exit 0" in capsys.readouterr().out
+
+
 def _write_result(path: Path, big: float, small: float) -> None:
     path.write_text(json.dumps({
         "schema": 1, "metrics": {"toy.big": big, "toy.small": small},

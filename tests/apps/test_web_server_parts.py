@@ -64,7 +64,7 @@ def test_tls_configs_turn_resumption_off_unless_asked(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("key", "value", "message"), [
     ("protocols", "tcp,quic", "unknown protocols"),
     ("modes", "close,pipelined", "modes are close, keepalive"),
-    ("seconds", "0", "seconds must be in"),
+    ("seconds", "0", "seconds: must be in 1..120"),
 ])
 def test_bad_parameters_are_refused_before_the_network_starts(
     tmp_path: Path, key: str, value: str, message: str

@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -248,8 +249,7 @@ def private_program(tag: str) -> Iterator[Path]:
         try:
             unload()
         finally:
-            with contextlib.suppress(OSError):
-                cgroup.rmdir()
+            remove_cgroup(cgroup)
             for name, value in saved.items():
                 if value is None:
                     os.environ.pop(name, None)
@@ -267,8 +267,21 @@ def remove_private(tag: str) -> list[str]:
             removed.append(f"detached the kernel program from {cgroup}")
         remove_pins(directory)
         removed.append(f"unpinned {directory}")
-    if cgroup.is_dir():
-        with contextlib.suppress(OSError):
-            cgroup.rmdir()
-            removed.append(f"removed cgroup {cgroup}")
+    if cgroup.is_dir() and remove_cgroup(cgroup):
+        removed.append(f"removed cgroup {cgroup}")
     return removed
+
+
+def remove_cgroup(cgroup: Path, wait_s: float = 3.0) -> bool:
+    """rmdir the cgroup, waiting a little for exiting processes to leave it."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            cgroup.rmdir()
+            return True
+        except FileNotFoundError:
+            return True
+        except OSError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)

@@ -158,3 +158,21 @@ def test_simultaneous_open_is_refused_explicitly(pair: Pair) -> None:
     assert [r["answer"] for r in results] == ["hello\n", "hello\n"]
     assert [r["kernel"]["state"] for r in results] == ["fallback", "fallback"]
     assert [r["kernel"]["reason"] for r in results] == ["simultaneous-open", "no-eno-synack"]
+
+
+def test_a_flood_of_spoofed_segments_changes_no_other_connection(pair: Pair) -> None:
+    """Spoofed ENO SYNs from other addresses and spoofed ACK/RST segments with ENO from the
+    client's own address arrive while real connections negotiate: each real connection still
+    gets its own answer (same session IDs, resumption as usual), and the flood's requests get
+    no state of theirs into the real ones."""
+    pair.run(pair.b, "sysctl", "-qw", "net.ipv4.tcp_max_syn_backlog=8192")
+    server = pair.start_server(pair.b, "lib-server", str(PORT), "5")
+    flood = pair.start(pair.a, "flood", pair.b_ip, str(PORT), "3", pair.a_ip)
+    time.sleep(0.5)
+    clients = pair.peer(pair.a, "lib-client", pair.b_ip, str(PORT), "5")
+    servers = finish(server)
+    assert finish(flood)[0]["sent"] > 2000
+    assert [c["encrypted"] for c in clients] == [True] * 5
+    assert [c["sessid"] for c in clients] == [s["sessid"] for s in servers]
+    assert [c["resumed"] for c in clients] == [s["resumed"] for s in servers] == [
+        False, True, True, True, True]

@@ -186,6 +186,55 @@ def flood(host: str, port: int, seconds: float, client_ip: str) -> None:
     emit(sent=sent)
 
 
+def aio_server(port: int, count: int) -> None:
+    import asyncio
+
+    from tcpcrypt.library import aio
+
+    async def run() -> None:
+        done = asyncio.Event()
+        served = 0
+
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            nonlocal served
+            line = await reader.readline()
+            writer.write(b"echo:" + line)
+            await writer.drain()
+            connection = writer.get_extra_info("tcpcrypt")
+            emit(sessid=(connection.session_id or b"").hex() or None,
+                 resumed=connection.resumed, line=line.decode())
+            writer.close()
+            served += 1
+            if served == count:
+                done.set()
+
+        server = await aio.start_server(handle, "0.0.0.0", port)
+        emit(listening=True)
+        await done.wait()
+        server.close()
+
+    asyncio.run(run())
+
+
+def aio_client(host: str, port: int, count: int) -> None:
+    import asyncio
+
+    from tcpcrypt.library import aio
+
+    async def run() -> None:
+        context = tcpcrypt.TcpcryptContext()
+        for index in range(count):
+            reader, writer = await aio.open_connection(host, port, context)
+            writer.write(b"secret-line-%d\n" % index)
+            answer = await reader.readline()
+            connection = writer.get_extra_info("tcpcrypt")
+            emit(sessid=(connection.session_id or b"").hex() or None,
+                 resumed=connection.resumed, answer=answer.decode())
+            writer.close()
+
+    asyncio.run(run())
+
+
 def main(argv: list[str]) -> None:
     command, args = argv[0], argv[1:]
     if command == "lib-server":
@@ -200,6 +249,10 @@ def main(argv: list[str]) -> None:
         plain_client(args[0], int(args[1]), int(args[2]))
     elif command == "raw-bad-client":
         raw_bad_client(args[0], int(args[1]))
+    elif command == "aio-server":
+        aio_server(int(args[0]), int(args[1]))
+    elif command == "aio-client":
+        aio_client(args[0], int(args[1]), int(args[2]))
     elif command == "flood":
         flood(args[0], int(args[1]), float(args[2]), args[3])
     elif command == "simultaneous":

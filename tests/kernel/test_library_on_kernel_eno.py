@@ -176,3 +176,18 @@ def test_a_flood_of_spoofed_segments_changes_no_other_connection(pair: Pair) -> 
     assert [c["sessid"] for c in clients] == [s["sessid"] for s in servers]
     assert [c["resumed"] for c in clients] == [s["resumed"] for s in servers] == [
         False, True, True, True, True]
+
+
+def test_asyncio_streams_against_the_blocking_library_share_sessions(pair: Pair) -> None:
+    server = pair.start_server(pair.b, "aio-server", str(PORT), "2")
+    blocking = pair.peer(pair.a, "lib-client", pair.b_ip, str(PORT), "2")
+    servers = finish(server)
+    assert [c["sessid"] for c in blocking] == [s["sessid"] for s in servers]
+    assert [s["resumed"] for s in servers] == [False, True]
+    assert all(c["encrypted"] for c in blocking)
+    server = pair.start_server(pair.b, "lib-server", str(PORT), "2")
+    streams = pair.peer(pair.a, "aio-client", pair.b_ip, str(PORT), "2")
+    servers = finish(server)
+    assert [c["sessid"] for c in streams] == [s["sessid"] for s in servers]
+    assert [c["answer"] for c in streams] == ["echo:secret-line-0\n", "echo:secret-line-1\n"]
+    assert [c["resumed"] for c in streams] == [False, True]

@@ -5,9 +5,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
 from kernel_lab import Pair, capture, finish
 
 from tcpcrypt.constants import TEP_TCPCRYPT_ECDHE_CURVE25519
+from tcpcrypt.key_schedule import SessionSecret
 
 PORT = 7100
 ENO = 69
@@ -191,3 +193,19 @@ def test_asyncio_streams_against_the_blocking_library_share_sessions(pair: Pair)
     assert [c["sessid"] for c in streams] == [s["sessid"] for s in servers]
     assert [c["answer"] for c in streams] == ["echo:secret-line-0\n", "echo:secret-line-1\n"]
     assert [c["resumed"] for c in streams] == [False, True]
+
+
+def test_key_logs_of_both_ends_name_the_same_session(
+    pair: Pair, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TCPCRYPT_KEYLOG", str(tmp_path / "server.keys"))
+    server = pair.start_server(pair.b, "lib-server", str(PORT), "1")
+    monkeypatch.setenv("TCPCRYPT_KEYLOG", str(tmp_path / "client.keys"))
+    clients = pair.peer(pair.a, "lib-client", pair.b_ip, str(PORT), "1")
+    finish(server)
+    server_lines = (tmp_path / "server.keys").read_text().splitlines()
+    assert server_lines == (tmp_path / "client.keys").read_text().splitlines()
+    label, session_id, secret, _ = server_lines[0].split()
+    assert label == "TCPCRYPT" and session_id == clients[0]["sessid"]
+    sid = bytes.fromhex(session_id)
+    assert SessionSecret(bytes.fromhex(secret)).session_id(sid[0]) == sid

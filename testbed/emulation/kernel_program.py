@@ -64,3 +64,12 @@ def clean_programs() -> list[str]:
         except KernelUnavailable as error:
             removed.append(f"could not remove the kernel program {tag}: {error}")
     return removed
+
+
+def kernel_program_runs() -> tuple[int, int] | None:
+    """(runs, ns) of this run's kernel program so far (BPF statistics on), None if absent."""
+    from tcpcrypt.kernel.loader import pin_dir
+    from tcpcrypt.kernel.stats import program_runs
+
+    directory = pin_dir()
+    return program_runs(directory) if (directory / "prog").exists() else None

@@ -7,6 +7,8 @@ per connection, then exits. Commands:
     plain-client HOST PORT COUNT       plain TCP client
     raw-bad-client HOST PORT           kernel opt-in as A, then garbage instead of Init1
     simultaneous LOCAL_PORT HOST PORT  opt in as A, bind, connect to a peer doing the same
+    raw-listen PORT COUNT TEP A_ID B_ID kernel opt-in listener with one resumption entry
+    raw-offer HOST PORT SYN_HEX        kernel opt-in as A with exactly this SYN option
     flood HOST PORT SECONDS CLIENT_IP  spoofed SYNs (ENO with b=1, resumption-shaped and odd
                                        options) from other addresses, and spoofed ACK/RST
                                        segments with ENO from CLIENT_IP's ports
@@ -235,6 +237,32 @@ def aio_client(host: str, port: int, count: int) -> None:
     asyncio.run(run())
 
 
+def raw_listen(port: int, count: int, tep: int, a_id: str, b_id: str) -> None:
+    """Kernel opt-in only: a listener preferring `tep`, with one resumption entry."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("0.0.0.0", port))
+    with KernelEno() as kernel:
+        kernel.listen(sock, [tep])
+        kernel.add_resumption(port, tep, bytes.fromhex(a_id), bytes.fromhex(b_id))
+    sock.listen(16)
+    emit(listening=True)
+    for _ in range(count):
+        conn, _ = sock.accept()
+        emit(kernel=record(conn))
+        conn.close()
+
+
+def raw_offer(host: str, port: int, syn_hex: str) -> None:
+    sock = socket.socket()
+    sock.settimeout(TIMEOUT)
+    with KernelEno() as kernel:
+        kernel.offer(sock, bytes.fromhex(syn_hex))
+    sock.connect((host, port))
+    emit(kernel=record(sock))
+    sock.close()
+
+
 def main(argv: list[str]) -> None:
     command, args = argv[0], argv[1:]
     if command == "lib-server":
@@ -253,6 +281,10 @@ def main(argv: list[str]) -> None:
         aio_server(int(args[0]), int(args[1]))
     elif command == "aio-client":
         aio_client(args[0], int(args[1]), int(args[2]))
+    elif command == "raw-listen":
+        raw_listen(int(args[0]), int(args[1]), int(args[2], 16), args[3], args[4])
+    elif command == "raw-offer":
+        raw_offer(args[0], int(args[1]), args[2])
     elif command == "flood":
         flood(args[0], int(args[1]), float(args[2]), args[3])
     elif command == "simultaneous":

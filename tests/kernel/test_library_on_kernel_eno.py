@@ -209,3 +209,17 @@ def test_key_logs_of_both_ends_name_the_same_session(
     assert label == "TCPCRYPT" and session_id == clients[0]["sessid"]
     sid = bytes.fromhex(session_id)
     assert SessionSecret(bytes.fromhex(secret)).session_id(sid[0]) == sid
+
+
+def test_a_resumption_identifier_is_answered_once_by_the_kernel(pair: Pair) -> None:
+    a_id, b_id = "11" * 9, "22" * 9
+    resuming_syn = bytes([ENO, 12, 0x80 | X25519]) + bytes.fromhex(a_id)
+    server = pair.start_server(pair.b, "raw-listen", str(PORT), "2", f"{X25519:x}", a_id, b_id)
+    first = pair.peer(pair.a, "raw-offer", pair.b_ip, str(PORT), resuming_syn.hex())
+    second = pair.peer(pair.a, "raw-offer", pair.b_ip, str(PORT), resuming_syn.hex())
+    servers = finish(server)
+    resumed_answer = bytes([ENO, 13, 0x01, 0x80 | X25519]) + bytes.fromhex(b_id)
+    assert first[0]["kernel"]["synack"] == resumed_answer.hex()
+    assert second[0]["kernel"]["synack"] == bytes([ENO, 4, 0x01, X25519]).hex()  # used up
+    assert [s["kernel"]["resumed"] for s in servers] == [True, False]
+    assert {s["kernel"]["state"] for s in servers} == {"negotiated"}

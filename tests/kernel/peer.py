@@ -8,7 +8,7 @@ per connection, then exits. Commands:
     raw-bad-client HOST PORT           kernel opt-in as A, then garbage instead of Init1
     simultaneous LOCAL_PORT HOST PORT  opt in as A, bind, connect to a peer doing the same
     raw-listen PORT COUNT TEP A_ID B_ID kernel opt-in listener with one resumption entry
-    raw-offer HOST PORT SYN_HEX        kernel opt-in as A with exactly this SYN option
+    raw-offer HOST PORT SYN_HEX [fastopen]  kernel opt-in as A with exactly this SYN option
     flood HOST PORT SECONDS CLIENT_IP  spoofed SYNs (ENO with b=1, resumption-shaped and odd
                                        options) from other addresses, and spoofed ACK/RST
                                        segments with ENO from CLIENT_IP's ports
@@ -253,12 +253,17 @@ def raw_listen(port: int, count: int, tep: int, a_id: str, b_id: str) -> None:
         conn.close()
 
 
-def raw_offer(host: str, port: int, syn_hex: str) -> None:
+def raw_offer(host: str, port: int, syn_hex: str, fastopen: bool = False) -> None:
     sock = socket.socket()
     sock.settimeout(TIMEOUT)
+    if fastopen:
+        sock.setsockopt(socket.IPPROTO_TCP, 30, 1)  # TCP_FASTOPEN_CONNECT
     with KernelEno() as kernel:
         kernel.offer(sock, bytes.fromhex(syn_hex))
     sock.connect((host, port))
+    if fastopen:
+        sock.sendall(b"x")  # the SYN goes out now
+        time.sleep(0.2)
     emit(kernel=record(sock))
     sock.close()
 
@@ -284,7 +289,7 @@ def main(argv: list[str]) -> None:
     elif command == "raw-listen":
         raw_listen(int(args[0]), int(args[1]), int(args[2], 16), args[3], args[4])
     elif command == "raw-offer":
-        raw_offer(args[0], int(args[1]), args[2])
+        raw_offer(args[0], int(args[1]), args[2], len(args) > 3 and args[3] == "fastopen")
     elif command == "flood":
         flood(args[0], int(args[1]), float(args[2]), args[3])
     elif command == "simultaneous":

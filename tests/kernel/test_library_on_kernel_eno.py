@@ -223,3 +223,14 @@ def test_a_resumption_identifier_is_answered_once_by_the_kernel(pair: Pair) -> N
     assert second[0]["kernel"]["synack"] == bytes([ENO, 4, 0x01, X25519]).hex()  # used up
     assert [s["kernel"]["resumed"] for s in servers] == [True, False]
     assert {s["kernel"]["state"] for s in servers} == {"negotiated"}
+
+
+def test_a_tfo_socket_skips_eno(pair: Pair) -> None:
+    for ns in (pair.a, pair.b):
+        pair.run(ns, "sysctl", "-qw", "net.ipv4.tcp_fastopen=3")
+    server = pair.start_server(pair.b, "lib-server", str(PORT), "1", timeout=2)
+    clients = pair.peer(pair.a, "raw-offer", pair.b_ip, str(PORT),
+                        bytes([ENO, 3, X25519]).hex(), "fastopen")
+    servers = finish(server)
+    assert clients[0]["kernel"]["reason"] == "tfo"
+    assert servers[0]["kernel"]["reason"] == "tfo"  # B answers no ENO to a TFO SYN

@@ -9,7 +9,7 @@ per connection, then exits. Commands:
     simultaneous LOCAL_PORT HOST PORT  opt in as A, bind, connect to a peer doing the same
     raw-listen PORT COUNT TEP A_ID B_ID kernel opt-in listener with one resumption entry
     raw-offer HOST PORT SYN_HEX [fastopen]  kernel opt-in as A with exactly this SYN option
-    flood HOST PORT SECONDS CLIENT_IP  spoofed SYNs (ENO with b=1, resumption-shaped and odd
+    flood HOST PORT SECONDS CLIENT_IP LIMIT  spoofed SYNs (ENO with b=1, resumption-shaped and odd
                                        options) from other addresses, and spoofed ACK/RST
                                        segments with ENO from CLIENT_IP's ports
 """
@@ -157,7 +157,7 @@ def simultaneous(local_port: int, host: str, port: int) -> None:
     emit(kernel=record(sock), answer=read_line(sock).decode(errors="replace"))
 
 
-def flood(host: str, port: int, seconds: float, client_ip: str) -> None:
+def flood(host: str, port: int, seconds: float, client_ip: str, limit: int) -> None:
     import random
 
     from packets.ipv4 import IPv4Header
@@ -171,7 +171,7 @@ def flood(host: str, port: int, seconds: float, client_ip: str) -> None:
     destination = socket.inet_aton(host)
     sent, index = 0, 0
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and index < limit:
         index += 1
         option = options[index % len(options)]
         if index % 2:
@@ -291,7 +291,7 @@ def main(argv: list[str]) -> None:
     elif command == "raw-offer":
         raw_offer(args[0], int(args[1]), args[2], len(args) > 3 and args[3] == "fastopen")
     elif command == "flood":
-        flood(args[0], int(args[1]), float(args[2]), args[3])
+        flood(args[0], int(args[1]), float(args[2]), args[3], int(args[4]))
     elif command == "simultaneous":
         simultaneous(int(args[0]), args[1], int(args[2]))
     else:

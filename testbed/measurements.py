@@ -4,12 +4,17 @@
   protocol (`testbed.apps.bulk`), SHA-256 checked; Mbit/s and the CPU of each end (program and
   its host's tcpcryptd) per second of transfer. Used by `throughput` and `middlebox-matrix`.
 - `connection_cost`: the load generator's small request/response connections
-  (`testbed.apps.loadgen` against `testbed.apps.rr_server`); latency to the first byte and the
-  server's CPU per connection (its daemon included). Used by `connect` and `middlebox-matrix`.
+  (`testbed.apps.loadgen` against `testbed.apps.rr_server`); latency to the first byte, the
+  server's CPU per connection (its daemon included) and its system time, and the TCP-ENO
+  kernel program's runs and run time per connection. Used by `connect` and `middlebox-matrix`.
 
-Both run inside an emulated network's `client` and `server` hosts, start and stop tcpcryptd
-for the tcpcrypt protocols, and, given an `EngineMeter`, add the cores the path's middlebox
-engines used while the transfer or the connections ran (`engine_cpu`).
+Both run inside an emulated network's `client` and `server` hosts. `tcpcrypt-*` labels run
+the programs through the in-process library (TCP-ENO in the kernel program the emulation
+runtime loads), which reports per connection whether it was encrypted and resumed;
+`tcpcryptd-*` labels run the plain-TCP programs with tcpcryptd started and stopped on both
+hosts, and take encryption and resumption from the server daemon's records. Given an
+`EngineMeter`, both add the cores the path's middlebox engines used while the transfer or the
+connections ran (`engine_cpu`).
 """
 
 from __future__ import annotations
@@ -22,9 +27,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tcpcrypt.kernel.stats import enable_stats
 from testbed.apps.hosts import cpu_ns, run_module_json, start_module, user_and_system_s
 from testbed.apps.protocols import PROTOCOLS
 from testbed.apps.tcpcryptd_host import start_tcpcryptd, stop_tcpcryptd, tcpcrypt_cli
+from testbed.emulation.kernel_program import kernel_program_runs
 from testbed.emulation.paths import EngineMeter, engine_figures
 
 PORT = 8000
@@ -74,7 +81,10 @@ def bulk_transfer(client: Any, server: Any, label: str, size: int, seed: int, bu
     if spec.tls:
         receiver_args += ["--tls", spec.tls, "--cert", str(cert), "--key", str(key)]
         sender_args += ["--tls", spec.tls]
-    daemons = start_daemons(client, server, spec.tcpcrypt_suite, port)
+    if spec.library_suite:
+        receiver_args += ["--tcpcrypt", spec.library_suite]
+        sender_args += ["--tcpcrypt", spec.library_suite]
+    daemons = start_daemons(client, server, spec.daemon_suite, port)
     try:
         receiver = start_module(server, "testbed.apps.bulk", *receiver_args)
     except BaseException:
@@ -98,7 +108,8 @@ def bulk_transfer(client: Any, server: Any, label: str, size: int, seed: int, bu
             stop_tcpcryptd(daemon)
     if "error" in received:
         raise RuntimeError(f"receiver: {received['error']}")
-    encrypted = bool(spec.tls)
+    encrypted = bool(spec.tls) or (bool(spec.library_suite) and bool(sent.get("encrypted"))
+                                   and bool(received.get("encrypted")))
     if daemons:
         carried = [s for s in sessions if s["role"] == "B"]
         encrypted = bool(carried) and bool(carried[-1]["encrypted"])
@@ -140,6 +151,16 @@ def _kernel_us(system_s: float, connections: int) -> float | None:
     return system_s / connections * 1e6
 
 
+def _bpf_cost(before: tuple[int, int] | None, after: tuple[int, int] | None,
+              connections: int) -> dict[str, float | None]:
+    """The TCP-ENO kernel program's runs and run time per connection, both hosts together
+    (BPF run-time statistics), or None where they were not available."""
+    if before is None or after is None:
+        return {"bpf_runs": None, "bpf_us": None}
+    return {"bpf_runs": (after[0] - before[0]) / connections,
+            "bpf_us": (after[1] - before[1]) / connections / 1000}
+
+
 def _percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
@@ -149,13 +170,16 @@ def connection_cost(client: Any, server: Any, label: str, count: int, response_b
                     cert: Path, key: Path, *, port: int = PORT,
                     meter: EngineMeter | None = None) -> dict[str, Any]:
     """`count` connections over `label`: latency, server CPU per connection (daemon
-    included), the share encrypted and resumed (the server daemon's records for tcpcrypt),
-    the engines' cores and the server's."""
+    included) and its system time, the kernel program's cost, the share encrypted and resumed
+    (the library's own report, or the server daemon's records for tcpcryptd), the engines'
+    cores and the server's."""
     spec = PROTOCOLS[label]
     args = ["--port", str(port), "--response-bytes", str(response_bytes)]
     if spec.tls:
         args += ["--tls", spec.tls, "--cert", str(cert), "--key", str(key)]
-    daemons = start_daemons(client, server, spec.tcpcrypt_suite, port,
+    if spec.library_suite:
+        args += ["--tcpcrypt", spec.library_suite] + (["--resumption"] if spec.resumed else [])
+    daemons = start_daemons(client, server, spec.daemon_suite, port,
                             cache_size=1024 if spec.resumed else 0)
     try:
         process = start_module(server, "testbed.apps.rr_server", *args)
@@ -165,21 +189,26 @@ def connection_cost(client: Any, server: Any, label: str, count: int, response_b
         raise
     try:
         server_pids = [process.pid] + ([daemons[1].pid] if daemons else [])
-        before = sum(cpu_ns(pid) for pid in server_pids)
-        daemon_before = cpu_ns(daemons[1].pid) if daemons else 0
-        split_before = user_and_system_s(daemons[1].pid) if daemons else (0.0, 0.0)
-        if meter is not None:
-            meter.restart()
-        started = time.monotonic()
-        report = run_module_json(
-            client, "testbed.apps.loadgen", "--host", server.IP(), "--port", str(port),
-            "--protocol", label, "--connections", str(count),
-        )
-        wall_s = time.monotonic() - started
-        engines = engine_figures(_engine_since(meter), wall_s)
-        used = sum(cpu_ns(pid) for pid in server_pids) - before
-        daemon_used = cpu_ns(daemons[1].pid) - daemon_before if daemons else 0
-        split_after = user_and_system_s(daemons[1].pid) if daemons else (0.0, 0.0)
+        with enable_stats() as counting:
+            before = sum(cpu_ns(pid) for pid in server_pids)
+            daemon_before = cpu_ns(daemons[1].pid) if daemons else 0
+            split_before = user_and_system_s(daemons[1].pid) if daemons else (0.0, 0.0)
+            server_split_before = user_and_system_s(process.pid)
+            bpf_before = kernel_program_runs() if counting else None
+            if meter is not None:
+                meter.restart()
+            started = time.monotonic()
+            report = run_module_json(
+                client, "testbed.apps.loadgen", "--host", server.IP(), "--port", str(port),
+                "--protocol", label, "--connections", str(count),
+            )
+            wall_s = time.monotonic() - started
+            engines = engine_figures(_engine_since(meter), wall_s)
+            used = sum(cpu_ns(pid) for pid in server_pids) - before
+            daemon_used = cpu_ns(daemons[1].pid) - daemon_before if daemons else 0
+            split_after = user_and_system_s(daemons[1].pid) if daemons else (0.0, 0.0)
+            server_split_after = user_and_system_s(process.pid)
+            bpf_after = kernel_program_runs() if counting else None
         sessions = tcpcrypt_cli(server, "sessions") if daemons else []
     finally:
         process.kill()
@@ -190,6 +219,8 @@ def connection_cost(client: Any, server: Any, label: str, count: int, response_b
     first_byte = [s["first_byte_ms"] for s in samples]
     resumed = sum(s["resumed"] for s in samples) / len(samples)
     encrypted = 1.0 if spec.tls else 0.0
+    if spec.library_suite:  # the library says per connection what it got
+        encrypted = sum(s["encrypted"] for s in samples) / len(samples)
     if daemons:
         measured = [s for s in sessions if s["role"] == "B"][-count:]
         encrypted = sum(bool(s["encrypted"]) for s in measured) / max(1, len(measured))
@@ -204,6 +235,8 @@ def connection_cost(client: Any, server: Any, label: str, count: int, response_b
         "server_cpu_us": used / handled / 1000,
         "daemon_cpu_us": daemon_used / handled / 1000,
         "daemon_kernel_us": _kernel_us(split_after[1] - split_before[1], handled),
+        "server_kernel_us": _kernel_us(server_split_after[1] - server_split_before[1], handled),
+        **_bpf_cost(bpf_before, bpf_after, handled),
         "resumed": resumed,
         "encrypted": encrypted,
         "server_cores": used / 1e9 / wall_s if wall_s > 0 else 0.0,

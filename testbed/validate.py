@@ -3,7 +3,8 @@
 25% of emulation.
 
 Compared: server CPU per connection (`connect.server_cpu_us.<protocol>`: emulation from the
-`connect` experiment, which runs tcpcrypt through its daemons; simulation from a simulated
+`connect` experiment, whose `tcpcrypt-*` rows are the in-process library on the kernel's
+TCP-ENO, like the simulation's; simulation from a simulated
 run of the same protocol) and `connection-rate` at 1 and 2 cores (TCP and TLS 1.3; the
 emulated server host pinned to those cores; the simulation puts its clients on the server's
 machine too, as the emulation does: `machine_cores`). The result file lists each metric,

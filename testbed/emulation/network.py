@@ -12,6 +12,7 @@ from types import FrameType
 from typing import Any
 
 from testbed.emulation.cleanup import kill_run
+from testbed.emulation.kernel_program import run_program
 from testbed.emulation.middlebox_nodes import start_middleboxes, stop_middleboxes
 from testbed.emulation.state import STATE_DIR, HostRecord, RunState, netns_inode
 from testbed.fidelity import network_up, note_engine_reports
@@ -63,12 +64,13 @@ def emulated_network(topo: Any) -> Iterator[Any]:
     their chain; every interface keeps its offloads (the engine carries super-packets with
     their virtio-net header and splits them for models that act per wire segment).
     Nodes with more interfaces than that are wired with Linux bridges inside their namespace
-    (see `testbed.emulation.middlebox_nodes` and docs/emulation.md).
+    (see `testbed.emulation.middlebox_nodes` and docs/emulation.md). The TCP-ENO kernel
+    program is loaded privately for the run (its hosts' sockets are covered) and removed after.
     """
     _require_root_and_mininet()
     from mininet.net import Mininet
 
-    with _exclusive_lock(), network_up():
+    with _exclusive_lock(), run_program(), network_up():
         previous = signal.signal(signal.SIGTERM, _raise_interrupt)
         state = RunState(os.getpid())
         net = None

@@ -141,7 +141,9 @@ class TcpcryptContext:
         if secret is None or session_id is None:
             return
         if server_side and self.cache.capacity:
-            a_id, b_id = secret.resumption_ids()
+            # The identifiers the core cached under: those of ss[i+1], the secret a resumed
+            # session will use (docs/protocol.md, "the resumption identifier").
+            a_id, b_id = secret.next().resumption_ids()
             self.kernel.add_resumption(sock.getsockname()[1], session_id[0], a_id, b_id,
                                        netns=netns_cookie(sock))
         path = os.environ.get(KEYLOG_VARIABLE)

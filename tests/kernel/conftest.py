@@ -32,8 +32,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.skip(reason=reason))
 
 
-@pytest.fixture(scope="session")
-def kernel_program() -> Iterator[Path]:
+@pytest.fixture(scope="package")  # torn down after tests/kernel: later tests' children
+def kernel_program() -> Iterator[Path]:  # (emulation, Dask workers) never join its cgroup
     from tcpcrypt.kernel.loader import BPFFS, cgroup2_root, private_program
 
     tag = f"test-{os.getpid()}"

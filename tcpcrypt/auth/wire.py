@@ -4,8 +4,8 @@ A message is `version (1) | type (1) | body length (2, big-endian) | body`. The 
 an unknown version or type, or a body longer than `MAX_BODY`, is `MessageMalformed`; the
 connection ending inside a message is `MessageTruncated`. A body is read by `BodyReader`,
 which refuses short fields and trailing bytes alike. A side that gives up sends `REJECT`
-(body: its reason tag) before closing, so the other side gets `PeerRejected` instead of a bare
-end of stream.
+(body: its reason tag; not on an unencrypted connection) before closing, so the other side
+gets `PeerRejected` instead of a bare end of stream.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from tcpcrypt.auth.errors import (
     AuthTimeout,
     MessageMalformed,
     MessageTruncated,
+    NoSessionId,
     PeerRejected,
 )
 
@@ -101,7 +102,7 @@ def receive_message(stream: StreamLike, expected: MessageType) -> bytes:
 
 def reject_and_close(stream: StreamLike, error: AuthError) -> None:
     """Tell the peer why (best effort), then close: nothing more is read or written."""
-    if not isinstance(error, PeerRejected | MessageTruncated):
+    if not isinstance(error, PeerRejected | MessageTruncated | NoSessionId):
         with contextlib.suppress(OSError):
             send_message(stream, MessageType.REJECT, error.reason.encode("ascii")[:MAX_REASON])
     shutdown = getattr(stream, "shutdown", None)

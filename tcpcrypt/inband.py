@@ -11,6 +11,7 @@ session ID from `getsessid()`. It exists so that the authentication library, its
 
 from __future__ import annotations
 
+import io
 import socket
 import struct
 from typing import Any
@@ -39,6 +40,8 @@ class InbandTcpcryptSocket:
         self.connection = TcpcryptConnection(active=active, config=config, random=random)
         self._plaintext = bytearray()
         self._eof = False
+        self._files = 0  # open makefile() files: like a socket, close waits for them
+        self._close_requested = False
 
     # --- the handshake --------------------------------------------------------------------
     def handshake(self) -> None:
@@ -131,10 +134,28 @@ class InbandTcpcryptSocket:
         self.sock.shutdown(how)
 
     def close(self) -> None:
-        self.sock.close()
+        self._close_requested = True
+        if self._files <= 0:
+            self.sock.close()
+
+    def _file_closed(self) -> None:
+        self._files -= 1
+        if self._close_requested and self._files <= 0:
+            self.sock.close()
 
     def fileno(self) -> int:
         return self.sock.fileno()
+
+    def makefile(self, mode: str = "rb", buffering: int | None = None) -> io.IOBase:
+        """A binary file over the plaintext (what `socketserver` and `http.client` use)."""
+        if mode not in ("rb", "wb"):
+            raise ValueError(f"only binary 'rb' or 'wb' files, not {mode!r}")
+        raw = _PlaintextIO(self)
+        self._files += 1
+        if buffering == 0:
+            return raw
+        size = buffering if buffering and buffering > 0 else io.DEFAULT_BUFFER_SIZE
+        return io.BufferedReader(raw, size) if mode == "rb" else io.BufferedWriter(raw, size)
 
     def getpeername(self) -> Any:
         return self.sock.getpeername()
@@ -147,6 +168,31 @@ class InbandTcpcryptSocket:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _PlaintextIO(io.RawIOBase):
+    def __init__(self, owner: InbandTcpcryptSocket) -> None:
+        self._owner = owner
+
+    def readable(self) -> bool:
+        return True
+
+    def writable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._owner.recv(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def write(self, data: Any) -> int:
+        self._owner.sendall(bytes(data))
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._owner._file_closed()
+        super().close()
 
 
 def inband_connect(sock: socket.socket,

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
@@ -119,22 +120,22 @@ class _Handler(WSGIRequestHandler):
         pass
 
 
-class TcpcryptWSGIServer(WSGIServer):
-    """`wsgiref`'s server; a client that opens with an in-band tcpcrypt offer gets tcpcrypt,
-    any other client plain HTTP (and no `TCP_CRYPT_SESSID`)."""
+class TcpcryptWSGIServer(ThreadingMixIn, WSGIServer):
+    """`wsgiref`'s server, a thread per connection; a client that opens with an in-band
+    tcpcrypt offer gets tcpcrypt, any other client plain HTTP (and no `TCP_CRYPT_SESSID`)."""
+
+    daemon_threads = True
 
     def __init__(self, address: tuple[str, int], app: WsgiApp, timeout: float = 10.0) -> None:
         super().__init__(address, _Handler)
         self.set_app(app)
         self.connection_timeout = timeout
 
-    def get_request(self) -> tuple[Any, Any]:
-        conn, address = self.socket.accept()
-        conn.settimeout(self.connection_timeout)
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        """In the connection's thread: the in-band handshake if offered, then HTTP."""
+        request.settimeout(self.connection_timeout)
         try:
-            if peer_offers_inband(conn):
-                return inband_accept(conn), address
+            conn = inband_accept(request) if peer_offers_inband(request) else request
         except OSError:
-            conn.close()
-            raise
-        return conn, address
+            return  # the handshake failed: the server closes the socket
+        self.RequestHandlerClass(conn, client_address, self)  # type: ignore[arg-type]

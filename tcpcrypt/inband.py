@@ -37,6 +37,9 @@ class InbandTcpcryptSocket:
                  config: TcpcryptConfig | None = None,
                  random: RandomSource = system_random) -> None:
         self.sock = sock
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            # small handshake and authentication messages must not wait for delayed ACKs
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.connection = TcpcryptConnection(active=active, config=config, random=random)
         self._plaintext = bytearray()
         self._eof = False
@@ -50,7 +53,8 @@ class InbandTcpcryptSocket:
         if conn.active:
             self.sock.sendall(OFFER_MAGIC + self._record(conn.syn_option()))
             conn.on_synack(self._read_record())
-            self.sock.sendall(self._record(conn.ack_option()))
+            ack = self._record(conn.ack_option())
+            self.sock.sendall(ack + conn.data_to_send())  # the ACK's record and Init1 together
         else:
             if self._read_exactly(len(OFFER_MAGIC)) != OFFER_MAGIC:
                 raise InbandHandshakeError("the peer did not open with an in-band ENO offer")

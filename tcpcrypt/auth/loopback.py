@@ -16,6 +16,7 @@ import queue
 import select
 import socket
 import threading
+import time
 from collections.abc import Callable
 
 from tcpcrypt.inband import InbandTcpcryptSocket, inband_accept, inband_connect
@@ -72,16 +73,19 @@ class LoopbackServer(_Listener):
         self.handler = handler
         self.timeout = timeout
         self.results: queue.Queue[object] = queue.Queue()
+        self.cpu_ns: list[int] = []  # per connection: this thread's CPU, handshake + handler
         super().__init__()
 
     def _serve_one(self, conn: socket.socket) -> None:
         conn.settimeout(self.timeout)
+        started = time.thread_time_ns()
         try:
             wrapped = inband_accept(conn)
             self.results.put(self.handler(wrapped))
         except Exception as error:
             self.results.put(error)
         finally:
+            self.cpu_ns.append(time.thread_time_ns() - started)
             conn.close()
 
     def __enter__(self) -> LoopbackServer:

@@ -2,20 +2,23 @@
 
 The application names the source: a callable returning the session ID, or nothing, in which
 case the connection's own `getsessid()` is asked (the in-process library's sockets, the
-in-band shim of `tcpcrypt.inband`; for sockets under tcpcryptd pass
-`lambda: tcpcrypt.control.getsessid(sock)`). Role labels go into everything a side proves, so a
-proof made by the client can never be reflected back as the server's.
+in-band shim of `tcpcrypt.inband`; for sockets under tcpcryptd pass `daemon_session_id(sock)`,
+which waits for the daemon's key exchange to finish). Role labels go into everything a side
+proves, so a proof made by the client can never be reflected back as the server's.
 """
 
 from __future__ import annotations
 
 import enum
+import socket
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from tcpcrypt.auth.errors import AuthConfigError, AuthError, MessageTruncated, NoSessionId
 from tcpcrypt.auth.wire import StreamLike, reject_and_close
+from tcpcrypt.control import DEFAULT_CONTROL_NAME, DaemonUnavailable, session_of
 
 SessionIdSource = Callable[[], bytes | None]
 
@@ -31,6 +34,29 @@ class Role(enum.Enum):
     @property
     def peer(self) -> Role:
         return Role.SERVER if self is Role.CLIENT else Role.CLIENT
+
+
+SETTLED_STATES = ("fallback", "reset", "closed", "aborted")
+
+
+def daemon_session_id(sock: socket.socket, *, wait_s: float = 5.0,
+                      name: str = DEFAULT_CONTROL_NAME) -> SessionIdSource:
+    """A source asking tcpcryptd for `sock`'s session ID, waiting up to `wait_s` while the
+    daemon still negotiates or exchanges keys (it does so right after connect() returns)."""
+    def source() -> bytes | None:
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                session = session_of(sock, name)
+            except DaemonUnavailable:
+                return None  # no tcpcryptd here: the connection is plain TCP
+            if session and session.get("encrypted") and session.get("session_id"):
+                return bytes.fromhex(session["session_id"])
+            settled = session is not None and session.get("state") in SETTLED_STATES
+            if settled or time.monotonic() >= deadline:
+                return None
+            time.sleep(0.005)
+    return source
 
 
 def session_id_of(stream: Any, source: SessionIdSource | None = None) -> bytes:

@@ -3,7 +3,10 @@
 With the daemon on both hosts (ENO in the real SYN and SYN-ACK), a client and a server run
 CMAC, PAKE and batch signing over plain kernel sockets, taking the session ID from the daemon
 (`daemon_session_id`): every attempt succeeds, with the same session ID at both ends. With no
-daemon, the connection is plain TCP and both sides refuse with `no-session-id`.
+daemon, the connection is plain TCP and both sides refuse with `no-session-id`. With the
+`tcpcrypt-mitm` model on the path (it terminates tcpcrypt towards each host and re-encrypts in
+flight, so the connection works and the hosts get two different session IDs), every method
+fails on every attempt: the client always, the server too for the mutual methods.
 
 This module doubles as the client and server run inside the hosts
 (`python test_auth_over_tcpcryptd.py auth-server|auth-client ...`).
@@ -21,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from middleboxes.registry import PLUGINS_ENV, load_plugins
 from testbed.apps.hosts import wait_until_listening
 from testbed.apps.tcpcryptd_host import start_tcpcryptd, stop_tcpcryptd
 from testbed.emulation.network import emulated_network
@@ -33,6 +37,7 @@ PASSWORD = "emulated password"
 THIS_FILE = Path(__file__).resolve()
 ROOT = THIS_FILE.parents[2]
 METHODS = ("cmac", "pake", "batch-sign")
+MITM_PLUGIN = "middleboxes.tcpcrypt_mitm"
 
 
 @pytest.fixture(scope="module")
@@ -79,6 +84,25 @@ def test_without_the_daemons_both_sides_refuse_for_lack_of_a_session_id(
     client, server = hosts
     mine, theirs = run_pair(client, server, "cmac", tmp_path / "none.pem")
     assert mine == theirs == ["error:no-session-id"] * ATTEMPTS
+
+
+def test_every_method_detects_the_mitm_model_on_the_path(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(PLUGINS_ENV, MITM_PLUGIN)  # the engine in the Mininet node loads it
+    load_plugins(MITM_PLUGIN)  # and this process, to validate the path
+    with emulated_network(LineTopo(paths=("tcpcrypt-mitm",))) as net:
+        client, server = net.get("client"), net.get("server")
+        daemons = [start_tcpcryptd(host, ports=(AUTH_PORT,)) for host in (client, server)]
+        try:
+            for method in METHODS:
+                mine, theirs = run_pair(client, server, method, tmp_path / f"{method}.pem")
+                assert all(result.startswith("error:") for result in mine), (method, mine)
+                if method != "batch-sign":  # batch signing authenticates the server only
+                    assert all(result.startswith("error:") for result in theirs), (method, theirs)
+                assert "error:session-id-mismatch" in mine, (method, mine)
+        finally:
+            for process in daemons:
+                stop_tcpcryptd(process)
 
 
 # --- run inside the hosts ---------------------------------------------------------------------

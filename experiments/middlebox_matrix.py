@@ -35,7 +35,7 @@ from typing import Any
 from testbed.apps import exchange
 from testbed.experiment import Expectation, ExperimentOutput, ExperimentSpec, Param, RunContext
 
-PROTOCOLS = ("tcp", "tls13", "tcpcrypt-x25519")
+PROTOCOLS = ("tcp", "tls13", "tcpcryptd-x25519")
 CONDITIONS = (
     "none",
     "strip-options(on=syn)",
@@ -82,7 +82,7 @@ SPEC = ExperimentSpec(
               help="middlebox chains separated by ';' ('none': no middlebox model)",
               validate=lambda text: _split_conditions(str(text))),
         Param("protocols", ",".join(PROTOCOLS), help="comma-separated: tcp, tls13, "
-              "tcpcrypt-x25519", validate=lambda text: _split_protocols(str(text))),
+              "tcpcryptd-x25519", validate=lambda text: _split_protocols(str(text))),
         Param("megabytes", 4.0, quick=2.0, help="bytes each way per connection, in MB"),
         Param("connections", 3, quick=2, help="connections per cell"),
         Param("cell_timeout_s", 60.0, quick=30.0,

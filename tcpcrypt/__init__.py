@@ -1,8 +1,26 @@
 """tcpcrypt: TCP-ENO negotiation (RFC 8547) and the tcpcrypt protocol (RFC 8548), sans-IO.
 
 The protocol modules here never open sockets, read clocks or draw global randomness: time and
-random bytes are passed in by the caller, so that every run can be replayed. I/O lives at the
-edges: the daemon (`tcpcrypt.daemon`), the control client (`tcpcrypt.control`), the in-band
-socket shim (`tcpcrypt.inband`) and the authentication library over connected sockets
-(`tcpcrypt.auth`).
+random bytes are passed in by the caller, so that every run can be replayed. Only the daemon
+(`tcpcrypt.daemon`), the control client (`tcpcrypt.control`), the kernel program's API
+(`tcpcrypt.kernel`), the socket library (`tcpcrypt.library`, whose `TcpcryptContext`,
+`wrap_socket`, `create_connection` and `TcpcryptConnectionError` are importable from here),
+the in-band socket shim (`tcpcrypt.inband`) and the authentication library over connected
+sockets (`tcpcrypt.auth`) do I/O.
 """
+
+from __future__ import annotations
+
+from typing import Any
+
+_LIBRARY_NAMES = ("TcpcryptContext", "TcpcryptConnectionError", "wrap_socket",
+                  "create_connection")
+
+
+def __getattr__(name: str) -> Any:
+    """The library's names, imported on first use (the protocol modules stay I/O-free)."""
+    if name in _LIBRARY_NAMES:
+        import tcpcrypt.library
+
+        return getattr(tcpcrypt.library, name)
+    raise AttributeError(f"module 'tcpcrypt' has no attribute {name!r}")

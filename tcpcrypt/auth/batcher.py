@@ -38,8 +38,7 @@ class Batcher:
         self.max_batch = max_batch
         self.window_s = window_s
         self.stats: Counter[str] = Counter()
-        self._pending: list[tuple[bytes, Future[BatchProof]]] = []
-        self._first_arrival = 0.0
+        self._pending: list[tuple[bytes, Future[BatchProof], float]] = []  # (ID, proof, arrival)
         self._closed = False
         self._wake = threading.Condition()
         self._worker = threading.Thread(target=self._run, name="auth-batcher", daemon=True)
@@ -50,9 +49,7 @@ class Batcher:
         with self._wake:
             if self._closed:
                 raise BatcherClosed("the batcher is closed")
-            if not self._pending:
-                self._first_arrival = time.monotonic()
-            self._pending.append((bytes(session_id), future))
+            self._pending.append((bytes(session_id), future, time.monotonic()))
             self._wake.notify()
         return future
 
@@ -76,15 +73,14 @@ class Batcher:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _next_batch(self) -> list[tuple[bytes, Future[BatchProof]]] | None:
+    def _next_batch(self) -> list[tuple[bytes, Future[BatchProof], float]] | None:
         with self._wake:
             while True:
-                if self._pending:
-                    wait = self._first_arrival + self.window_s - time.monotonic()
+                if self._pending:  # the window runs from the oldest waiting ID's arrival
+                    wait = self._pending[0][2] + self.window_s - time.monotonic()
                     if len(self._pending) >= self.max_batch or wait <= 0 or self._closed:
                         batch = self._pending[: self.max_batch]
                         del self._pending[: self.max_batch]
-                        self._first_arrival = time.monotonic()
                         return batch
                     self._wake.wait(wait)
                 elif self._closed:
@@ -96,13 +92,13 @@ class Batcher:
         while (batch := self._next_batch()) is not None:
             started = time.thread_time_ns()
             try:
-                proofs = sign_batch(self.key, [sid for sid, _ in batch])
+                proofs = sign_batch(self.key, [sid for sid, _, _ in batch])
             except Exception as error:  # hand the failure to every waiting connection
-                for _, future in batch:
+                for _, future, _ in batch:
                     future.set_exception(error)
                 continue
             self.stats["sign_cpu_ns"] += time.thread_time_ns() - started
             self.stats["batches"] += 1
             self.stats["session_ids"] += len(batch)
-            for (_, future), proof in zip(batch, proofs, strict=True):
+            for (_, future, _), proof in zip(batch, proofs, strict=True):
                 future.set_result(proof)

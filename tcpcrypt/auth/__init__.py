@@ -21,7 +21,7 @@ from tcpcrypt.auth.batcher import Batcher
 from tcpcrypt.auth.cmac import authenticate_cmac
 from tcpcrypt.auth.errors import AuthError
 from tcpcrypt.auth.pake import pake_client, pake_server
-from tcpcrypt.auth.session import Role
+from tcpcrypt.auth.session import Role, daemon_session_id
 from tcpcrypt.auth.signing import SigningKey
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "Role",
     "SigningKey",
     "authenticate_cmac",
+    "daemon_session_id",
     "pake_client",
     "pake_server",
     "serve_batch_signed",

@@ -1,10 +1,12 @@
 """Every method over real loopback TCP with a real tcpcrypt key exchange: success every time
 without a man in the middle; with a relay terminating tcpcrypt on both sides, detection every
 time, a clear AuthError, a closed connection and never the server's data; wrong PSK, wrong
-password, truncated and garbage messages each with their own error."""
+password, a batch proof replayed from another connection or for a batch without our session
+ID, truncated and garbage messages: each with its own error."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -21,17 +23,20 @@ from tcpcrypt.auth import (
     serve_batch_signed,
     verify_batch_signed,
 )
+from tcpcrypt.auth.batch_proof import encode_proof, sign_batch
 from tcpcrypt.auth.errors import (
     AuthError,
     MessageMalformed,
     MessageTruncated,
     NoSessionId,
+    NotCovered,
     PeerRejected,
     SessionIdMismatch,
     WrongPassword,
     WrongPsk,
 )
 from tcpcrypt.auth.loopback import LoopbackServer, MitmRelay, connect_inband
+from tcpcrypt.auth.wire import MessageType, encode_message
 from tcpcrypt.inband import InbandTcpcryptSocket
 
 SECRET_DATA = b"account balance: 1000"
@@ -204,3 +209,40 @@ def test_a_connection_without_a_session_id_is_refused_before_anything_is_sent() 
     with pytest.raises(NoSessionId):
         authenticate_cmac(plain, PSK, Role.CLIENT)
     assert plain.closed
+
+
+def test_a_proof_replayed_from_another_connection_is_refused_over_the_wire(
+        batch_key: SigningKey, batcher: Batcher) -> None:
+    captured: list[bytes] = []
+
+    def honest_then_replaying(sock: InbandTcpcryptSocket) -> None:
+        if not captured:  # first connection: record the honest proof it was sent
+            sid = sock.getsessid()
+            assert sid is not None
+            captured.append(encode_message(MessageType.BATCH_PROOF,
+                                           encode_proof(batcher.sign(sid, 10))))
+        sock.sendall(captured[0])
+
+    with LoopbackServer(honest_then_replaying) as server:
+        first = connect_inband(server.address)
+        verify_batch_signed(first, batch_key.public_key())
+        second = connect_inband(server.address)
+        with pytest.raises(SessionIdMismatch):
+            verify_batch_signed(second, batch_key.public_key())
+        assert second.fileno() == -1
+
+
+def test_a_signed_batch_that_does_not_hold_our_session_id_is_refused_over_the_wire(
+        batch_key: SigningKey) -> None:
+    def vouching_for_a_batch_of_others(sock: InbandTcpcryptSocket) -> None:
+        sid = sock.getsessid()
+        assert sid is not None
+        others = [bytes([0x23]) + os.urandom(32) for _ in range(4)]
+        proof = dataclasses.replace(sign_batch(batch_key, others)[1], session_id=sid)
+        sock.sendall(encode_message(MessageType.BATCH_PROOF, encode_proof(proof)))
+
+    with LoopbackServer(vouching_for_a_batch_of_others) as server:
+        client = connect_inband(server.address)
+        with pytest.raises(NotCovered):
+            verify_batch_signed(client, batch_key.public_key())
+        assert client.fileno() == -1

@@ -2,9 +2,11 @@
 
 The protocol modules here never open sockets, read clocks or draw global randomness: time and
 random bytes are passed in by the caller, so that every run can be replayed. Only the daemon
-(`tcpcrypt.daemon`), the kernel program's API (`tcpcrypt.kernel`) and the socket library
-(`tcpcrypt.library`, whose `TcpcryptContext`, `wrap_socket`, `create_connection` and
-`TcpcryptConnectionError` are importable from here) do I/O.
+(`tcpcrypt.daemon`), the control client (`tcpcrypt.control`), the kernel program's API
+(`tcpcrypt.kernel`), the socket library (`tcpcrypt.library`, whose `TcpcryptContext`,
+`wrap_socket`, `create_connection` and `TcpcryptConnectionError` are importable from here),
+the in-band socket shim (`tcpcrypt.inband`) and the authentication library over connected
+sockets (`tcpcrypt.auth`) do I/O.
 """
 
 from __future__ import annotations

@@ -50,9 +50,9 @@ SPEC = ExperimentSpec(
     runtime="memory",
     params=(
         Param("attempts", 30, quick=8, help="connections per method, direct and via the MITM",
-              validate=_positive),
+              validate=_positive, low=1, high=10_000),
         Param("window_ms", 5.0, quick=5.0, help="batching window of the batch signer",
-              validate=_positive),
+              validate=_positive, low=0.1, high=10_000),
     ),
     expectations=tuple(
         Expectation(f"{method}: {what} on every attempt", lhs=f"auth.{metric}.{method}",

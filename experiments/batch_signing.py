@@ -67,11 +67,13 @@ SPEC = ExperimentSpec(
         Param("rates", "100,500,2000", quick="100,2000",
               help="arrival rates, authentications/s", validate=_rates),
         Param("connections", 400, quick=160, help="connections per method and rate",
-              validate=_positive),
-        Param("window_ms", 10.0, help="batching window", validate=_positive),
-        Param("max_batch", 64, help="most session IDs per signature", validate=_positive),
+              validate=_positive, low=1, high=100_000),
+        Param("window_ms", 10.0, help="batching window", validate=_positive, low=0.1,
+              high=10_000),
+        Param("max_batch", 64, help="most session IDs per signature", validate=_positive,
+              low=1, high=65_536),
         Param("clients", 48, quick=32, help="client threads (concurrent connections)",
-              validate=_positive),
+              validate=_positive, low=1, high=1024),
     ),
     expectations=(
         Expectation("batch signing: >= 5x less server CPU per authenticated connection than "

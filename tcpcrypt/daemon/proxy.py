@@ -22,7 +22,7 @@ from typing import Any, Final
 from tcpcrypt.connection import ConnectionState, TcpcryptConnection
 from tcpcrypt.daemon.handshake import Flow, HandshakeTable
 from tcpcrypt.daemon.relay import EncryptedRelay, PeerReset, PlainRelay, abort_with_reset
-from tcpcrypt.daemon.rules import SOCKET_MARK
+from tcpcrypt.daemon.rules import LISTENER_MARK, SOCKET_MARK
 from tcpcrypt.daemon.sessions import Address, SessionRecord, SessionTable
 from tcpcrypt.daemon.stats import Stats
 from tcpcrypt.events import ConnectionReset, DataReceived, Established, Fallback
@@ -75,8 +75,11 @@ class Proxy:
 
     @staticmethod
     def listen(port: int) -> socket.socket:
+        """A proxy listener, marked so that the rules' guard delivers to it (and to nothing
+        else on that port)."""
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_MARK, LISTENER_MARK)
         listener.bind(("0.0.0.0", port))
         listener.listen(1024)
         listener.setblocking(False)

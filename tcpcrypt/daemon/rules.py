@@ -1,11 +1,15 @@
 """The daemon's iptables rules: what they are, installing them, and removing exactly them.
 
-Two jobs. (1) NFQUEUE sees only handshake packets: a connection's conntrack mark walks through
+Three jobs. (1) NFQUEUE sees only handshake packets: a connection's conntrack mark walks through
 a small state machine (SYN seen, SYN-ACK seen, done) so that the SYN, the SYN-ACK and host A's
 segments until B's first non-SYN segment are queued, and nothing after. (2) Connections to the
 covered ports are redirected (nat REDIRECT) to the daemon's two proxy ports: outgoing ones
 (local applications connecting out) and incoming ones (peers connecting in). The daemon's own
-sockets carry a socket mark and are exempt.
+sockets carry a socket mark and are exempt. (3) A guard in the filter table's INPUT chain lets
+a new connection reach a proxy port only when the listening socket there carries the daemon's
+listener mark, which only a privileged process can set: a killed daemon's leftover redirect
+rules then refuse covered connections (fail closed) instead of handing them, in plaintext, to
+whoever binds the proxy port next.
 
 Every rule lives in chains named TCPCRYPTD-*, reached by jumps from the built-in chains that
 carry the comment `tcpcryptd`; removal deletes those jumps and chains and nothing else, so it
@@ -23,6 +27,7 @@ from typing import Final
 COMMENT: Final = "tcpcryptd"
 CHAIN_PREFIX: Final = "TCPCRYPTD-"
 SOCKET_MARK: Final = 0x7463  # on the daemon's own sockets: never redirected, never queued
+LISTENER_MARK: Final = 0x7464  # on the proxy's listeners: the guard delivers only to these
 CONNMARK_MASK: Final = 0xF00
 A_SYN: Final = 0x100  # A sent a SYN
 A_WAIT: Final = 0x200  # A saw the SYN-ACK; A's segments are queued until B sends a non-SYN one
@@ -30,7 +35,8 @@ A_DONE: Final = 0x300
 B_SYN: Final = 0x400  # B received a SYN on a covered port
 B_WAIT: Final = 0x500  # B sent the SYN-ACK; A's segments are queued until B sends a non-SYN one
 B_DONE: Final = 0x600
-TABLES: Final = ("mangle", "nat")
+TABLES: Final = ("filter", "mangle", "nat")  # installed in this order: the guard first
+REMOVAL_ORDER: Final = ("nat", "mangle", "filter")  # the redirects go before the guard
 
 
 class RulesError(RuntimeError):
@@ -57,7 +63,17 @@ def restore_input(settings: RuleSettings) -> str:
     synack = "-p tcp --tcp-flags SYN,ACK SYN,ACK"
     not_syn = "-p tcp --tcp-flags SYN NONE"
     tag = f"-m comment --comment {COMMENT}"
+    proxy_ports = f"{settings.outgoing_proxy_port},{settings.incoming_proxy_port}"
+    new_to_proxy = f"-p tcp --syn -m multiport --dports {proxy_ports}"
     lines = [
+        "*filter",
+        f":{CHAIN_PREFIX}GUARD - [0:0]",
+        # after nat: a redirected SYN reaches a proxy port only if the daemon listens there
+        f"-A {CHAIN_PREFIX}GUARD {new_to_proxy} -m socket --nowildcard --restore-skmark "
+        f"-m mark --mark 0x{LISTENER_MARK:x} -j RETURN",
+        f"-A {CHAIN_PREFIX}GUARD {new_to_proxy} -j REJECT --reject-with tcp-reset",
+        f"-I INPUT 1 -p tcp {tag} -j {CHAIN_PREFIX}GUARD",
+        "COMMIT",
         "*mangle",
         f":{CHAIN_PREFIX}OUT - [0:0]",
         f":{CHAIN_PREFIX}IN - [0:0]",
@@ -142,7 +158,7 @@ def install(settings: RuleSettings) -> None:
 def remove() -> int:
     """Delete every tcpcryptd jump and chain; returns how many rules and chains went."""
     removed = 0
-    for table in TABLES:
+    for table in REMOVAL_ORDER:
         lines = _our_lines(table)
         for line in lines:  # jumps from built-in chains first, then our chains' contents
             words = shlex.split(line)

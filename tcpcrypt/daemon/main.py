@@ -25,9 +25,10 @@ from tcpcrypt.config import TcpcryptConfig
 from tcpcrypt.connection import TcpcryptConnection
 from tcpcrypt.control import DEFAULT_CONTROL_NAME
 from tcpcrypt.daemon import rules
-from tcpcrypt.daemon.control_server import ControlServer
+from tcpcrypt.daemon.control_server import ControlServer, ControlSocketTaken
 from tcpcrypt.daemon.handshake import HandshakeTable
-from tcpcrypt.daemon.keylog import ENVIRONMENT_VARIABLE, KeyLog
+from tcpcrypt.daemon.keylog import ENVIRONMENT_VARIABLE, KeyLog, KeyLogError
+from tcpcrypt.daemon.log import Log
 from tcpcrypt.daemon.nfqueue import NfQueue, NfQueueError
 from tcpcrypt.daemon.proxy import Proxy
 from tcpcrypt.daemon.sessions import SessionRecord, SessionTable
@@ -106,6 +107,7 @@ class Daemon:
         self.args = args
         self.config = config
         self.stats = Stats()
+        self.log = Log(self.stats)
         self.sessions = SessionTable()
         self.cache = (
             ResumptionCache(args.cache_size, args.cache_lifetime) if args.cache_size > 0 else None
@@ -113,7 +115,10 @@ class Daemon:
         self.rsa_keys = RsaKeyHolder()
         self.handshakes = HandshakeTable(self._new_connection, self.stats)
         keylog_path = args.keylog or os.environ.get(ENVIRONMENT_VARIABLE)
-        self.keylog = KeyLog(Path(keylog_path)) if keylog_path else None
+        try:
+            self.keylog = KeyLog(Path(keylog_path)) if keylog_path else None
+        except KeyLogError as error:
+            raise StartupError(str(error)) from None
         self.proxy = Proxy(self.handshakes, self.sessions, self.stats, self._established)
         self.started = time.time()
         self.control = ControlServer(self.sessions, self.stats, {
@@ -131,12 +136,20 @@ class Daemon:
         if self.keylog is not None:
             self.keylog.write(connection)
         if self.args.verbose:
-            print(f"tcpcryptd: {record.role} {record.wire_local}->{record.wire_remote} "
-                  f"{record.suite} {record.aead} resumed={record.resumed} "
-                  f"sid={record.session_id}", file=sys.stderr, flush=True)
+            self.log.line(f"tcpcryptd: {record.role} {record.wire_local}->{record.wire_remote} "
+                          f"{record.suite} {record.aead} resumed={record.resumed} "
+                          f"sid={record.session_id}")
+
+    def _unhandled(self, _loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        """The event loop's report of an exception nothing caught: one line, counted."""
+        error = context.get("exception")
+        name = type(error).__name__ if error is not None else "error"
+        self.stats.count("internal_errors", name)
+        self.log.line(f"tcpcryptd: internal error: {context.get('message', '')}: {error!r}")
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
+        loop.set_exception_handler(self._unhandled)
         outgoing_port, incoming_port = _proxy_ports(self.args.proxy_ports)
         try:
             listeners = (Proxy.listen(outgoing_port), Proxy.listen(incoming_port))
@@ -144,11 +157,17 @@ class Daemon:
             raise StartupError(f"cannot listen on proxy ports {self.args.proxy_ports}: "
                                f"{error.strerror}") from None
         try:
+            self.control.bind(self.args.control)  # before any rule: a taken name stops here
             queue = NfQueue(self.args.queue_num)
-        except NfQueueError as error:
+        except (NfQueueError, OSError) as error:
             for listener in listeners:
                 listener.close()
-            raise StartupError(str(error)) from None
+            await self.control.close()
+            if isinstance(error, NfQueueError):
+                raise StartupError(str(error)) from None
+            raise StartupError(error.strerror if isinstance(error, ControlSocketTaken)
+                               else f"control socket @{self.args.control}: {error.strerror}"
+                               ) from None
         stop = asyncio.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
@@ -160,7 +179,7 @@ class Daemon:
             installed = True
             loop.add_reader(queue.fileno(), self._drain_queue, queue)
             self.proxy.start(*listeners)
-            await self.control.start(self.args.control)
+            await self.control.start()
             expiry = loop.create_task(self._expire_handshakes())
             print(f"tcpcryptd ready: ports {','.join(map(str, self.args.ports))}, "
                   f"suites {','.join(self.config.suites)}, control @{self.args.control}",
@@ -176,6 +195,7 @@ class Daemon:
             await self.control.close()
             if self.keylog is not None:
                 self.keylog.close()
+            self.log.close()
 
     def _drain_queue(self, queue: NfQueue) -> None:
         now = time.monotonic()

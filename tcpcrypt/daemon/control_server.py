@@ -14,6 +14,7 @@ import errno
 import json
 import socket
 import struct
+from collections.abc import Callable
 from typing import Any, Final
 
 from tcpcrypt.control import control_address
@@ -62,10 +63,14 @@ def _holder(name: str) -> str:
 class ControlServer:
     """Answers sessions / stats / lookup requests."""
 
-    def __init__(self, sessions: SessionTable, stats: Stats, extra_stats: dict[str, Any]) -> None:
+    def __init__(
+        self, sessions: SessionTable, stats: Stats, extra_stats: dict[str, Any],
+        live_stats: Callable[[], dict[str, Any]] | None = None,
+    ) -> None:
         self._sessions = sessions
         self._stats = stats
         self._extra_stats = extra_stats
+        self._live_stats = live_stats
         self._server: asyncio.AbstractServer | None = None
         self._socket: socket.socket | None = None
         self._clients = 0
@@ -117,7 +122,8 @@ class ControlServer:
             return {"ok": True, "sessions": [
                 record.to_dict() for record in self._sessions.records(include_ended)
             ]}
-        return {"ok": True, "stats": {**self._stats.snapshot(), **self._extra_stats}}
+        live = self._live_stats() if self._live_stats is not None else {}
+        return {"ok": True, "stats": {**self._stats.snapshot(), **self._extra_stats, **live}}
 
     def reply_to(self, line: bytes, uid: int) -> dict[str, Any]:
         try:

@@ -165,6 +165,16 @@ class HandshakeTable:
         flow.claimed = True
         return flow
 
+    def forget(self, flow: Flow) -> None:
+        """The proxy is done with `flow`'s connection: drop it now rather than at expiry, so
+        that the table holds live handshakes and not every connection of the last seconds."""
+        if flow.role == "A":
+            table: dict[tuple[Address, Address], Flow] = self._a_flows
+            if table.get((flow.local, flow.remote)) is flow:
+                del table[(flow.local, flow.remote)]
+        elif self._b_flows.get(flow.remote) is flow:
+            del self._b_flows[flow.remote]
+
     def expire(self, now: float) -> int:
         """Forget flows older than the lifetime; returns how many went."""
         return self._expire(self._a_flows, now) + self._expire(self._b_flows, now)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import ctypes
+import math
 import os
 import shutil
 import signal
@@ -25,12 +26,14 @@ from tcpcrypt.config import TcpcryptConfig
 from tcpcrypt.connection import TcpcryptConnection
 from tcpcrypt.control import DEFAULT_CONTROL_NAME
 from tcpcrypt.daemon import rules
+from tcpcrypt.daemon.budget import BufferBudget
 from tcpcrypt.daemon.control_server import ControlServer, ControlSocketTaken
 from tcpcrypt.daemon.handshake import HandshakeTable
 from tcpcrypt.daemon.keylog import ENVIRONMENT_VARIABLE, KeyLog, KeyLogError
 from tcpcrypt.daemon.log import Log
 from tcpcrypt.daemon.nfqueue import NfQueue, NfQueueError
 from tcpcrypt.daemon.proxy import Proxy
+from tcpcrypt.daemon.relay import RelayLimits
 from tcpcrypt.daemon.sessions import SessionRecord, SessionTable
 from tcpcrypt.daemon.stats import Stats
 from tcpcrypt.errors import UsageError
@@ -88,12 +91,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--cache-lifetime", type=float, default=3600.0,
                         help="seconds a session stays resumable (default 3600)")
     parser.add_argument("--queue-num", type=int, default=6990, help="NFQUEUE number")
-    parser.add_argument("--proxy-ports", default="7801,7802",
-                        help="local ports for outgoing,incoming redirected connections")
+    parser.add_argument("--proxy-ports", default="1021,1022",
+                        help="local ports for outgoing,incoming redirected connections; "
+                        "privileged ports only (default 1021,1022, RFC 3692's experiment ports)")
     parser.add_argument("--control", default=DEFAULT_CONTROL_NAME,
                         help="abstract Unix socket name of the control socket")
     parser.add_argument("--keylog", type=Path, default=None,
                         help=f"append session keys to this file (default: ${ENVIRONMENT_VARIABLE})")
+    parser.add_argument("--idle-timeout", type=float, default=900.0,
+                        help="seconds without a byte either way after which a relayed "
+                        "connection is reset, 1..86400 (default 900)")
+    parser.add_argument("--buffer-mb", type=float, default=256.0,
+                        help="MiB all relayed connections together may hold in buffers, "
+                        "1..65536 (default 256)")
+    parser.add_argument("--max-connections", type=int, default=4096,
+                        help="relayed connections at once, more are reset, 1..1000000 "
+                        "(default 4096)")
     parser.add_argument("--cleanup", action="store_true",
                         help="remove the rules a killed tcpcryptd left, then exit")
     parser.add_argument("-v", "--verbose", action="store_true", help="log each connection")
@@ -119,12 +132,23 @@ class Daemon:
             self.keylog = KeyLog(Path(keylog_path)) if keylog_path else None
         except KeyLogError as error:
             raise StartupError(str(error)) from None
-        self.proxy = Proxy(self.handshakes, self.sessions, self.stats, self._established)
+        self.budget = BufferBudget(int(args.buffer_mb * 1024 * 1024))
+        self.proxy = Proxy(
+            self.handshakes, self.sessions, self.stats, self._established,
+            RelayLimits(idle_timeout_s=args.idle_timeout), self.budget, args.max_connections,
+        )
         self.started = time.time()
         self.control = ControlServer(self.sessions, self.stats, {
             "started": self.started, "ports": list(args.ports), "suites": list(config.suites),
             "aeads": list(config.aeads), "pid": os.getpid(),
-        })
+        }, self._live_stats)
+
+    def _live_stats(self) -> dict[str, Any]:
+        return {
+            "live_connections": len(self.sessions.records(include_ended=False)),
+            "buffered_bytes": self.budget.used, "buffered_peak_bytes": self.budget.peak,
+            "handshakes_pending": len(self.handshakes),
+        }
 
     def _new_connection(self, active: bool, peer: str) -> TcpcryptConnection:
         return TcpcryptConnection(
@@ -192,6 +216,7 @@ class Daemon:
             loop.remove_reader(queue.fileno())
             queue.close()
             await self.proxy.close()
+            self.budget.close()
             await self.control.close()
             if self.keylog is not None:
                 self.keylog.close()
@@ -256,6 +281,14 @@ def _proxy_ports(text: str) -> tuple[int, int]:
     return outgoing, incoming
 
 
+def _unprivileged_port_start() -> int:
+    """The lowest port any user may bind in this network namespace (1024 by default)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_unprivileged_port_start").read_text())
+    except (OSError, ValueError):
+        return 1024  # a kernel without the setting: the classic rule
+
+
 def _preflight(args: argparse.Namespace) -> TcpcryptConfig:
     if os.geteuid() != 0:
         raise StartupError("tcpcryptd needs root (iptables rules and NFQUEUE)")
@@ -264,13 +297,26 @@ def _preflight(args: argparse.Namespace) -> TcpcryptConfig:
             raise StartupError(f"{tool} is not installed")
     if args.cleanup:
         return TcpcryptConfig()
-    if args.cache_size < 0 or not args.cache_lifetime > 0:
+    if args.cache_size < 0 or not (math.isfinite(args.cache_lifetime)
+                                   and args.cache_lifetime > 0):
         raise StartupError("--cache-size must be >= 0 and --cache-lifetime > 0")
+    for name, value, low, high in (("--idle-timeout", args.idle_timeout, 1, 86400),
+                                   ("--buffer-mb", args.buffer_mb, 1, 65536),
+                                   ("--max-connections", args.max_connections, 1, 1_000_000)):
+        if not (math.isfinite(value) and low <= value <= high):
+            raise StartupError(f"{name} must be in {low}..{high}, got {value}")
     outgoing, incoming = _proxy_ports(args.proxy_ports)
     if outgoing == incoming or not all(1 <= p <= 65535 for p in (outgoing, incoming)):
         raise StartupError("--proxy-ports: two different ports in 1..65535")
     if {outgoing, incoming} & set(args.ports):
         raise StartupError("the proxy ports must not be covered ports")
+    unprivileged_start = _unprivileged_port_start()
+    if max(outgoing, incoming) >= unprivileged_start:
+        raise StartupError(
+            f"--proxy-ports {outgoing},{incoming}: a proxy port must be privileged (below "
+            f"net.ipv4.ip_unprivileged_port_start = {unprivileged_start} here), or any local "
+            f"user could bind it while tcpcryptd is down"
+        )
     try:
         return TcpcryptConfig(suites=args.suites, aeads=args.aeads)
     except UsageError as error:

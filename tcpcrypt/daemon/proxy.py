@@ -20,9 +20,16 @@ from collections.abc import Callable, Coroutine
 from typing import Any, Final
 
 from tcpcrypt.connection import ConnectionState, TcpcryptConnection
+from tcpcrypt.daemon.budget import BufferBudget
 from tcpcrypt.daemon.handshake import Flow, HandshakeTable
-from tcpcrypt.daemon.relay import EncryptedRelay, PeerReset, PlainRelay, abort_with_reset
-from tcpcrypt.daemon.rules import LISTENER_MARK, SOCKET_MARK
+from tcpcrypt.daemon.relay import (
+    EncryptedRelay,
+    PeerReset,
+    PlainRelay,
+    RelayLimits,
+    abort_with_reset,
+)
+from tcpcrypt.daemon.rules import SOCKET_MARK
 from tcpcrypt.daemon.sessions import Address, SessionRecord, SessionTable
 from tcpcrypt.daemon.stats import Stats
 from tcpcrypt.events import ConnectionReset, DataReceived, Established, Fallback
@@ -64,8 +71,12 @@ class Proxy:
 
     def __init__(
         self, handshakes: HandshakeTable, sessions: SessionTable, stats: Stats,
-        on_established: EstablishedHook,
+        on_established: EstablishedHook, limits: RelayLimits | None = None,
+        budget: BufferBudget | None = None, max_connections: int = 4096,
     ) -> None:
+        self._limits = limits or RelayLimits()
+        self._budget = budget
+        self._max_connections = max_connections
         self._handshakes = handshakes
         self._sessions = sessions
         self._stats = stats
@@ -75,11 +86,11 @@ class Proxy:
 
     @staticmethod
     def listen(port: int) -> socket.socket:
-        """A proxy listener, marked so that the rules' guard delivers to it (and to nothing
-        else on that port)."""
+        """A proxy listener, transparent so that the rules' guard delivers to it (and to
+        nothing an unprivileged process could open on that port)."""
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_MARK, LISTENER_MARK)
+        listener.setsockopt(socket.SOL_IP, socket.IP_TRANSPARENT, 1)
         listener.bind(("0.0.0.0", port))
         listener.listen(1024)
         listener.setblocking(False)
@@ -113,6 +124,10 @@ class Proxy:
             except OSError as error:
                 self._stats.count("accept_errors", errno.errorcode.get(error.errno or 0, "?"))
                 await asyncio.sleep(0.05)
+                continue
+            if len(self._tasks) - len(self._listeners) >= self._max_connections:
+                self._stats.count("refused", "too-many-connections")
+                _abort(sock)  # fail closed: a reset, never an unrelayed connection
                 continue
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -200,6 +215,8 @@ class Proxy:
             self._stats.count("internal_errors", type(error).__name__)
             _abort(app, wire)
         finally:
+            if flow is not None:
+                self._handshakes.forget(flow)
             app.close()
             wire.close()
             self._stats.count("bytes_sent", amount=record.bytes_sent)
@@ -209,13 +226,15 @@ class Proxy:
     async def _relay_plain(
         self, app: socket.socket, wire: socket.socket, record: SessionRecord
     ) -> None:
-        await PlainRelay(record).run(app, wire)
+        await PlainRelay(record, self._limits, self._budget).run(app, wire)
 
     async def _relay_encrypted(
         self, app: socket.socket, wire: socket.socket, connection: TcpcryptConnection,
         record: SessionRecord,
     ) -> None:
-        await EncryptedRelay(record, connection, self._events).run(app, wire)
+        await EncryptedRelay(
+            record, connection, self._events, self._limits, self._budget
+        ).run(app, wire)
 
     def _events(self, connection: TcpcryptConnection, record: SessionRecord) -> bytes:
         """Apply the connection's events to the record; the application bytes they carry."""

@@ -6,10 +6,11 @@ segments until B's first non-SYN segment are queued, and nothing after. (2) Conn
 covered ports are redirected (nat REDIRECT) to the daemon's two proxy ports: outgoing ones
 (local applications connecting out) and incoming ones (peers connecting in). The daemon's own
 sockets carry a socket mark and are exempt. (3) A guard in the filter table's INPUT chain lets
-a new connection reach a proxy port only when the listening socket there carries the daemon's
-listener mark, which only a privileged process can set: a killed daemon's leftover redirect
-rules then refuse covered connections (fail closed) instead of handing them, in plaintext, to
-whoever binds the proxy port next.
+a new connection reach a proxy port only when the socket there is transparent (IP_TRANSPARENT,
+which only a privileged process can set; the proxy's listeners and the sockets they accept are):
+a killed daemon's leftover redirect rules then refuse covered connections (fail closed) instead
+of handing them, in plaintext, to whoever binds the proxy port next. The proxy ports are also
+privileged ports (see main.py), so an unprivileged user cannot bind them in the first place.
 
 Every rule lives in chains named TCPCRYPTD-*, reached by jumps from the built-in chains that
 carry the comment `tcpcryptd`; removal deletes those jumps and chains and nothing else, so it
@@ -27,7 +28,6 @@ from typing import Final
 COMMENT: Final = "tcpcryptd"
 CHAIN_PREFIX: Final = "TCPCRYPTD-"
 SOCKET_MARK: Final = 0x7463  # on the daemon's own sockets: never redirected, never queued
-LISTENER_MARK: Final = 0x7464  # on the proxy's listeners: the guard delivers only to these
 CONNMARK_MASK: Final = 0xF00
 A_SYN: Final = 0x100  # A sent a SYN
 A_WAIT: Final = 0x200  # A saw the SYN-ACK; A's segments are queued until B sends a non-SYN one
@@ -69,8 +69,8 @@ def restore_input(settings: RuleSettings) -> str:
         "*filter",
         f":{CHAIN_PREFIX}GUARD - [0:0]",
         # after nat: a redirected SYN reaches a proxy port only if the daemon listens there
-        f"-A {CHAIN_PREFIX}GUARD {new_to_proxy} -m socket --nowildcard --restore-skmark "
-        f"-m mark --mark 0x{LISTENER_MARK:x} -j RETURN",
+        # (a transparent socket: its listener, or a TIME_WAIT left by a socket it accepted)
+        f"-A {CHAIN_PREFIX}GUARD {new_to_proxy} -m socket --nowildcard --transparent -j RETURN",
         f"-A {CHAIN_PREFIX}GUARD {new_to_proxy} -j REJECT --reject-with tcp-reset",
         f"-I INPUT 1 -p tcp {tag} -j {CHAIN_PREFIX}GUARD",
         "COMMIT",

@@ -5,14 +5,29 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 # Debian packages the testbed needs (Mininet without Open vSwitch, iptables for NFQUEUE,
-# the real applications the experiments drive).
-APT_PACKAGES := mininet iptables iperf3 tcpdump ethtool curl openssl iputils-ping python3-venv python3-dev
+# the real applications the experiments drive, clang/bpftool/libbpf-dev for the kernel's
+# TCP-ENO program).
+APT_PACKAGES := mininet iptables iperf3 tcpdump ethtool curl openssl iputils-ping python3-venv python3-dev clang bpftool libbpf-dev
 INSTALLED := $(VENV)/.installed
+# The TCP-ENO sock_ops program, built against this kernel's BTF (vmlinux.h is generated, never
+# committed). A kernel without BTF gets a one-line note and no object; the rest still works.
+BPF_DIR := build/bpf
+BPF_OBJ := $(BPF_DIR)/eno.bpf.o
+BPF_SRC := tcpcrypt/kernel/eno.bpf.c
 RUN_FLAGS ?=
 
-.PHONY: setup apt run test bench lint clean
+.PHONY: setup apt bpf run test bench lint clean
 
-setup: apt $(INSTALLED)
+setup: apt $(INSTALLED) bpf
+
+bpf: apt
+	@if [ ! -r /sys/kernel/btf/vmlinux ]; then \
+	  echo "note: this kernel has no BTF (/sys/kernel/btf/vmlinux): the TCP-ENO kernel program is not built"; \
+	elif [ ! -s $(BPF_OBJ) ] || [ $(BPF_SRC) -nt $(BPF_OBJ) ]; then \
+	  mkdir -p $(BPF_DIR) && \
+	  { [ -s $(BPF_DIR)/vmlinux.h ] || bpftool btf dump file /sys/kernel/btf/vmlinux format c > $(BPF_DIR)/vmlinux.h; } && \
+	  clang -O2 -g -target bpf -Wall -I $(BPF_DIR) -c $(BPF_SRC) -o $(BPF_OBJ) && echo "built $(BPF_OBJ)"; \
+	fi
 
 apt:
 	@missing=""; for p in $(APT_PACKAGES); do \

@@ -2,6 +2,7 @@
 
     tcpcrypt sessions [--live] [--json]    live and recent connections with their session IDs
     tcpcrypt stats [--json]                counters: established, resumed, fallbacks, resets...
+    tcpcrypt kernel load|unload|status     the kernel's TCP-ENO program (root; docs/kernel.md)
 """
 
 from __future__ import annotations
@@ -44,6 +45,35 @@ def _stats_text(stats: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _kernel(action: str, as_json: bool) -> int:
+    from tcpcrypt.kernel import loader
+    from tcpcrypt.kernel.api import KernelEno
+
+    try:
+        if action == "load":
+            print(f"tcpcrypt kernel: {loader.load()}")
+        elif action == "unload":
+            print(f"tcpcrypt kernel: {loader.unload()}")
+        else:
+            status = loader.status()
+            counters: dict[str, int] = {}
+            if status.loaded:
+                with KernelEno(status.pin_dir) as kernel:
+                    counters = kernel.stats()
+            if as_json:
+                print(json.dumps({"loaded": status.loaded, "attached": status.attached,
+                                  "prog_id": status.prog_id, "pin_dir": str(status.pin_dir),
+                                  "cgroup": str(status.cgroup), "counters": counters}))
+            else:
+                print(status.line())
+                for name, value in counters.items():
+                    print(f"  {name}: {value}")
+    except (loader.KernelUnavailable, OSError) as error:
+        print(f"tcpcrypt kernel: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tcpcrypt", description=__doc__.split("\n")[0])
     parser.add_argument("--json", action="store_true", help="print JSON")
@@ -52,7 +82,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     sessions = commands.add_parser("sessions", help="connections and their session IDs")
     sessions.add_argument("--live", action="store_true", help="only live connections")
     commands.add_parser("stats", help="the daemon's counters")
+    kernel = commands.add_parser("kernel", help="load, unload or show the TCP-ENO kernel program")
+    kernel.add_argument("action", choices=("load", "unload", "status"))
     args = parser.parse_args(argv)
+    if args.command == "kernel":
+        return _kernel(args.action, args.json)
     try:
         if args.command == "sessions":
             listing = request({"op": "sessions", "ended": not args.live}, args.control)

@@ -60,6 +60,7 @@ class TcpcryptConnection:
         self._suites = {suite.tep: suite for suite in suites}
         self._resuming: ResumableSession | None = None  # A: the session offered for resumption
         self._b_resumed: ResumableSession | None = None  # B: the session A's identifier named
+        self._decided: TepSuboption | None = None  # B: a SYN-ACK choice made elsewhere
         self._eno = EnoEndpoint(self._offers(), chooser=self._choose)
         self.state = ConnectionState.NEGOTIATING
         self.suite: str | None = None
@@ -111,6 +112,41 @@ class TcpcryptConnection:
         self._eno.on_ack(option)
         self._after_eno()
 
+    def adopt_decided_synack(self, syn_option: bytes, synack_option: bytes | None) -> None:
+        """Host B whose SYN-ACK option was decided elsewhere (the kernel): replay the SYN,
+        choose exactly the TEP and data of `synack_option` (taking a resumed session from the
+        cache), and reset with "eno-mismatch" if the core would not write the same bytes."""
+        if self.active:
+            raise UsageError("adopt_decided_synack: only host B")
+        self._decided = None
+        if synack_option is not None:
+            parsed = EnoEndpoint._parse(synack_option)
+            chosen = parsed.teps[-1] if parsed is not None and parsed.teps else None
+            if chosen is None:
+                self._reset("eno-mismatch")
+                return
+            self._decided = chosen
+        self.on_syn(syn_option if syn_option else None)
+        if self.state is not ConnectionState.NEGOTIATING:
+            return
+        try:
+            option = self.synack_option()
+        except PeerError as error:
+            self._reset(error.reason)
+            return
+        if option != synack_option:
+            self._reset("eno-mismatch")
+
+    def fall_back(self, reason: str) -> None:
+        """Plain TCP, decided outside the core (e.g. the kernel's negotiation fell back)."""
+        if self.state is ConnectionState.NEGOTIATING:
+            self._fall_back(reason)
+
+    def abort(self, reason: str) -> None:
+        """Reset with `reason` (a failure seen outside the core, e.g. the kernel's)."""
+        if self.state is not ConnectionState.RESET:
+            self._reset(reason)
+
     def _offers(self) -> list[TepSuboption]:
         offers = [TepSuboption(tep) for tep in self._suites]
         if self.active and self._cache is not None and self._peer is not None:
@@ -125,6 +161,8 @@ class TcpcryptConnection:
 
     def _choose(self, offered: Sequence[TepSuboption]) -> TepSuboption | None:
         """B's choice of TEP: resume a cached session if A named one, else our first common."""
+        if self._decided is not None:
+            return self._choose_decided(offered, self._decided)
         if self._cache is not None:
             for offer in offered:
                 if len(offer.data) != RESUMPTION_ID_LENGTH or offer.tep not in self._suites:
@@ -138,6 +176,22 @@ class TcpcryptConnection:
             if tep in offered_teps:
                 return TepSuboption(tep)
         return None
+
+    def _choose_decided(self, offered: Sequence[TepSuboption],
+                        decided: TepSuboption) -> TepSuboption | None:
+        """The TEP someone else chose for B; with data, the cached session A's id names."""
+        if not decided.data:
+            return decided
+        a_offer = next((offer for offer in offered if offer.tep == decided.tep), None)
+        session = None
+        if a_offer is not None and self._cache is not None:
+            session = self._cache.take(a_offer.data, self._now)
+        if session is None or session.tep != decided.tep or (
+            session.secret.resumption_ids()[1] != decided.data
+        ):
+            raise PeerError("bad-resumption-id", "the resumed session is not in the cache")
+        self._b_resumed = session
+        return decided
 
     def _after_eno(self) -> None:
         if self.state is not ConnectionState.NEGOTIATING:

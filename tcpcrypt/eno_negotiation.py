@@ -5,8 +5,11 @@ segment carried none) and asks for the option bytes to send.
 
 * The active opener is host A: `syn_option()` lists the TEPs it offers (after a global
   suboption with b=1 when `want_b`), then `on_synack()` picks the negotiated TEP: the last TEP
-  of B's SYN-ACK that A also offered. A's first ACK carries `ack_option()`, an ENO option
-  without suboptions, so that B knows its SYN-ACK's option arrived.
+  of B's SYN-ACK that A also offered. B's SYN-ACK option starts with a global suboption with
+  b=1; an option without one means b=0, and equal b bits at both ends disable ENO
+  ("role-conflict"), as in the 2016 Linux TCP-ENO implementation. A's first ACK carries
+  `ack_option()`, an ENO option without suboptions, so that B knows its SYN-ACK's option
+  arrived.
 * The passive opener is host B: `on_syn()`, then `synack_option()` (the TEP its chooser picked,
   with the chooser's data; None = send no option), then `on_ack()`: only an ENO option on A's
   first ACK completes the negotiation.
@@ -164,6 +167,10 @@ class EnoEndpoint:
         if parsed is None:
             self._fall_back("malformed-option")
             return
+        peer_global = parsed.global_suboption
+        if peer_global is None or not peer_global.b:
+            self._fall_back("role-conflict")  # B's SYN-ACK must say b=1; equal b bits: no ENO
+            return
         offered = {offer.tep for offer in self.offers}
         common = [tep for tep in parsed.teps if tep.tep in offered]
         if not common:
@@ -203,13 +210,15 @@ class EnoEndpoint:
             self._fall_back("malformed-option")
             return
         self._peer_syn = parsed
+        peer_global = parsed.global_suboption
+        peer_b = peer_global is not None and peer_global.b
         if simultaneous:
-            peer_global = parsed.global_suboption
-            peer_b = peer_global is not None and peer_global.b
             if peer_b == self.want_b:
                 self._fall_back("role-conflict")
                 return
             self._role = Role.B if self.want_b else Role.A
+        elif peer_b:
+            self._fall_back("role-conflict")  # A asked for b=1 as well: equal b bits
 
     def synack_option(self) -> bytes | None:
         """B's SYN-ACK option with the chosen TEP, or None (fall back: send no option)."""
@@ -230,7 +239,8 @@ class EnoEndpoint:
         if not isinstance(chosen, TepSuboption) or _first_with_tep(offered, chosen.tep) is None:
             raise UsageError(f"the chooser returned {chosen!r}, which A did not offer")
         self._chosen = chosen
-        self._sent_synack = encode_eno_option(EnoOption(self._suboptions((chosen,))))
+        synack = (GlobalSuboption(b=True), chosen)  # B's SYN-ACK always says b=1
+        self._sent_synack = encode_eno_option(EnoOption(synack))
         return self._sent_synack
 
     def on_ack(self, option: bytes | None) -> None:

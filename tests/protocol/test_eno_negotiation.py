@@ -70,7 +70,7 @@ def test_both_sides_agree_on_tep_roles_and_the_transcript_of_the_wire_bytes() ->
     assert ra.tep == rb.tep == P256
     assert synack is not None
     assert ra.transcript == rb.transcript == negotiation_transcript(syn, synack) == syn + synack
-    assert syn == bytes([69, 4, X25519, P256]) and synack == bytes([69, 3, P256])
+    assert syn == bytes([69, 4, X25519, P256]) and synack == bytes([69, 4, 0x01, P256])
     assert a.fallback_reason is None and b.fallback_reason is None
 
 
@@ -95,9 +95,9 @@ def test_default_chooser_takes_bs_first_tep_that_a_offered(
 @pytest.mark.parametrize(
     ("synack", "tep"),
     [
-        (bytes([69, 5, P256, X448, X25519]), X25519),  # X448 not offered by A
-        (bytes([69, 5, X25519, P256, X448]), P256),
-        (bytes([69, 4, X448, P256]), P256),
+        (bytes([69, 6, 0x01, P256, X448, X25519]), X25519),  # X448 not offered by A
+        (bytes([69, 6, 0x01, X25519, P256, X448]), P256),
+        (bytes([69, 5, 0x01, X448, P256]), P256),
         (bytes([69, 4, 0x01, X25519]), X25519),  # a global suboption is not a TEP
     ],
 )
@@ -142,7 +142,7 @@ def test_data_only_on_as_side_reaches_b() -> None:
 
 
 def no_common(option: bytes | None) -> bytes | None:
-    return bytes([69, 3, X448])
+    return bytes([69, 4, 0x01, X448])
 
 
 @pytest.mark.parametrize(
@@ -194,7 +194,7 @@ def test_experimental_kind_syn_is_negotiated_and_its_bytes_enter_the_transcript(
     b = EnoEndpoint(teps(X25519))
     b.on_syn(syn)
     synack = b.synack_option()
-    assert synack == bytes([69, 3, X25519])
+    assert synack == bytes([69, 4, 0x01, X25519])
     b.on_ack(bytes([253, 4, 0x45, 0x4E]))
     assert b.result is not None and b.result.tep == X25519
     assert b.result.transcript == syn + synack
@@ -203,10 +203,23 @@ def test_experimental_kind_syn_is_negotiated_and_its_bytes_enter_the_transcript(
 def test_experimental_kind_synack_is_accepted_by_a() -> None:
     a = EnoEndpoint(teps(X25519))
     syn = a.syn_option()
-    synack = bytes([253, 5, 0x45, 0x4E, X25519])
+    synack = bytes([253, 6, 0x45, 0x4E, 0x01, X25519])
     a.on_synack(synack)
     assert a.result is not None and a.result.tep == X25519
     assert a.result.transcript == syn + synack
+
+
+def test_a_falls_back_when_the_synack_does_not_say_b() -> None:
+    a = EnoEndpoint(teps(X25519))
+    a.syn_option()
+    a.on_synack(bytes([69, 3, X25519]))  # no global suboption: b=0, like A's own
+    assert a.state is EnoState.FALLBACK and a.fallback_reason == "role-conflict"
+
+
+def test_b_falls_back_when_a_syn_also_says_b() -> None:
+    b = EnoEndpoint(teps(X25519))
+    b.on_syn(bytes([69, 4, 0x01, X25519]))
+    assert b.synack_option() is None and b.fallback_reason == "role-conflict"
 
 
 def test_want_b_puts_a_global_suboption_with_b_first() -> None:
@@ -276,7 +289,7 @@ def test_transcript_is_the_two_options_concatenated() -> None:
 def test_retransmitted_synack_is_the_same_bytes() -> None:
     b = EnoEndpoint(teps(X25519))
     b.on_syn(bytes([69, 3, X25519]))
-    assert b.synack_option() == b.synack_option() == bytes([69, 3, X25519])
+    assert b.synack_option() == b.synack_option() == bytes([69, 4, 0x01, X25519])
 
 
 def passive_after_syn() -> EnoEndpoint:

@@ -1,0 +1,147 @@
+"""`KernelEno`: userspace's handle on the loaded kernel program, through its pinned maps.
+
+* `offer(sock, syn_option)`: before connect(), the socket becomes host A and its SYN carries
+  exactly `syn_option` (a whole ENO option, e.g. from `EnoEndpoint.syn_option()`).
+* `listen(sock, teps)`: before listen(), the listener answers ENO as host B, choosing the first
+  of `teps` that A offered (unless A resumes, below).
+* `add_resumption(port, tep, a_id, b_id)`: B's single-use lookup table: a SYN to `port` naming
+  A's identifier `a_id` for `tep` is answered with `b_id` (the entry is consumed then).
+* `negotiation(sock)`: the socket's record (`records.Negotiation`), or None when the socket
+  never took part (plain TCP).
+* `set_netns_enabled(enabled)`: ENO on or off for the calling process's network namespace.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+import struct
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Final
+
+from tcpcrypt.errors import UsageError
+from tcpcrypt.kernel import bpf_syscall as bpf
+from tcpcrypt.kernel import records
+from tcpcrypt.kernel.loader import KernelUnavailable, pin_dir
+
+SO_NETNS_COOKIE: Final = 71
+
+
+def netns_cookie(sock: socket.socket | None = None) -> int:
+    """The cookie of the socket's (or the calling thread's) network namespace."""
+    if sock is not None:
+        return int.from_bytes(sock.getsockopt(socket.SOL_SOCKET, SO_NETNS_COOKIE, 8),
+                              "little")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        return netns_cookie(probe)
+
+
+def _fd_key(sock: socket.socket | int) -> bytes:
+    fd = sock if isinstance(sock, int) else sock.fileno()
+    if fd < 0:
+        raise UsageError("the socket is closed")
+    return struct.pack("=i", fd)
+
+
+class KernelEno:
+    """Opened pinned maps of one loaded program (`pin_dir()` unless given)."""
+
+    def __init__(self, directory: Path | None = None) -> None:
+        self.directory = directory or pin_dir()
+        self._fds: dict[str, int] = {}
+        try:
+            for name in records_map_names():
+                self._fds[name] = bpf.obj_get(str(self.directory / "maps" / name))
+        except bpf.BpfError as error:
+            self.close()
+            if error.errno == errno.ENOENT:
+                raise KernelUnavailable(
+                    f"the tcpcrypt kernel program is not loaded ({self.directory}): "
+                    "run `tcpcrypt kernel load` as root") from None
+            raise KernelUnavailable(f"cannot open the kernel program's maps: {error}") from None
+
+    def close(self) -> None:
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
+
+    def __enter__(self) -> KernelEno:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # --- per socket -----------------------------------------------------------------------
+    def offer(self, sock: socket.socket, syn_option: bytes) -> None:
+        """Host A: the socket's SYN will carry `syn_option`. Call before connect()."""
+        if sock.type != socket.SOCK_STREAM:
+            raise UsageError("ENO needs a TCP socket")
+        try:
+            sock.getpeername()
+        except OSError:
+            pass
+        else:
+            raise UsageError("ENO rides on the SYN: opt in before connect(), not after")
+        bpf.update(self._fds["eno_sock"], _fd_key(sock), records.encode_active(syn_option))
+
+    def listen(self, sock: socket.socket, teps: Sequence[int]) -> None:
+        """Host B: the listener answers ENO with the first of `teps` A offered. Before listen()."""
+        if sock.type != socket.SOCK_STREAM:
+            raise UsageError("ENO needs a TCP socket")
+        bpf.update(self._fds["eno_sock"], _fd_key(sock), records.encode_listener(teps))
+
+    def negotiation(self, sock: socket.socket | int) -> records.Negotiation | None:
+        raw = bpf.lookup(self._fds["eno_sock"], _fd_key(sock), records.SOCK_FORMAT.size)
+        return records.decode_sock(raw) if raw is not None else None
+
+    def forget(self, sock: socket.socket | int) -> None:
+        """Drop the socket's record (the kernel drops it anyway when the socket closes)."""
+        bpf.delete(self._fds["eno_sock"], _fd_key(sock))
+
+    # --- B's resumption table -------------------------------------------------------------
+    def add_resumption(self, port: int, tep: int, a_id: bytes, b_id: bytes,
+                       netns: int | None = None) -> None:
+        key = records.encode_resume_key(netns if netns is not None else netns_cookie(),
+                                        port, tep, a_id)
+        bpf.update(self._fds["eno_resume"], key, records.encode_resume_value(b_id))
+
+    def remove_resumption(self, port: int, tep: int, a_id: bytes,
+                          netns: int | None = None) -> bool:
+        key = records.encode_resume_key(netns if netns is not None else netns_cookie(),
+                                        port, tep, a_id)
+        return bpf.delete(self._fds["eno_resume"], key)
+
+    # --- per network namespace ------------------------------------------------------------
+    def set_netns_enabled(self, enabled: bool, netns: int | None = None) -> None:
+        key = records.NETNS_KEY_FORMAT.pack(netns if netns is not None else netns_cookie())
+        if enabled:
+            bpf.delete(self._fds["eno_netns"], key)
+        else:
+            bpf.update(self._fds["eno_netns"], key,
+                       records.NETNS_VALUE_FORMAT.pack(records.NETNS_DISABLED))
+
+    def netns_enabled(self, netns: int | None = None) -> bool:
+        key = records.NETNS_KEY_FORMAT.pack(netns if netns is not None else netns_cookie())
+        raw = bpf.lookup(self._fds["eno_netns"], key, records.NETNS_VALUE_FORMAT.size)
+        return raw is None or not records.NETNS_VALUE_FORMAT.unpack(raw)[0] & 1
+
+    # --- counters -------------------------------------------------------------------------
+    def stats(self) -> dict[str, int]:
+        """The program's counters summed over CPUs (since it was loaded)."""
+        cpus = bpf.possible_cpus()
+        totals: dict[str, int] = {}
+        for index, name in enumerate(records.COUNTERS):
+            raw = bpf.lookup(self._fds["eno_stats"], struct.pack("=I", index), 8 * cpus)
+            values = struct.unpack(f"={cpus}Q", raw) if raw else ()
+            totals[name] = sum(values)
+        return totals
+
+    def pending_count(self) -> int:
+        """B's decided-but-unfinished handshakes (SYN-ACK sent, no final ACK yet)."""
+        return len(bpf.keys(self._fds["eno_pending"], 48))
+
+
+def records_map_names() -> tuple[str, ...]:
+    return ("eno_sock", "eno_resume", "eno_netns", "eno_stats", "eno_pending")

@@ -1,0 +1,174 @@
+"""`TcpcryptContext`: what an application's tcpcrypt connections share (suites, AEADs, the
+resumption cache, A's RSA key, the kernel handle), and the steps that tie the sans-IO core to
+the kernel's TCP-ENO negotiation, used by the blocking sockets and by asyncio alike."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Hashable, Sequence
+from pathlib import Path
+
+from tcpcrypt.config import TcpcryptConfig
+from tcpcrypt.connection import ConnectionState, TcpcryptConnection
+from tcpcrypt.daemon.keylog import ENVIRONMENT_VARIABLE as KEYLOG_VARIABLE
+from tcpcrypt.daemon.keylog import KeyLog
+from tcpcrypt.eno_option import parse_eno_option
+from tcpcrypt.errors import UsageError
+from tcpcrypt.kernel.api import KernelEno, netns_cookie
+from tcpcrypt.kernel.loader import pin_dir
+from tcpcrypt.kernel.records import Negotiation
+from tcpcrypt.randomness import system_random
+from tcpcrypt.resumption import ResumptionCache
+from tcpcrypt.suites import RsaKeyHolder, get_suite
+
+EMPTY_ENO = bytes((69, 2))
+
+
+class TcpcryptConnectionError(ConnectionError):
+    """A tcpcrypt connection failed after ENO succeeded; it was reset. `reason` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"tcpcrypt connection reset: {reason}")
+        self.reason = reason
+
+
+_kernels: dict[Path, KernelEno] = {}
+_kernels_lock = threading.Lock()
+
+
+def shared_kernel() -> KernelEno:
+    """One opened handle per pin directory, per process."""
+    directory = pin_dir()
+    with _kernels_lock:
+        kernel = _kernels.get(directory)
+        if kernel is None:
+            kernel = _kernels[directory] = KernelEno(directory)
+        return kernel
+
+
+class TcpcryptContext:
+    """Settings and state shared by connections, like `ssl.SSLContext`.
+
+    `suites` and `aeads` in preference order; `cache` is the resumption cache (None: a new one
+    of 1024 sessions; pass `ResumptionCache(0)` to disable resumption).
+    """
+
+    def __init__(self, suites: Sequence[str] = ("x25519",),
+                 aeads: Sequence[str] = ("aes-128-gcm",),
+                 cache: ResumptionCache | None = None) -> None:
+        self.config = TcpcryptConfig(suites=tuple(suites), aeads=tuple(aeads))
+        self.cache = cache if cache is not None else ResumptionCache()
+        self.rsa_keys = RsaKeyHolder()
+        self.teps = [get_suite(name).tep for name in self.config.suites]
+        self._keylog: KeyLog | None = None
+        self._keylog_path: str | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def kernel(self) -> KernelEno:
+        return shared_kernel()
+
+    def wrap_socket(self, sock: socket.socket, server_side: bool = False) -> object:
+        """A client socket (before connect()) or a bound server socket (before listen())."""
+        from tcpcrypt.library.sockets import wrap
+
+        return wrap(self, sock, server_side)
+
+    # --- steps shared by the blocking and the asyncio sockets -----------------------------
+    def new_connection(self, active: bool, peer: Hashable | None) -> TcpcryptConnection:
+        with self._lock:  # the cache is shared by threads
+            return TcpcryptConnection(active=active, config=self.config, random=system_random,
+                                      cache=self.cache, rsa_keys=self.rsa_keys, peer=peer,
+                                      now=time.monotonic())
+
+    def prepare_active(self, sock: socket.socket, peer: Hashable) -> TcpcryptConnection:
+        """Host A, before connect(): the core's SYN option goes into the kernel's record."""
+        connection = self.new_connection(True, peer)
+        self.kernel.offer(sock, connection.syn_option())
+        return connection
+
+    def prepare_listener(self, sock: socket.socket) -> None:
+        """Host B, before listen()."""
+        try:
+            sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
+        except OSError:
+            pass
+        else:
+            if sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
+                raise UsageError("ENO is answered from listen(): wrap the socket before "
+                                 "calling listen(), then call listen() on the wrapped socket")
+        self.kernel.listen(sock, self.teps)
+
+    def after_connect(self, sock: socket.socket, connection: TcpcryptConnection) -> None:
+        """Host A, once connected: feed the kernel's view of the SYN-ACK to the core."""
+        record = self.kernel.negotiation(sock)
+        if record is None or record.state != "negotiated":
+            connection.fall_back(_reason(record))
+            return
+        connection.on_synack(record.synack_option)
+        if connection.state is ConnectionState.FALLBACK:
+            # The kernel already put ENO on our ACK: B believes ENO succeeded. Never plain.
+            connection.abort(f"eno-disagreement-{connection.reason}")
+
+    def accepted(self, sock: socket.socket) -> TcpcryptConnection:
+        """Host B, an accepted connection: replay the kernel's negotiation in the core."""
+        record = self.kernel.negotiation(sock)
+        connection = self.new_connection(False, None)
+        if record is None:
+            connection.fall_back("no-kernel-record")
+        elif record.state == "error":
+            connection.abort(record.reason or "kernel-error")
+        elif record.state != "negotiated":
+            connection.fall_back(_reason(record))
+        else:
+            with self._lock:
+                connection.adopt_decided_synack(record.syn_option, record.synack_option)
+                if connection.state is ConnectionState.NEGOTIATING:
+                    connection.on_ack(EMPTY_ENO)
+        return connection
+
+    def established(self, sock: socket.socket, connection: TcpcryptConnection,
+                    server_side: bool) -> None:
+        """Keys exist: B registers the session's resumption identifiers in the kernel's table
+        (the core already cached it), and the key log gets its line."""
+        secret, session_id = connection.secret, connection.session_id
+        if secret is None or session_id is None:
+            return
+        if server_side and self.cache.capacity:
+            a_id, b_id = secret.resumption_ids()
+            self.kernel.add_resumption(sock.getsockname()[1], session_id[0], a_id, b_id,
+                                       netns=netns_cookie(sock))
+        path = os.environ.get(KEYLOG_VARIABLE)
+        if path:
+            with self._lock:
+                if self._keylog is None or self._keylog_path != path:
+                    self._keylog, self._keylog_path = KeyLog(Path(path)), path
+                self._keylog.write(connection)
+
+
+def _reason(record: Negotiation | None) -> str:
+    if record is None:
+        return "not-covered"
+    return record.reason or record.state
+
+
+def chosen_tep(record: Negotiation) -> int | None:
+    """The TEP of B's SYN-ACK option (the last one), when there is one."""
+    try:
+        teps = parse_eno_option(record.synack_option).teps
+    except Exception:
+        return None
+    return teps[-1].tep if teps else None
+
+
+_default: TcpcryptContext | None = None
+
+
+def default_context() -> TcpcryptContext:
+    global _default
+    if _default is None:
+        _default = TcpcryptContext()
+    return _default

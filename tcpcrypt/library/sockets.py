@@ -1,0 +1,307 @@
+"""Blocking tcpcrypt sockets shaped like `ssl.SSLSocket`: `TcpcryptSocket` (a connection) and
+`TcpcryptListener` (a wrapped listening socket whose `accept()` returns `TcpcryptSocket`s).
+
+A connection drives the sans-IO core over the kernel's TCP socket: the handshake (Init1/Init2)
+runs inside `connect()` / `accept()`; afterwards `send` seals frames and `recv` opens them.
+After ENO succeeded, any failure resets the TCP connection (SO_LINGER 0) and raises
+`TcpcryptConnectionError`: nothing is ever sent or returned in the clear. A connection whose
+negotiation fell back is plain TCP (`encrypted` False, `getsessid()` None).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import socket
+import struct
+from typing import Any
+
+from tcpcrypt.connection import ConnectionState, TcpcryptConnection
+from tcpcrypt.errors import UsageError
+from tcpcrypt.events import ConnectionReset, DataReceived, Established
+from tcpcrypt.library.context import TcpcryptConnectionError, TcpcryptContext
+
+RECV_CHUNK = 65536
+
+
+def reset(sock: socket.socket) -> None:
+    """Close with a TCP reset (SO_LINGER 0)."""
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+def _connected(sock: socket.socket) -> bool:
+    try:
+        sock.getpeername()
+    except OSError:
+        return False
+    return True
+
+
+def wrap(context: TcpcryptContext, sock: socket.socket,
+         server_side: bool) -> TcpcryptSocket | TcpcryptListener:
+    if sock.type != socket.SOCK_STREAM or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        raise UsageError("tcpcrypt wraps TCP sockets (AF_INET or AF_INET6, SOCK_STREAM)")
+    if server_side:
+        context.prepare_listener(sock)
+        return TcpcryptListener(context, sock)
+    if _connected(sock):
+        raise UsageError("TCP-ENO rides on the SYN: wrap the socket before connect() "
+                         "(or use tcpcrypt.create_connection)")
+    return TcpcryptSocket(context, sock, server_side=False)
+
+
+class TcpcryptSocket:
+    """One tcpcrypt connection (or plain TCP after a fallback), used like a socket."""
+
+    def __init__(self, context: TcpcryptContext, sock: socket.socket, *, server_side: bool,
+                 connection: TcpcryptConnection | None = None) -> None:
+        self.context = context
+        self._sock = sock
+        self.server_side = server_side
+        self._connection = connection
+        self._plain = bytearray()
+        self._eof = False
+        self._closed = False
+
+    # --- establishing ---------------------------------------------------------------------
+    def connect(self, address: tuple[Any, ...]) -> None:
+        if self._connection is not None:
+            raise UsageError("already connected")
+        peer = (str(address[0]), int(address[1]))
+        self._connection = self.context.prepare_active(self._sock, peer)
+        self._sock.connect(address)
+        self.context.after_connect(self._sock, self._connection)
+        self._handshake()
+
+    def _handshake(self) -> None:
+        """Run the key exchange to its end (Established, a fallback, or a reset)."""
+        connection = self._require()
+        self._flush()
+        while connection.state in (ConnectionState.NEGOTIATING, ConnectionState.KEY_EXCHANGE):
+            try:
+                data = self._sock.recv(RECV_CHUNK)
+            except OSError as error:
+                self._fail(f"socket-error-{type(error).__name__}")
+            if not data:
+                self._fail("eof-during-key-exchange")
+            connection.receive(data)
+            self._drain_events()
+            self._flush()
+        self._drain_events()
+
+    def _require(self) -> TcpcryptConnection:
+        if self._connection is None:
+            raise UsageError("not connected")
+        return self._connection
+
+    def _fail(self, reason: str) -> Any:
+        """Reset the TCP connection and raise; the core's reason wins when it has one."""
+        connection = self._connection
+        if connection is not None:
+            connection.abort(reason)
+            reason = connection.reason or reason
+        if not self._closed:
+            self._closed = True
+            reset(self._sock)
+        raise TcpcryptConnectionError(reason)
+
+    def _drain_events(self) -> None:
+        connection = self._require()
+        while (event := connection.next_event()) is not None:
+            if isinstance(event, DataReceived):
+                self._plain += event.data
+            elif isinstance(event, ConnectionReset):
+                self._fail(event.reason)
+            elif isinstance(event, Established):
+                self.context.established(self._sock, connection, self.server_side)
+        if connection.state is ConnectionState.RESET:
+            self._fail(connection.reason or "reset")
+
+    def _flush(self) -> None:
+        out = self._require().data_to_send()
+        if out:
+            try:
+                self._sock.sendall(out)
+            except OSError as error:
+                self._fail(f"socket-error-{type(error).__name__}")
+
+    # --- what the application sees ----------------------------------------------------------
+    @property
+    def encrypted(self) -> bool:
+        return self._connection is not None and self._connection.session_id is not None
+
+    @property
+    def resumed(self) -> bool:
+        return self._connection is not None and self._connection.resumed
+
+    @property
+    def tep(self) -> str | None:
+        """The key-agreement suite's name (e.g. "x25519"), None without encryption."""
+        return self._connection.suite if self.encrypted and self._connection else None
+
+    @property
+    def fallback_reason(self) -> str | None:
+        connection = self._connection
+        return connection.reason if connection and not self.encrypted else None
+
+    def getsessid(self) -> bytes | None:
+        """The session ID (33+ bytes), or None when the connection is plain TCP."""
+        return self._connection.session_id if self._connection else None
+
+    def send(self, data: bytes | bytearray | memoryview) -> int:
+        connection = self._require()
+        if self._closed:
+            raise OSError("the socket is closed")
+        connection.send(bytes(data))
+        self._flush()
+        return len(data)
+
+    def sendall(self, data: bytes | bytearray | memoryview) -> None:
+        self.send(data)
+
+    def recv(self, size: int = RECV_CHUNK) -> bytes:
+        connection = self._require()
+        while not self._plain and not self._eof:
+            try:
+                data = self._sock.recv(RECV_CHUNK)
+            except TimeoutError:
+                raise
+            except OSError as error:
+                if connection.state is ConnectionState.ESTABLISHED:
+                    self._fail(f"socket-error-{type(error).__name__}")
+                raise
+            if not data:
+                self._eof = True
+                break
+            connection.receive(data)
+            self._drain_events()
+            self._flush()
+        chunk = bytes(self._plain[:size])
+        del self._plain[:size]
+        return chunk
+
+    def recv_into(self, buffer: bytearray | memoryview, nbytes: int = 0) -> int:
+        view = memoryview(buffer)
+        data = self.recv(nbytes or len(view))
+        view[: len(data)] = data
+        return len(data)
+
+    def makefile(self, mode: str = "r", buffering: int | None = None, *,
+                 encoding: str | None = None, errors: str | None = None,
+                 newline: str | None = None) -> Any:
+        """A file object over the connection, like `socket.makefile`."""
+        raw = _SocketIO(self, mode)
+        binary = "b" in mode
+        size = io.DEFAULT_BUFFER_SIZE if buffering in (None, -1) else buffering
+        buffered: io.BufferedIOBase | _SocketIO
+        if size == 0:
+            if not binary:
+                raise ValueError("unbuffered streams must be binary")
+            return raw
+        if "r" in mode and "w" in mode:
+            buffered = io.BufferedRWPair(raw, raw, size)
+        elif "w" in mode:
+            buffered = io.BufferedWriter(raw, size)
+        else:
+            buffered = io.BufferedReader(raw, size)
+        if binary:
+            return buffered
+        return io.TextIOWrapper(buffered, encoding, errors, newline)
+
+    def shutdown(self, how: int) -> None:
+        self._sock.shutdown(how)
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._sock.close()
+
+    def fileno(self) -> int:
+        return self._sock.fileno()
+
+    def settimeout(self, timeout: float | None) -> None:
+        self._sock.settimeout(timeout)
+
+    def gettimeout(self) -> float | None:
+        return self._sock.gettimeout()
+
+    def setsockopt(self, *args: Any) -> None:
+        self._sock.setsockopt(*args)
+
+    def getpeername(self) -> Any:
+        return self._sock.getpeername()
+
+    def getsockname(self) -> Any:
+        return self._sock.getsockname()
+
+    def __enter__(self) -> TcpcryptSocket:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+class _SocketIO(io.RawIOBase):
+    """The raw layer of `makefile()`."""
+
+    def __init__(self, owner: TcpcryptSocket, mode: str) -> None:
+        super().__init__()
+        self._owner, self._mode = owner, mode
+
+    def readable(self) -> bool:
+        return "r" in self._mode
+
+    def writable(self) -> bool:
+        return "w" in self._mode
+
+    def readinto(self, buffer: Any) -> int:
+        return self._owner.recv_into(buffer)
+
+    def write(self, data: Any) -> int:
+        self._owner.sendall(bytes(data))
+        return len(data)
+
+
+class TcpcryptListener:
+    """A wrapped listening socket: `listen()`, then `accept()` returns `TcpcryptSocket`s."""
+
+    def __init__(self, context: TcpcryptContext, sock: socket.socket) -> None:
+        self.context = context
+        self._sock = sock
+
+    def listen(self, backlog: int = 128) -> None:
+        self._sock.listen(backlog)
+
+    def accept(self) -> tuple[TcpcryptSocket, Any]:
+        """The next connection, its key exchange done (or fallen back to plain TCP).
+        A connection whose key exchange fails is reset and `TcpcryptConnectionError` raised."""
+        raw, address = self._sock.accept()
+        connection = self.context.accepted(raw)
+        wrapped = TcpcryptSocket(self.context, raw, server_side=True, connection=connection)
+        if connection.state is ConnectionState.RESET:
+            wrapped._fail(connection.reason or "reset")
+        wrapped._handshake()
+        return wrapped, address
+
+    def fileno(self) -> int:
+        return self._sock.fileno()
+
+    def getsockname(self) -> Any:
+        return self._sock.getsockname()
+
+    def settimeout(self, timeout: float | None) -> None:
+        self._sock.settimeout(timeout)
+
+    def setsockopt(self, *args: Any) -> None:
+        self._sock.setsockopt(*args)
+
+    def close(self) -> None:
+        self._sock.close()
+
+    def __enter__(self) -> TcpcryptListener:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()

@@ -1,0 +1,160 @@
+"""The library over the kernel's TCP-ENO, end to end between two network namespaces."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from kernel_lab import Pair, capture, finish
+
+from tcpcrypt.constants import TEP_TCPCRYPT_ECDHE_CURVE25519
+
+PORT = 7100
+ENO = 69
+X25519 = TEP_TCPCRYPT_ECDHE_CURVE25519
+
+
+def test_library_pair_agrees_on_the_session_and_the_capture_shows_eno_and_no_plaintext(
+    pair: Pair, tmp_path: Path
+) -> None:
+    cap = capture(pair, pair.b, pair.b_if, tmp_path / "wire.pcap")
+    server = pair.start_server(pair.b, "lib-server", str(PORT), "3")
+    clients = pair.peer(pair.a, "lib-client", pair.b_ip, str(PORT), "3")
+    servers = finish(server)
+    packets = cap.stop()
+    assert [c["encrypted"] for c in clients] == [True, True, True]
+    assert [c["sessid"] for c in clients] == [s["sessid"] for s in servers]
+    assert [c["answer"] for c in clients] == [f"echo:secret-line-{i}\n" for i in range(3)]
+    assert [c["resumed"] for c in clients] == [s["resumed"] for s in servers] == [
+        False, True, True]
+    assert {c["kernel"]["state"] for c in clients} == {"negotiated"}
+    assert {s["kernel"]["state"] for s in servers} == {"negotiated"}
+    syns = [p for p in packets if p.is_syn()]
+    synacks = [p for p in packets if p.is_synack()]
+    assert len(syns) == len(synacks) == 3
+    assert all(p.option(ENO) is not None for p in syns + synacks)
+    assert synacks[0].option(ENO) == bytes([ENO, 4, 0x01, X25519])  # b=1, then the TEP
+    wire = b"".join(p.payload for p in packets)
+    assert b"secret-line" not in wire and b"echo:" not in wire
+
+
+def test_plain_client_against_a_library_server_falls_back(pair: Pair) -> None:
+    server = pair.start_server(pair.b, "lib-server", str(PORT), "1")
+    clients = pair.peer(pair.a, "plain-client", pair.b_ip, str(PORT), "1")
+    servers = finish(server)
+    assert clients[0]["answer"] == "echo:secret-line-0\n"
+    assert clients[0]["kernel"] is None  # never opted in: untouched
+    assert servers[0]["encrypted"] is False and servers[0]["reason"] == "no-eno-syn"
+
+
+def test_library_client_against_a_plain_server_falls_back_and_the_server_is_untouched(
+    pair: Pair, tmp_path: Path
+) -> None:
+    cap = capture(pair, pair.b, pair.b_if, tmp_path / "wire.pcap")
+    server = pair.start_server(pair.b, "plain-server", str(PORT), "1")
+    clients = pair.peer(pair.a, "lib-client", pair.b_ip, str(PORT), "1")
+    servers = finish(server)
+    packets = cap.stop()
+    assert clients[0]["encrypted"] is False and clients[0]["reason"] == "no-eno-synack"
+    assert clients[0]["answer"] == "echo:secret-line-0\n"
+    assert servers[0]["kernel"] is None
+    assert [p.option(ENO) is not None for p in packets if p.is_synack()] == [False]
+
+
+def test_option_stripped_from_the_syn_gives_a_clean_fallback(pair: Pair) -> None:
+    pair.run(pair.b, "iptables", "-t", "mangle", "-A", "PREROUTING", "-p", "tcp", "--syn",
+             "-j", "TCPOPTSTRIP", "--strip-options", str(ENO))
+    server = pair.start_server(pair.b, "lib-server", str(PORT), "1")
+    clients = pair.peer(pair.a, "lib-client", pair.b_ip, str(PORT), "1")
+    servers = finish(server)
+    assert clients[0]["reason"] == "no-eno-synack" and servers[0]["reason"] == "no-eno-syn"
+    assert clients[0]["answer"] == "echo:secret-line-0\n"
+
+
+def test_option_stripped_from_the_synack_gives_a_clean_fallback(pair: Pair) -> None:
+    pair.run(pair.a, "iptables", "-t", "mangle", "-A", "PREROUTING", "-p", "tcp",
+             "--tcp-flags", "SYN,ACK", "SYN,ACK", "-j", "TCPOPTSTRIP", "--strip-options",
+             str(ENO))
+    server = pair.start_server(pair.b, "lib-server", str(PORT), "1")
+    clients = pair.peer(pair.a, "lib-client", pair.b_ip, str(PORT), "1")
+    servers = finish(server)
+    assert clients[0]["reason"] == "no-eno-synack" and servers[0]["reason"] == "no-eno-ack"
+    assert clients[0]["answer"] == "echo:secret-line-0\n"
+
+
+def test_option_stripped_from_a_s_ack_only_fails_closed(pair: Pair, tmp_path: Path) -> None:
+    """B falls back while A believes ENO succeeded: A resets, never sends its data in clear."""
+    pair.run(pair.b, "iptables", "-t", "mangle", "-A", "PREROUTING", "-p", "tcp", "!", "--syn",
+             "-j", "TCPOPTSTRIP", "--strip-options", str(ENO))
+    cap = capture(pair, pair.a, pair.a_if, tmp_path / "wire.pcap")
+    server = pair.start_server(pair.b, "lib-server", str(PORT), "1", timeout=2)
+    clients = pair.peer(pair.a, "lib-client", pair.b_ip, str(PORT), "1", timeout=2)
+    servers = finish(server)
+    packets = cap.stop()
+    # Init2 never comes (B runs plain TCP): A gives up the key exchange and resets.
+    assert clients[0]["error"] in ("socket-error-TimeoutError", "eof-during-key-exchange")
+    assert servers[0]["reason"] == "no-eno-ack"
+    assert b"secret-line" not in b"".join(p.payload for p in packets)
+    assert any(p.flags & 0x04 for p in packets if p.src_port != PORT)  # A's reset
+
+
+def test_garbage_instead_of_init1_resets_with_its_reason(pair: Pair) -> None:
+    server = pair.start_server(pair.b, "lib-server", str(PORT), "1")
+    clients = pair.peer(pair.a, "raw-bad-client", pair.b_ip, str(PORT))
+    servers = finish(server)
+    assert clients[0]["kernel"]["state"] == "negotiated"
+    assert clients[0].get("reset") is True
+    assert servers[0]["error"] == "bad-init-magic"
+
+
+def test_syncookies_send_no_eno_and_both_ends_fall_back(pair: Pair) -> None:
+    pair.run(pair.b, "sysctl", "-qw", "net.ipv4.tcp_syncookies=2")
+    server = pair.start_server(pair.b, "lib-server", str(PORT), "1")
+    clients = pair.peer(pair.a, "lib-client", pair.b_ip, str(PORT), "1")
+    servers = finish(server)
+    assert clients[0]["reason"] == "no-eno-synack" and servers[0]["reason"] == "syncookie"
+    assert clients[0]["answer"] == "echo:secret-line-0\n"
+
+
+def test_a_lost_synack_and_a_lost_first_ack_still_negotiate(pair: Pair) -> None:
+    pair.run(pair.a, "iptables", "-A", "INPUT", "-p", "tcp", "--tcp-flags", "SYN,ACK",
+             "SYN,ACK", "-m", "statistic", "--mode", "nth", "--every", "1000", "--packet", "0",
+             "-j", "DROP")
+    pair.run(pair.b, "iptables", "-A", "INPUT", "-p", "tcp", "--tcp-flags", "SYN,ACK,PSH",
+             "ACK", "-m", "length", "--length", "0:80", "-m", "statistic", "--mode", "nth",
+             "--every", "1000", "--packet", "0", "-j", "DROP")
+    server = pair.start_server(pair.b, "lib-server", str(PORT), "1")
+    clients = pair.peer(pair.a, "lib-client", pair.b_ip, str(PORT), "1")
+    servers = finish(server)
+    dropped = pair.run(pair.a, "iptables", "-nvxL", "INPUT") + pair.run(
+        pair.b, "iptables", "-nvxL", "INPUT")
+    counts = [int(line.split()[0]) for line in dropped.splitlines() if "DROP" in line]
+    assert counts == [1, 1]
+    assert clients[0]["encrypted"] is True and servers[0]["encrypted"] is True
+    assert clients[0]["sessid"] == servers[0]["sessid"]
+
+
+def test_eno_switched_off_in_one_namespace_falls_back(pair: Pair) -> None:
+    script = ("from tcpcrypt.kernel import KernelEno\n"
+              "with KernelEno() as k: k.set_netns_enabled(False)\n")
+    import sys
+
+    pair.run(pair.b, sys.executable, "-c", script)
+    server = pair.start_server(pair.b, "lib-server", str(PORT), "1")
+    clients = pair.peer(pair.a, "lib-client", pair.b_ip, str(PORT), "1")
+    servers = finish(server)
+    assert clients[0]["reason"] == "no-eno-synack" and servers[0]["reason"] == "netns-disabled"
+
+
+def test_simultaneous_open_is_refused_explicitly(pair: Pair) -> None:
+    """A's SYNs are dropped before B, so B's SYN finds A in SYN-SENT: A answers it with a
+    SYN-ACK (a simultaneous open), which the program refuses to put ENO on."""
+    pair.run(pair.b, "iptables", "-A", "INPUT", "-p", "tcp", "--syn", "--sport", "7201",
+             "-j", "DROP")
+    first = pair.start(pair.a, "simultaneous", "7201", pair.b_ip, "7202")
+    time.sleep(0.7)  # A is in SYN-SENT (its SYN dropped) when B's SYN arrives
+    second = pair.start(pair.b, "simultaneous", "7202", pair.a_ip, "7201")
+    results = finish(first) + finish(second)
+    assert [r["answer"] for r in results] == ["hello\n", "hello\n"]
+    assert [r["kernel"]["state"] for r in results] == ["fallback", "fallback"]
+    assert [r["kernel"]["reason"] for r in results] == ["simultaneous-open", "no-eno-synack"]

@@ -1,7 +1,8 @@
 """`tcpcryptd`: the command line, start-up and orderly shutdown of the daemon.
 
 Start-up order: check everything that can be checked (root, parameters, free ports, tools),
-open the proxy listeners and the queue, install the rules, open the control socket, then print
+load the kernel's TCP-ENO program if it is not loaded, open the proxy listeners (the incoming
+one opted in to ENO), install the rules, open the control socket, then print
 one "ready" line. Shutdown (SIGTERM, SIGINT, or an error) removes the rules first, so that no
 new connection is redirected to a daemon that is going away, then closes the rest.
 `tcpcryptd --cleanup` removes the rules of a daemon that was killed.
@@ -25,21 +26,19 @@ from typing import Any, Final
 from tcpcrypt.config import TcpcryptConfig
 from tcpcrypt.connection import TcpcryptConnection
 from tcpcrypt.control import DEFAULT_CONTROL_NAME
-from tcpcrypt.daemon import rules
+from tcpcrypt.daemon import kernel_path, rules
 from tcpcrypt.daemon.budget import BufferBudget
 from tcpcrypt.daemon.control_server import ControlServer, ControlSocketTaken
-from tcpcrypt.daemon.handshake import HandshakeTable
 from tcpcrypt.daemon.keylog import ENVIRONMENT_VARIABLE, KeyLog, KeyLogError
 from tcpcrypt.daemon.log import Log
-from tcpcrypt.daemon.nfqueue import NfQueue, NfQueueError
 from tcpcrypt.daemon.proxy import Proxy
 from tcpcrypt.daemon.relay import RelayLimits
 from tcpcrypt.daemon.sessions import SessionRecord, SessionTable
 from tcpcrypt.daemon.stats import Stats
 from tcpcrypt.errors import UsageError
-from tcpcrypt.randomness import system_random
+from tcpcrypt.kernel.api import KernelEno
+from tcpcrypt.kernel.loader import KernelUnavailable
 from tcpcrypt.resumption import ResumptionCache
-from tcpcrypt.suites import RsaKeyHolder
 
 DEFAULT_PORTS = "80,443,5201,8000,8080,8443"
 
@@ -90,7 +89,6 @@ def build_parser() -> argparse.ArgumentParser:
                         help="resumable sessions kept; 0 turns resumption off (default 1024)")
     parser.add_argument("--cache-lifetime", type=float, default=3600.0,
                         help="seconds a session stays resumable (default 3600)")
-    parser.add_argument("--queue-num", type=int, default=6990, help="NFQUEUE number")
     parser.add_argument("--proxy-ports", default="1021,1022",
                         help="local ports for outgoing,incoming redirected connections; "
                         "privileged ports only (default 1021,1022, RFC 3692's experiment ports)")
@@ -114,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 class Daemon:
-    """The running daemon: queue, handshake table, proxy, control socket."""
+    """The running daemon: kernel handle, proxy, control socket."""
 
     def __init__(self, args: argparse.Namespace, config: TcpcryptConfig) -> None:
         self.args = args
@@ -122,11 +120,14 @@ class Daemon:
         self.stats = Stats()
         self.log = Log(self.stats)
         self.sessions = SessionTable()
-        self.cache = (
-            ResumptionCache(args.cache_size, args.cache_lifetime) if args.cache_size > 0 else None
+        try:
+            self.kernel = KernelEno()
+        except KernelUnavailable as error:
+            raise StartupError(str(error)) from None
+        self.context = kernel_path.DaemonContext(
+            config.suites, config.aeads, ResumptionCache(args.cache_size, args.cache_lifetime),
+            self.kernel,
         )
-        self.rsa_keys = RsaKeyHolder()
-        self.handshakes = HandshakeTable(self._new_connection, self.stats)
         keylog_path = args.keylog or os.environ.get(ENVIRONMENT_VARIABLE)
         try:
             self.keylog = KeyLog(Path(keylog_path)) if keylog_path else None
@@ -134,7 +135,7 @@ class Daemon:
             raise StartupError(str(error)) from None
         self.budget = BufferBudget(int(args.buffer_mb * 1024 * 1024))
         self.proxy = Proxy(
-            self.handshakes, self.sessions, self.stats, self._established,
+            self.context, self.sessions, self.stats, self._established,
             RelayLimits(idle_timeout_s=args.idle_timeout), self.budget, args.max_connections,
         )
         self.started = time.time()
@@ -147,14 +148,7 @@ class Daemon:
         return {
             "live_connections": len(self.sessions.records(include_ended=False)),
             "buffered_bytes": self.budget.used, "buffered_peak_bytes": self.budget.peak,
-            "handshakes_pending": len(self.handshakes),
         }
-
-    def _new_connection(self, active: bool, peer: str) -> TcpcryptConnection:
-        return TcpcryptConnection(
-            active=active, config=self.config, random=system_random, cache=self.cache,
-            rsa_keys=self.rsa_keys, peer=peer, now=time.monotonic(),
-        )
 
     def _established(self, record: SessionRecord, connection: TcpcryptConnection) -> None:
         if self.keylog is not None:
@@ -176,19 +170,17 @@ class Daemon:
         loop.set_exception_handler(self._unhandled)
         outgoing_port, incoming_port = _proxy_ports(self.args.proxy_ports)
         try:
-            listeners = (Proxy.listen(outgoing_port), Proxy.listen(incoming_port))
+            listeners = (Proxy.listen(outgoing_port),
+                         Proxy.listen(incoming_port, self.context))
         except OSError as error:
             raise StartupError(f"cannot listen on proxy ports {self.args.proxy_ports}: "
                                f"{error.strerror}") from None
         try:
             self.control.bind(self.args.control)  # before any rule: a taken name stops here
-            queue = NfQueue(self.args.queue_num)
-        except (NfQueueError, OSError) as error:
+        except OSError as error:
             for listener in listeners:
                 listener.close()
             await self.control.close()
-            if isinstance(error, NfQueueError):
-                raise StartupError(str(error)) from None
             raise StartupError(error.strerror if isinstance(error, ControlSocketTaken)
                                else f"control socket @{self.args.control}: {error.strerror}"
                                ) from None
@@ -197,45 +189,24 @@ class Daemon:
             loop.add_signal_handler(signum, stop.set)
         installed = False
         try:
-            rules.install(rules.RuleSettings(
-                self.args.queue_num, self.args.ports, outgoing_port, incoming_port
-            ))
+            rules.install(rules.RuleSettings(self.args.ports, outgoing_port, incoming_port))
             installed = True
-            loop.add_reader(queue.fileno(), self._drain_queue, queue)
             self.proxy.start(*listeners)
             await self.control.start()
-            expiry = loop.create_task(self._expire_handshakes())
             print(f"tcpcryptd ready: ports {','.join(map(str, self.args.ports))}, "
                   f"suites {','.join(self.config.suites)}, control @{self.args.control}",
                   flush=True)
             await stop.wait()
-            expiry.cancel()
         finally:
             if installed:
                 rules.remove()
-            loop.remove_reader(queue.fileno())
-            queue.close()
             await self.proxy.close()
             self.budget.close()
             await self.control.close()
             if self.keylog is not None:
                 self.keylog.close()
+            self.kernel.close()
             self.log.close()
-
-    def _drain_queue(self, queue: NfQueue) -> None:
-        now = time.monotonic()
-        for packet in queue.receive():
-            try:
-                replacement = self.handshakes.on_packet(packet.hook, packet.payload, now)
-            except Exception as error:  # never leave a packet without a verdict
-                self.stats.count("internal_errors", type(error).__name__)
-                replacement = None
-            queue.verdict(packet.packet_id, True, replacement)
-
-    async def _expire_handshakes(self) -> None:
-        while True:
-            await asyncio.sleep(1.0)
-            self.handshakes.expire(time.monotonic())
 
 
 M_TRIM_THRESHOLD: Final = -1
@@ -291,7 +262,7 @@ def _unprivileged_port_start() -> int:
 
 def _preflight(args: argparse.Namespace) -> TcpcryptConfig:
     if os.geteuid() != 0:
-        raise StartupError("tcpcryptd needs root (iptables rules and NFQUEUE)")
+        raise StartupError("tcpcryptd needs root (iptables rules and the kernel program)")
     for tool in ("iptables", "iptables-restore"):
         if shutil.which(tool) is None:
             raise StartupError(f"{tool} is not installed")
@@ -335,6 +306,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if rules.ours_present():
             raise StartupError("tcpcryptd rules already exist here (another daemon, or a killed "
                                "one: run `tcpcryptd --cleanup`)")
+        try:
+            loaded = kernel_path.ensure_loaded()
+        except KernelUnavailable as error:
+            raise StartupError(str(error)) from None
+        if loaded:
+            print(loaded, file=sys.stderr, flush=True)
         keep_buffers_on_the_heap()
         _run_event_loop(Daemon(args, config).run())
     except (StartupError, rules.RulesError) as error:

@@ -1,20 +1,20 @@
 """The daemon's iptables rules: what they are, installing them, and removing exactly them.
 
-Three jobs. (1) NFQUEUE sees only handshake packets: a connection's conntrack mark walks through
-a small state machine (SYN seen, SYN-ACK seen, done) so that the SYN, the SYN-ACK and host A's
-segments until B's first non-SYN segment are queued, and nothing after. (2) Connections to the
-covered ports are redirected (nat REDIRECT) to the daemon's two proxy ports: outgoing ones
-(local applications connecting out) and incoming ones (peers connecting in). The daemon's own
-sockets carry a socket mark and are exempt. (3) A guard in the filter table's INPUT chain lets
-a new connection reach a proxy port only when the socket there is transparent (IP_TRANSPARENT,
-which only a privileged process can set; the proxy's listeners and the sockets they accept are):
-a killed daemon's leftover redirect rules then refuse covered connections (fail closed) instead
-of handing them, in plaintext, to whoever binds the proxy port next. The proxy ports are also
-privileged ports (see main.py), so an unprivileged user cannot bind them in the first place.
+Two jobs. (1) Connections to the covered ports are redirected (nat REDIRECT) to the daemon's
+two proxy ports: outgoing ones (local applications connecting out) and incoming ones (peers
+connecting in). The daemon's own sockets carry a socket mark and are exempt. (2) A guard in
+the filter table's INPUT chain lets a new connection reach a proxy port only when the socket
+there is transparent (IP_TRANSPARENT, which only a privileged process can set; the proxy's
+listeners and the sockets they accept are): a killed daemon's leftover redirect rules then
+refuse covered connections (fail closed) instead of handing them, in plaintext, to whoever
+binds the proxy port next. The proxy ports are also privileged ports (see main.py), so an
+unprivileged user cannot bind them in the first place. No packet goes to userspace: TCP-ENO
+is negotiated by the kernel program (kernel_path.py).
 
 Every rule lives in chains named TCPCRYPTD-*, reached by jumps from the built-in chains that
 carry the comment `tcpcryptd`; removal deletes those jumps and chains and nothing else, so it
-also works after the daemon was killed (`tcpcryptd --cleanup`).
+also works after the daemon was killed (`tcpcryptd --cleanup`), including the mangle-table
+chains of the earlier NFQUEUE daemon.
 """
 
 from __future__ import annotations
@@ -27,15 +27,8 @@ from typing import Final
 
 COMMENT: Final = "tcpcryptd"
 CHAIN_PREFIX: Final = "TCPCRYPTD-"
-SOCKET_MARK: Final = 0x7463  # on the daemon's own sockets: never redirected, never queued
-CONNMARK_MASK: Final = 0xF00
-A_SYN: Final = 0x100  # A sent a SYN
-A_WAIT: Final = 0x200  # A saw the SYN-ACK; A's segments are queued until B sends a non-SYN one
-A_DONE: Final = 0x300
-B_SYN: Final = 0x400  # B received a SYN on a covered port
-B_WAIT: Final = 0x500  # B sent the SYN-ACK; A's segments are queued until B sends a non-SYN one
-B_DONE: Final = 0x600
-TABLES: Final = ("filter", "mangle", "nat")  # installed in this order: the guard first
+SOCKET_MARK: Final = 0x7463  # on the daemon's own sockets: never redirected
+TABLES: Final = ("filter", "mangle", "nat")  # where ours may be (mangle: earlier versions)
 REMOVAL_ORDER: Final = ("nat", "mangle", "filter")  # the redirects go before the guard
 
 
@@ -45,23 +38,15 @@ class RulesError(RuntimeError):
 
 @dataclass(frozen=True)
 class RuleSettings:
-    queue_num: int
     ports: tuple[int, ...]
     outgoing_proxy_port: int
     incoming_proxy_port: int
 
 
-def _mark(value: int) -> str:
-    return f"0x{value:x}/0x{CONNMARK_MASK:x}"
-
-
 def restore_input(settings: RuleSettings) -> str:
-    """The rules as `iptables-restore --noflush` input (one transaction per table)."""
-    queue = f"-j NFQUEUE --queue-num {settings.queue_num} --queue-bypass"
+    """The rules as `iptables-restore --noflush` input (one transaction per table; the guard
+    commits before the redirects exist)."""
     ports = ",".join(str(port) for port in settings.ports)
-    syn = "-p tcp --tcp-flags SYN,ACK SYN"
-    synack = "-p tcp --tcp-flags SYN,ACK SYN,ACK"
-    not_syn = "-p tcp --tcp-flags SYN NONE"
     tag = f"-m comment --comment {COMMENT}"
     proxy_ports = f"{settings.outgoing_proxy_port},{settings.incoming_proxy_port}"
     new_to_proxy = f"-p tcp --syn -m multiport --dports {proxy_ports}"
@@ -73,37 +58,6 @@ def restore_input(settings: RuleSettings) -> str:
         f"-A {CHAIN_PREFIX}GUARD {new_to_proxy} -m socket --nowildcard --transparent -j RETURN",
         f"-A {CHAIN_PREFIX}GUARD {new_to_proxy} -j REJECT --reject-with tcp-reset",
         f"-I INPUT 1 -p tcp {tag} -j {CHAIN_PREFIX}GUARD",
-        "COMMIT",
-        "*mangle",
-        f":{CHAIN_PREFIX}OUT - [0:0]",
-        f":{CHAIN_PREFIX}IN - [0:0]",
-    ]
-    steps = {"A-SYN": A_SYN, "A-SYNACK": A_WAIT, "B-SYN": B_SYN, "B-SYNACK": B_WAIT}
-    lines += [f":{CHAIN_PREFIX}{name} - [0:0]" for name in steps]
-    for name, value in steps.items():
-        lines.append(f"-A {CHAIN_PREFIX}{name} -j CONNMARK --set-xmark {_mark(value)}")
-        lines.append(f"-A {CHAIN_PREFIX}{name} {queue}")
-    lines += [
-        # locally originated: our own SYNs (host A), A's segments, our SYN-ACKs (host B)
-        f"-A {CHAIN_PREFIX}OUT {syn} -m mark --mark 0x{SOCKET_MARK:x} -j {CHAIN_PREFIX}A-SYN",
-        f"-A {CHAIN_PREFIX}OUT -m connmark --mark {_mark(A_WAIT)} -m conntrack --ctdir ORIGINAL "
-        f"{queue}",
-        f"-A {CHAIN_PREFIX}OUT {synack} -m connmark --mark {_mark(B_SYN)} "
-        f"-j {CHAIN_PREFIX}B-SYNACK",
-        # a retransmitted SYN-ACK needs the same option again
-        f"-A {CHAIN_PREFIX}OUT {synack} -m connmark --mark {_mark(B_WAIT)} {queue}",
-        f"-A {CHAIN_PREFIX}OUT {not_syn} -m connmark --mark {_mark(B_WAIT)} "
-        f"-m conntrack --ctdir REPLY -j CONNMARK --set-xmark {_mark(B_DONE)}",
-        # arriving from the network: peers' SYNs (host B), A's segments, SYN-ACKs (host A)
-        f"-A {CHAIN_PREFIX}IN {syn} -m multiport --dports {ports} -j {CHAIN_PREFIX}B-SYN",
-        f"-A {CHAIN_PREFIX}IN -m connmark --mark {_mark(B_WAIT)} -m conntrack --ctdir ORIGINAL "
-        f"{queue}",
-        f"-A {CHAIN_PREFIX}IN {synack} -m connmark --mark {_mark(A_SYN)} "
-        f"-j {CHAIN_PREFIX}A-SYNACK",
-        f"-A {CHAIN_PREFIX}IN {not_syn} -m connmark --mark {_mark(A_WAIT)} "
-        f"-m conntrack --ctdir REPLY -j CONNMARK --set-xmark {_mark(A_DONE)}",
-        f"-A OUTPUT ! -o lo -p tcp {tag} -j {CHAIN_PREFIX}OUT",
-        f"-A PREROUTING ! -i lo -p tcp {tag} -j {CHAIN_PREFIX}IN",
         "COMMIT",
         "*nat",
         f":{CHAIN_PREFIX}NAT-OUT - [0:0]",

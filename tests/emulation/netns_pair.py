@@ -2,7 +2,8 @@
 
 Each test gets its own uniquely named namespaces (so it never touches another run's) and
 removes them, with every process it started in them, on the way out. Host "a" is 10.231.0.1,
-host "b" is 10.231.0.2.
+host "b" is 10.231.0.2. The kernel's TCP-ENO program is loaded privately for the pair (its own
+pins and cgroup, which this process and everything it starts join) and removed afterwards.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from tcpcrypt.kernel.loader import private_program
 
 ADDRESSES = {"a": "10.231.0.1", "b": "10.231.0.2"}
 _counter = itertools.count()
@@ -34,7 +37,8 @@ class NetnsPair:
         return f"{self.prefix}-{host}"
 
     def argv(self, host: str, command: Sequence[str]) -> list[str]:
-        return ["ip", "netns", "exec", self.name(host), *command]
+        # nsenter, not `ip netns exec`: that mounts a fresh /sys, hiding the BPF pins
+        return ["nsenter", f"--net=/run/netns/{self.name(host)}", *command]
 
     def run(self, host: str, command: Sequence[str], timeout: float = 60,
             check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -76,6 +80,12 @@ class NetnsPair:
 @contextlib.contextmanager
 def netns_pair() -> Iterator[NetnsPair]:
     pair = NetnsPair(f"tcdt{os.getpid()}x{next(_counter)}")
+    with private_program(pair.prefix), _namespaces(pair):
+        yield pair
+
+
+@contextlib.contextmanager
+def _namespaces(pair: NetnsPair) -> Iterator[None]:
     try:
         for host in ADDRESSES:
             _ip("netns", "add", pair.name(host))
@@ -86,7 +96,7 @@ def netns_pair() -> Iterator[NetnsPair]:
             _ip("-n", namespace, "link", "set", "lo", "up")
             _ip("-n", namespace, "addr", "add", f"{address}/24", "dev", f"{pair.prefix}{host}")
             _ip("-n", namespace, "link", "set", f"{pair.prefix}{host}", "up")
-        yield pair
+        yield
     finally:
         for process in pair.processes:
             if process.poll() is None:

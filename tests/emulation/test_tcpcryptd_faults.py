@@ -378,10 +378,10 @@ def _read_outcome(sock: socket.socket, timeout: float) -> tuple[str, bytes]:
 
 
 def _fake_a(args: argparse.Namespace) -> dict[str, Any]:
+    from packets.nfqueue import HOOK_LOCAL_OUT, NfQueue
     from packets.tcp import parse_packet, set_tcp_option
     from packets.tcp_options import TcpOption
     from tcpcrypt.connection import ConnectionState, TcpcryptConnection
-    from tcpcrypt.daemon.nfqueue import HOOK_LOCAL_OUT, NfQueue
     from tcpcrypt.events import DataReceived, Established
     from tcpcrypt.randomness import system_random
 
@@ -531,7 +531,7 @@ def _raw_syns(args: argparse.Namespace) -> str:
 
 def _hold(args: argparse.Namespace) -> None:
     """Hold each queued packet for --delay-ms, then release it: the ones behind overtake it."""
-    from tcpcrypt.daemon.nfqueue import NfQueue
+    from packets.nfqueue import NfQueue
 
     queue = NfQueue(args.queue)
     stopped = threading.Event()
@@ -561,8 +561,8 @@ def _hold(args: argparse.Namespace) -> None:
 
 def _flip(args: argparse.Namespace) -> None:
     """Flip one bit in the payload of the first queued packet (checksums fixed); pass the rest."""
+    from packets.nfqueue import NfQueue
     from packets.tcp import fix_checksums, parse_packet
-    from tcpcrypt.daemon.nfqueue import NfQueue
 
     queue = NfQueue(args.queue)
     stopped = threading.Event()

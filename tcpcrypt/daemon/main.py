@@ -17,6 +17,7 @@ import math
 import os
 import shutil
 import signal
+import socket
 import sys
 import time
 from collections.abc import Coroutine, Sequence
@@ -89,9 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="resumable sessions kept; 0 turns resumption off (default 1024)")
     parser.add_argument("--cache-lifetime", type=float, default=3600.0,
                         help="seconds a session stays resumable (default 3600)")
-    parser.add_argument("--proxy-ports", default="1021,1022",
-                        help="local ports for outgoing,incoming redirected connections; "
-                        "privileged ports only (default 1021,1022, RFC 3692's experiment ports)")
+    parser.add_argument("--proxy-ports", default="1008,1009",
+                        help="OUT,IN: the local port for outgoing redirected connections, and "
+                        "the first of one port per covered port for incoming ones; privileged "
+                        "ports only (default 1008,1009: up to 1023 with 15 covered ports)")
     parser.add_argument("--control", default=DEFAULT_CONTROL_NAME,
                         help="abstract Unix socket name of the control socket")
     parser.add_argument("--keylog", type=Path, default=None,
@@ -169,10 +171,15 @@ class Daemon:
         loop = asyncio.get_running_loop()
         loop.set_exception_handler(self._unhandled)
         outgoing_port, incoming_port = _proxy_ports(self.args.proxy_ports)
+        settings = rules.RuleSettings(self.args.ports, outgoing_port, incoming_port)
+        listeners: list[socket.socket] = []
         try:
-            listeners = (Proxy.listen(outgoing_port),
-                         Proxy.listen(incoming_port, self.context))
+            listeners.append(Proxy.listen(outgoing_port))
+            for port in settings.incoming_proxy_ports():
+                listeners.append(Proxy.listen(port, self.context))
         except OSError as error:
+            for listener in listeners:
+                listener.close()
             raise StartupError(f"cannot listen on proxy ports {self.args.proxy_ports}: "
                                f"{error.strerror}") from None
         try:
@@ -189,9 +196,9 @@ class Daemon:
             loop.add_signal_handler(signum, stop.set)
         installed = False
         try:
-            rules.install(rules.RuleSettings(self.args.ports, outgoing_port, incoming_port))
+            rules.install(settings)
             installed = True
-            self.proxy.start(*listeners)
+            self.proxy.start(listeners[0], listeners[1:])
             await self.control.start()
             print(f"tcpcryptd ready: ports {','.join(map(str, self.args.ports))}, "
                   f"suites {','.join(self.config.suites)}, control @{self.args.control}",
@@ -277,14 +284,18 @@ def _preflight(args: argparse.Namespace) -> TcpcryptConfig:
         if not (math.isfinite(value) and low <= value <= high):
             raise StartupError(f"{name} must be in {low}..{high}, got {value}")
     outgoing, incoming = _proxy_ports(args.proxy_ports)
-    if outgoing == incoming or not all(1 <= p <= 65535 for p in (outgoing, incoming)):
-        raise StartupError("--proxy-ports: two different ports in 1..65535")
-    if {outgoing, incoming} & set(args.ports):
+    proxy_ports = {outgoing, *range(incoming, incoming + len(args.ports))}
+    if len(proxy_ports) != 1 + len(args.ports) or not all(1 <= p <= 65535 for p in proxy_ports):
+        raise StartupError(f"--proxy-ports {outgoing},{incoming}: the outgoing port and "
+                           f"{len(args.ports)} incoming ports from {incoming} must differ and "
+                           "lie in 1..65535")
+    if proxy_ports & set(args.ports):
         raise StartupError("the proxy ports must not be covered ports")
     unprivileged_start = _unprivileged_port_start()
-    if max(outgoing, incoming) >= unprivileged_start:
+    if max(proxy_ports) >= unprivileged_start:
         raise StartupError(
-            f"--proxy-ports {outgoing},{incoming}: a proxy port must be privileged (below "
+            f"--proxy-ports {outgoing},{incoming}: with {len(args.ports)} covered ports the "
+            f"proxy ports reach {max(proxy_ports)}; each must be privileged (below "
             f"net.ipv4.ip_unprivileged_port_start = {unprivileged_start} here), or any local "
             f"user could bind it while tcpcryptd is down"
         )

@@ -18,7 +18,7 @@ import asyncio
 import errno
 import socket
 import struct
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, Final
 
 from tcpcrypt.connection import ConnectionState, TcpcryptConnection
@@ -101,10 +101,12 @@ class Proxy:
         listener.setblocking(False)
         return listener
 
-    def start(self, outgoing: socket.socket, incoming: socket.socket) -> None:
-        self._listeners = [outgoing, incoming]
+    def start(self, outgoing: socket.socket, incoming: Sequence[socket.socket]) -> None:
+        """Serve the outgoing listener and the incoming ones (one per covered port)."""
+        self._listeners = [outgoing, *incoming]
         self._spawn(self._accept_loop(outgoing, self._outgoing))
-        self._spawn(self._accept_loop(incoming, self._incoming))
+        for listener in incoming:
+            self._spawn(self._accept_loop(listener, self._incoming))
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)

@@ -1,15 +1,17 @@
 """The daemon's iptables rules: what they are, installing them, and removing exactly them.
 
 Two jobs. (1) Connections to the covered ports are redirected (nat REDIRECT) to the daemon's
-two proxy ports: outgoing ones (local applications connecting out) and incoming ones (peers
-connecting in). The daemon's own sockets carry a socket mark and are exempt. (2) A guard in
-the filter table's INPUT chain lets a new connection reach a proxy port only when the socket
-there is transparent (IP_TRANSPARENT, which only a privileged process can set; the proxy's
-listeners and the sockets they accept are): a killed daemon's leftover redirect rules then
-refuse covered connections (fail closed) instead of handing them, in plaintext, to whoever
-binds the proxy port next. The proxy ports are also privileged ports (see main.py), so an
-unprivileged user cannot bind them in the first place. No packet goes to userspace: TCP-ENO
-is negotiated by the kernel program (kernel_path.py).
+proxy ports: outgoing ones (local applications connecting out) to one port, incoming ones
+(peers connecting in) to one port per covered port. (Incoming connections from one peer address
+and port to two covered ports would otherwise map to the same NATed 4-tuple: the second one's
+SYN is dropped until the first one's conntrack entry is gone.) The daemon's own sockets carry a
+socket mark and are exempt. (2) A guard in the filter table's INPUT chain lets a new connection
+reach a proxy port only when the socket there is transparent (IP_TRANSPARENT, which only a
+privileged process can set; the proxy's listeners and the sockets they accept are): a killed
+daemon's leftover redirect rules then refuse covered connections (fail closed) instead of
+handing them, in plaintext, to whoever binds the proxy port next. The proxy ports are also
+privileged ports (see main.py), so an unprivileged user cannot bind them in the first place. No
+packet goes to userspace: TCP-ENO is negotiated by the kernel program (kernel_path.py).
 
 Every rule lives in chains named TCPCRYPTD-*, reached by jumps from the built-in chains that
 carry the comment `tcpcryptd`; removal deletes those jumps and chains and nothing else, so it
@@ -40,7 +42,11 @@ class RulesError(RuntimeError):
 class RuleSettings:
     ports: tuple[int, ...]
     outgoing_proxy_port: int
-    incoming_proxy_port: int
+    first_incoming_proxy_port: int  # covered port i goes to this + i
+
+    def incoming_proxy_ports(self) -> tuple[int, ...]:
+        first = self.first_incoming_proxy_port
+        return tuple(range(first, first + len(self.ports)))
 
 
 def restore_input(settings: RuleSettings) -> str:
@@ -48,7 +54,9 @@ def restore_input(settings: RuleSettings) -> str:
     commits before the redirects exist)."""
     ports = ",".join(str(port) for port in settings.ports)
     tag = f"-m comment --comment {COMMENT}"
-    proxy_ports = f"{settings.outgoing_proxy_port},{settings.incoming_proxy_port}"
+    incoming = settings.incoming_proxy_ports()
+    incoming_range = f"{incoming[0]}:{incoming[-1]}" if len(incoming) > 1 else str(incoming[0])
+    proxy_ports = f"{settings.outgoing_proxy_port},{incoming_range}"
     new_to_proxy = f"-p tcp --syn -m multiport --dports {proxy_ports}"
     lines = [
         "*filter",
@@ -66,8 +74,8 @@ def restore_input(settings: RuleSettings) -> str:
         f"-A {CHAIN_PREFIX}NAT-OUT -d 127.0.0.0/8 -j RETURN",
         f"-A {CHAIN_PREFIX}NAT-OUT -p tcp -m multiport --dports {ports} "
         f"-j REDIRECT --to-ports {settings.outgoing_proxy_port}",
-        f"-A {CHAIN_PREFIX}NAT-IN -p tcp -m multiport --dports {ports} "
-        f"-j REDIRECT --to-ports {settings.incoming_proxy_port}",
+        *(f"-A {CHAIN_PREFIX}NAT-IN -p tcp --dport {port} -j REDIRECT --to-ports {proxy}"
+          for port, proxy in zip(settings.ports, incoming, strict=True)),
         f"-A OUTPUT -p tcp {tag} -j {CHAIN_PREFIX}NAT-OUT",
         f"-A PREROUTING ! -i lo -p tcp {tag} -j {CHAIN_PREFIX}NAT-IN",
         "COMMIT",

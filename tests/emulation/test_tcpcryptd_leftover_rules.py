@@ -15,11 +15,11 @@ import sys
 from tests.emulation.netns_pair import ADDRESSES, NetnsPair, netns_pair
 
 PORT = 8000
-PROXY_PORTS = (1021, 1022)
+PROXY_PORTS = (1008, 1009)
 SQUATTER = """
 import select, socket, sys
 listeners = []
-for port in (1021, 1022):
+for port in (1008, 1009):
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:

@@ -1,7 +1,8 @@
 """Scenario: a client and a server in Mininet with one middlebox node between them (the
 AF_PACKET bridge engine running a model chain), for each middlebox condition and each
-protocol: plain TCP, TLS 1.3, and tcpcrypt (X25519) through tcpcryptd on both end hosts under
-the same plain-TCP programs.
+protocol: plain TCP, TLS 1.3, tcpcrypt (X25519) through tcpcryptd on both end hosts under the
+same plain-TCP programs (`tcpcryptd-x25519`), and tcpcrypt through the in-process library with
+TCP-ENO in the kernel (`tcpcrypt-x25519`; there each connection reports what it got).
 
 Covers: what each middlebox does to each protocol. Per cell the outcome is
   - `encrypted`: TLS finished its handshake, or both tcpcrypt daemons' session records say
@@ -35,7 +36,7 @@ from typing import Any
 from testbed.apps import exchange
 from testbed.experiment import Expectation, ExperimentOutput, ExperimentSpec, Param, RunContext
 
-PROTOCOLS = ("tcp", "tls13", "tcpcrypt-x25519")
+PROTOCOLS = ("tcp", "tls13", "tcpcryptd-x25519", "tcpcrypt-x25519")
 CONDITIONS = (
     "none",
     "strip-options(on=syn)",
@@ -82,7 +83,8 @@ SPEC = ExperimentSpec(
               help="middlebox chains separated by ';' ('none': no middlebox model)",
               validate=lambda text: _split_conditions(str(text))),
         Param("protocols", ",".join(PROTOCOLS), help="comma-separated: tcp, tls13, "
-              "tcpcrypt-x25519", validate=lambda text: _split_protocols(str(text))),
+              "tcpcryptd-x25519 (the daemon), tcpcrypt-x25519 (the library)",
+              validate=lambda text: _split_protocols(str(text))),
         Param("megabytes", 4.0, quick=2.0, help="bytes each way per connection, in MB"),
         Param("connections", 3, quick=2, help="connections per cell"),
         Param("cell_timeout_s", 60.0, quick=30.0,
@@ -175,6 +177,16 @@ def _classify(protocol: str, results: list[dict[str, Any]], problem: str | None,
     if protocol == "tls13":
         cell.update(outcome="encrypted", reason=None)
         return cell
+    if protocol == "tcpcrypt-x25519":  # the library: each connection says what it got
+        encrypted = [bool(r.get("encrypted")) for r in results]
+        if all(encrypted):
+            cell.update(outcome="encrypted", reason=None)
+        elif not any(encrypted):
+            reasons = sorted({str(r.get("fallback_reason")) for r in results})
+            cell.update(outcome="fallback", reason=",".join(reasons))
+        else:
+            cell.update(outcome="broken", reason="some connections encrypted, some not")
+        return cell
     assert view is not None
     a_side, b_side = view.get("client", []), view.get("server", [])
     both = a_side + b_side
@@ -208,16 +220,19 @@ def _cell(ctx: RunContext, net: Any, condition: str, protocol: str, cert: Path,
     server_process = None
     view = None
     try:
-        if protocol.startswith("tcpcrypt"):
+        if protocol.startswith("tcpcryptd"):
             for host in (client, server):
                 daemons.append(start_tcpcryptd(host, ports=[port], suites=("x25519",)))
         args = ["serve", "--port", str(port), "--seed", str(seed),
                 "--idle-s", str(min(20.0, timeout_s))]
         if tls:
             args += ["--tls", "--cert", str(cert), "--key", str(key)]
+        library = protocol == "tcpcrypt-x25519"
+        if library:
+            args.append("--tcpcrypt")
         server_process = start_module(server, "testbed.apps.exchange", *args)
         results, problem = exchange.run_fetch(client, server.IP(), port, seed, size, count, tls,
-                                      timeout_s)
+                                      timeout_s, tcpcrypt=library)
         if daemons:
             time.sleep(0.2)  # the daemons close their records once both relays have ended
             view = _tcpcrypt_view(client, server)

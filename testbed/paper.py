@@ -27,6 +27,10 @@ LAN_CONNECT_ROW: dict[str, str | None] = {
     "tcpcrypt-x25519-resumed": "tcpcrypt cached",
     "tcpcrypt-rsa-exp3": "tcpcrypt not cached",
     "tcpcrypt-rsa-exp3-resumed": "tcpcrypt cached",
+    "tls13-ecdsa": None,
+    "tcpcryptd-x25519": None,
+    "tcpcryptd-x25519-resumed": "tcpcrypt cached",
+    "tcpcryptd-rsa-exp3": "tcpcrypt not cached",
 }
 
 # The paper's server-cost ratios, with the two protocol labels whose server CPU per connection

@@ -9,6 +9,7 @@ import ctypes.util
 import errno
 import os
 import platform
+import struct
 import sys
 from typing import Final
 
@@ -31,14 +32,17 @@ class BpfError(OSError):
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 _libc.syscall.restype = ctypes.c_long
+_libc.syscall.argtypes = [ctypes.c_long, ctypes.c_int, ctypes.c_void_p, ctypes.c_uint]
+
+
+_NUMBER = _SYSCALL_NUMBERS.get(platform.machine())
+_ELEMENT = struct.Struct("=I4xQQQ")  # map_fd, key pointer, value pointer, flags
 
 
 def _bpf(command: int, attr: ctypes.Array[ctypes.c_char], what: str) -> int:
-    number = _SYSCALL_NUMBERS.get(platform.machine())
-    if number is None:
+    if _NUMBER is None:
         raise BpfError(errno.ENOSYS, f"bpf(2): unknown syscall number on {platform.machine()}")
-    result = int(_libc.syscall(ctypes.c_long(number), ctypes.c_int(command),
-                               ctypes.byref(attr), ctypes.c_uint(_ATTR_SIZE)))
+    result = int(_libc.syscall(_NUMBER, command, attr, _ATTR_SIZE))
     if result < 0:
         code = ctypes.get_errno()
         raise BpfError(code, f"{what}: {os.strerror(code)}")
@@ -46,14 +50,11 @@ def _bpf(command: int, attr: ctypes.Array[ctypes.c_char], what: str) -> int:
 
 
 def _attr(*fields: tuple[int, int, int]) -> ctypes.Array[ctypes.c_char]:
-    """A zeroed bpf_attr with (offset, size, value) fields written little/native-endian."""
+    """A zeroed bpf_attr with (offset, size, value) fields in native byte order."""
     attr = ctypes.create_string_buffer(_ATTR_SIZE)
     for offset, size, value in fields:
-        ctypes.memmove(ctypes.addressof(attr) + offset,
-                       value.to_bytes(size, sys.byteorder), size)
+        ctypes.memmove(ctypes.addressof(attr) + offset, value.to_bytes(size, sys.byteorder), size)
     return attr
-
-
 
 
 def obj_get(path: str) -> int:
@@ -66,10 +67,10 @@ def obj_get(path: str) -> int:
 def _key_value(map_fd: int, key: bytes, value: ctypes.Array[ctypes.c_char] | None,
                flags: int) -> tuple[ctypes.Array[ctypes.c_char], ctypes.Array[ctypes.c_char]]:
     key_buffer = ctypes.create_string_buffer(key, len(key))
-    fields = [(0, 4, map_fd), (8, 8, ctypes.addressof(key_buffer)), (24, 8, flags)]
-    if value is not None:
-        fields.append((16, 8, ctypes.addressof(value)))
-    return _attr(*fields), key_buffer
+    attr = ctypes.create_string_buffer(_ATTR_SIZE)
+    _ELEMENT.pack_into(attr, 0, map_fd, ctypes.addressof(key_buffer),
+                       ctypes.addressof(value) if value is not None else 0, flags)
+    return attr, key_buffer
 
 
 def lookup(map_fd: int, key: bytes, value_size: int) -> bytes | None:

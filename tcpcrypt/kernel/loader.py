@@ -3,13 +3,15 @@
 Where things live, each overridable by an environment variable (a test or an emulation run
 uses its own so that it never touches another one's):
 
-* TCPCRYPT_BPF_DIR: the pin directory on bpffs (default /sys/fs/bpf/tcpcrypt): `prog` and
+* TCPCRYPT_BPF_DIR: the pin directory on bpffs (default /run/tcpcrypt/bpf/tcpcrypt): `prog` and
   `maps/<name>` are pinned there;
 * TCPCRYPT_BPF_CGROUP: the cgroup v2 directory the program is attached to (default: the root
   of the cgroup2 mount, so the whole host); sockets of processes in it (and below) are covered;
 * TCPCRYPT_BPF_OBJECT: the built object (default build/bpf/eno.bpf.o in the source tree).
 
-bpffs is mounted at /sys/fs/bpf when it is not (and left mounted: other users may share it).
+bpffs is mounted at /run/tcpcrypt/bpf when it is not (and left mounted). Not /sys/fs/bpf: Mininet
+hosts (`mnexec -n`) and `ip netns exec` mount a fresh /sys, which hides anything pinned there,
+while a mount under /run stays visible in the namespaces they create.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,8 +29,8 @@ from typing import Any, Final
 
 SOURCE: Final = Path(__file__).with_name("eno.bpf.c")
 BUILD_DIR: Final = Path(__file__).resolve().parents[2] / "build" / "bpf"
-DEFAULT_PIN_DIR: Final = Path("/sys/fs/bpf/tcpcrypt")
-BPFFS: Final = Path("/sys/fs/bpf")
+BPFFS: Final = Path("/run/tcpcrypt/bpf")
+DEFAULT_PIN_DIR: Final = BPFFS / "tcpcrypt"
 MAP_NAMES: Final = ("eno_sock", "eno_listeners", "eno_pending", "eno_resume", "eno_netns",
                     "eno_stats")
 
@@ -86,7 +89,7 @@ def check_kernel() -> None:
     if not Path("/sys/kernel/btf/vmlinux").exists():
         raise KernelUnavailable("the kernel has no BTF (/sys/kernel/btf/vmlinux): "
                                 "CONFIG_DEBUG_INFO_BTF is needed")
-    if not Path("/proc/sys/net/core/bpf_jit_enable").exists():
+    if not Path("/proc/sys/kernel/unprivileged_bpf_disabled").exists():
         raise KernelUnavailable("the kernel has no BPF support (CONFIG_BPF_SYSCALL)")
 
 
@@ -107,10 +110,11 @@ def build(output: Path | None = None) -> Path:
 
 
 def ensure_bpffs() -> None:
-    """Mount bpffs at /sys/fs/bpf when the pin directory is there and nothing is mounted."""
+    """Mount bpffs at /run/tcpcrypt/bpf when the pin directory is there and nothing is."""
     directory = pin_dir()
     if BPFFS in directory.parents and BPFFS not in _mounts("bpf"):
-        _run(["mount", "-t", "bpf", "bpf", str(BPFFS)], "mounting bpffs at /sys/fs/bpf")
+        BPFFS.mkdir(parents=True, exist_ok=True)
+        _run(["mount", "-t", "bpf", "bpf", str(BPFFS)], f"mounting bpffs at {BPFFS}")
 
 
 def is_loaded(directory: Path | None = None) -> bool:
@@ -248,8 +252,7 @@ def private_program(tag: str) -> Iterator[Path]:
         try:
             unload()
         finally:
-            with contextlib.suppress(OSError):
-                cgroup.rmdir()
+            remove_cgroup(cgroup)
             for name, value in saved.items():
                 if value is None:
                     os.environ.pop(name, None)
@@ -267,8 +270,21 @@ def remove_private(tag: str) -> list[str]:
             removed.append(f"detached the kernel program from {cgroup}")
         remove_pins(directory)
         removed.append(f"unpinned {directory}")
-    if cgroup.is_dir():
-        with contextlib.suppress(OSError):
-            cgroup.rmdir()
-            removed.append(f"removed cgroup {cgroup}")
+    if cgroup.is_dir() and remove_cgroup(cgroup):
+        removed.append(f"removed cgroup {cgroup}")
     return removed
+
+
+def remove_cgroup(cgroup: Path, wait_s: float = 3.0) -> bool:
+    """rmdir the cgroup, waiting a little for exiting processes to leave it."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            cgroup.rmdir()
+            return True
+        except FileNotFoundError:
+            return True
+        except OSError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)

@@ -35,17 +35,20 @@ class TcpcryptConnectionError(ConnectionError):
         self.reason = reason
 
 
-_kernels: dict[Path, KernelEno] = {}
+_kernels: dict[str | None, KernelEno] = {}
 _kernels_lock = threading.Lock()
 
 
 def shared_kernel() -> KernelEno:
-    """One opened handle per pin directory, per process."""
-    directory = pin_dir()
+    """One opened handle per pin directory (TCPCRYPT_BPF_DIR), per process."""
+    kernel = _kernels.get(os.environ.get("TCPCRYPT_BPF_DIR"))
+    if kernel is not None:
+        return kernel
     with _kernels_lock:
-        kernel = _kernels.get(directory)
+        key = os.environ.get("TCPCRYPT_BPF_DIR")
+        kernel = _kernels.get(key)
         if kernel is None:
-            kernel = _kernels[directory] = KernelEno(directory)
+            kernel = _kernels[key] = KernelEno(pin_dir())
         return kernel
 
 

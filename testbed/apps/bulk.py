@@ -32,10 +32,11 @@ import struct
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from testbed.apps.protocols import client_context, server_context
+from testbed.apps.protocols import client_context, library_context, server_context
 
 CHUNK = 1024 * 1024  # bytes per send()/recv_into() call
 HEADER = struct.Struct("!Q")
@@ -103,8 +104,12 @@ def receive_one(stream: socket.socket) -> dict[str, object]:
     }
 
 
-def serve(port: int, tls: str | None, cert: Path | None, key: Path | None, buffers: int) -> None:
+def serve(port: int, tls: str | None, cert: Path | None, key: Path | None, buffers: int,
+          tcpcrypt_suite: str | None = None) -> None:
     context = server_context(tls, cert, key) if tls and cert and key else None
+    if tcpcrypt_suite:
+        serve_library(port, tcpcrypt_suite, buffers)
+        return
     listener = socket.create_server(("0.0.0.0", port), backlog=16)
     set_buffers(listener, buffers)  # inherited by accepted sockets, before the handshake
     print("listening", flush=True)
@@ -120,8 +125,29 @@ def serve(port: int, tls: str | None, cert: Path | None, key: Path | None, buffe
         print(json.dumps(report), flush=True)
 
 
+def serve_library(port: int, suite: str, buffers: int) -> None:
+    """The receiver through the in-process tcpcrypt library (TCP-ENO in the kernel)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    set_buffers(sock, buffers)
+    sock.bind(("0.0.0.0", port))
+    listener = library_context(suite, False).wrap_socket(sock, server_side=True)
+    listener.listen(16)
+    print("listening", flush=True)
+    while True:
+        try:
+            stream, _ = listener.accept()
+            stream.settimeout(TIMEOUT_S)
+            with stream:
+                report = receive_one(stream)
+                report["encrypted"] = stream.encrypted
+        except (OSError, ValueError) as error:
+            report = {"error": f"{type(error).__name__}: {error}"}
+        print(json.dumps(report), flush=True)
+
+
 def send(host: str, port: int, size: int, seed: int, tls: str | None,
-         buffers: int) -> dict[str, object]:
+         buffers: int, tcpcrypt_suite: str | None = None) -> dict[str, object]:
     data = pattern(seed, size)
     digest = hashlib.sha256(data).hexdigest()
     view = memoryview(data)
@@ -129,8 +155,13 @@ def send(host: str, port: int, size: int, seed: int, tls: str | None,
     raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     set_buffers(raw, buffers)
     raw.settimeout(TIMEOUT_S)
-    raw.connect((host, port))
-    stream = client_context(tls).wrap_socket(raw) if tls else raw
+    stream: Any
+    if tcpcrypt_suite:
+        stream = library_context(tcpcrypt_suite, False).wrap_socket(raw)
+        stream.connect((host, port))
+    else:
+        raw.connect((host, port))
+        stream = client_context(tls).wrap_socket(raw) if tls else raw
     with stream:
         stream.sendall(HEADER.pack(size))
         if stream.recv(1) != READY:
@@ -156,6 +187,7 @@ def send(host: str, port: int, size: int, seed: int, tls: str | None,
         "total_seconds": total,
         "cpu_s": sent_cpu,
         "peer_sha256": answer.decode(errors="replace").strip(),
+        "encrypted": bool(tls) or bool(getattr(stream, "encrypted", False)),
     }
 
 
@@ -169,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     receiver.add_argument("--cert", type=Path)
     receiver.add_argument("--key", type=Path)
     receiver.add_argument("--buffers", type=int, default=0, help="socket buffer bytes (0: auto)")
+    receiver.add_argument("--tcpcrypt", metavar="SUITE", help="through the tcpcrypt library")
     sender = sub.add_parser("send", help="send one transfer, print one JSON object")
     sender.add_argument("--host", required=True)
     sender.add_argument("--port", type=int, default=8000)
@@ -176,15 +209,17 @@ def main(argv: list[str] | None = None) -> int:
     sender.add_argument("--seed", type=int, default=1)
     sender.add_argument("--tls", choices=["tls12-rsa", "tls13"])
     sender.add_argument("--buffers", type=int, default=0, help="socket buffer bytes (0: auto)")
+    sender.add_argument("--tcpcrypt", metavar="SUITE", help="through the tcpcrypt library")
     args = parser.parse_args(argv)
     if args.role == "receive":
         if args.tls and not (args.cert and args.key):
             parser.error("--tls needs --cert and --key")
-        serve(args.port, args.tls, args.cert, args.key, args.buffers)
+        serve(args.port, args.tls, args.cert, args.key, args.buffers, args.tcpcrypt)
         return 0
     if not 0 < args.bytes <= MAX_BYTES:
         parser.error(f"--bytes must be in 1..{MAX_BYTES}")
-    print(json.dumps(send(args.host, args.port, args.bytes, args.seed, args.tls, args.buffers)))
+    print(json.dumps(send(args.host, args.port, args.bytes, args.seed, args.tls, args.buffers,
+                          args.tcpcrypt)))
     return 0
 
 

@@ -9,6 +9,9 @@ Data is seeded: the client uploads `data(seed, N)`, the server sends `data(seed 
 
     python -m testbed.apps.exchange serve --port 8000 --seed 1 [--tls --cert C --key K]
     python -m testbed.apps.exchange fetch --host IP --port 8000 --seed 1 --bytes N
+
+`--tcpcrypt` on both runs the exchange through the in-process tcpcrypt library (TCP-ENO in the
+kernel); the client then reports `encrypted` and `fallback_reason` per connection.
 """
 
 from __future__ import annotations
@@ -50,7 +53,7 @@ def _recv_exact(stream: socket.socket, size: int) -> bytes:
 MAX_BYTES = 1 << 30
 
 
-def _answer_one(connection: socket.socket, seed: int, context: ssl.SSLContext | None) -> None:
+def _answer_one(connection: Any, seed: int, context: ssl.SSLContext | None) -> None:
     """One exchange on an accepted connection; errors end it quietly (the client reports)."""
     try:
         stream = context.wrap_socket(connection, server_side=True) if context else connection
@@ -77,6 +80,27 @@ def _server_data(seed: int, size: int) -> bytes:
     return data(seed + 1, size)
 
 
+def serve_library(port: int, seed: int, idle_s: float, backlog: int = 256) -> None:
+    """`serve` through the tcpcrypt library: the key exchange runs in accept()."""
+    from tcpcrypt.library import TcpcryptConnectionError
+    from testbed.apps.protocols import library_context
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("0.0.0.0", port))
+    listener = library_context("x25519", False).wrap_socket(sock, server_side=True)
+    listener.listen(backlog)
+    print("listening", flush=True)
+    while True:
+        try:
+            connection, _ = listener.accept()
+        except (OSError, TcpcryptConnectionError):
+            continue
+        connection.settimeout(idle_s)
+        threading.Thread(target=_answer_one, args=(connection, seed, None),
+                         daemon=True).start()
+
+
 def serve(port: int, seed: int, tls: bool, cert: Path | None, key: Path | None,
           idle_s: float, backlog: int = 256) -> None:
     """Greet, read "N\\n" and N bytes, answer their SHA-256 and N bytes; a thread per
@@ -96,12 +120,23 @@ def serve(port: int, seed: int, tls: bool, cert: Path | None, key: Path | None,
                          daemon=True).start()
 
 
-def fetch(host: str, port: int, seed: int, size: int, tls: bool, idle_s: float) -> dict[str, Any]:
+def fetch(host: str, port: int, seed: int, size: int, tls: bool, idle_s: float,
+          tcpcrypt: bool = False) -> dict[str, Any]:
     """One connection; what the application saw (no judgement on the digests)."""
     result: dict[str, Any] = {"completed": False, "error": None}
     started = time.perf_counter()
     try:
-        raw = socket.create_connection((host, port), timeout=idle_s)
+        raw: Any
+        if tcpcrypt:
+            import tcpcrypt as library
+            from testbed.apps.protocols import library_context
+
+            raw = library.create_connection((host, port), timeout=idle_s,
+                                            context=library_context("x25519", False))
+            result["encrypted"] = raw.encrypted
+            result["fallback_reason"] = raw.fallback_reason
+        else:
+            raw = socket.create_connection((host, port), timeout=idle_s)
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         result["connect_ms"] = (time.perf_counter() - started) * 1000
         stream: socket.socket = raw
@@ -131,7 +166,8 @@ def fetch(host: str, port: int, seed: int, size: int, tls: bool, idle_s: float) 
 
 
 def run_fetch(host: Any, server_ip: str, port: int, seed: int, size: int, count: int,
-              tls: bool, timeout_s: float) -> tuple[list[dict[str, Any]], str | None]:
+              tls: bool, timeout_s: float,
+              tcpcrypt: bool = False) -> tuple[list[dict[str, Any]], str | None]:
     """Run `fetch` inside an emulated host (the experiments' side): each connection's report,
     as they finished, and a problem text if the client failed or hung past `timeout_s`."""
     args = [sys.executable, "-m", "testbed.apps.exchange", "fetch", "--host", server_ip,
@@ -139,6 +175,8 @@ def run_fetch(host: Any, server_ip: str, port: int, seed: int, size: int, count:
             "--connections", str(count), "--idle-s", str(min(20.0, timeout_s))]
     if tls:
         args.append("--tls")
+    if tcpcrypt:
+        args.append("--tcpcrypt")
     process: subprocess.Popen[str] = host.popen(args, stdout=subprocess.PIPE,
                                                 stderr=subprocess.PIPE, text=True)
     problem = None
@@ -163,16 +201,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bytes", type=int, default=1_000_000)
     parser.add_argument("--connections", type=int, default=1)
     parser.add_argument("--tls", action="store_true")
+    parser.add_argument("--tcpcrypt", action="store_true", help="through the tcpcrypt library")
     parser.add_argument("--cert", type=Path)
     parser.add_argument("--key", type=Path)
     parser.add_argument("--idle-s", type=float, default=20.0)
     args = parser.parse_args(argv)
     if args.role == "serve":
+        if args.tcpcrypt:
+            serve_library(args.port, args.seed, args.idle_s)
+            return 0
         serve(args.port, args.seed, args.tls, args.cert, args.key, args.idle_s)
         return 0
     results = []
     for _ in range(args.connections):
-        results.append(fetch(args.host, args.port, args.seed, args.bytes, args.tls, args.idle_s))
+        results.append(fetch(args.host, args.port, args.seed, args.bytes, args.tls, args.idle_s,
+                             args.tcpcrypt))
         print(json.dumps(results[-1]), flush=True)  # one line per connection, as they finish
     return 0
 

@@ -17,8 +17,9 @@ import socket
 import ssl
 import sys
 import time
+from typing import Any
 
-from testbed.apps.protocols import PROTOCOLS, client_context
+from testbed.apps.protocols import PROTOCOLS, client_context, library_context
 
 REQUEST = b"GET / HTTP/1.0\r\n\r\n\n"
 
@@ -53,8 +54,36 @@ def one_connection(
     return timings, new_session
 
 
+def one_library_connection(host: str, port: int, context: Any) -> dict[str, float]:
+    """One connection through the in-process tcpcrypt library (TCP-ENO in the kernel):
+    connect() returns once the key exchange is over, so connect and ready are one time."""
+    import tcpcrypt
+
+    start = time.perf_counter()
+    stream = tcpcrypt.create_connection((host, port), timeout=10, context=context)
+    stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    ready = time.perf_counter()
+    stream.sendall(REQUEST)
+    first = stream.recv(65536)
+    first_byte = time.perf_counter()
+    while stream.recv(65536):
+        pass
+    stream.close()
+    if not first:
+        raise ConnectionError("no response")
+    return {"connect_ms": (ready - start) * 1000, "ready_ms": (ready - start) * 1000,
+            "first_byte_ms": (first_byte - start) * 1000, "resumed": float(stream.resumed),
+            "encrypted": float(stream.encrypted)}
+
+
 def run(host: str, port: int, protocol: str, connections: int) -> dict[str, object]:
     spec = PROTOCOLS[protocol]
+    if spec.library_suite:
+        library = library_context(spec.library_suite, spec.resumed)
+        if spec.resumed:  # one unmeasured connection leaves a session to resume
+            one_library_connection(host, port, library)
+        return {"protocol": protocol, "samples": [
+            one_library_connection(host, port, library) for _ in range(connections)]}
     context = client_context(spec.tls) if spec.tls else None
     session = None
     if spec.resumed:  # one unmeasured connection leaves a session to resume (TLS or tcpcrypt)

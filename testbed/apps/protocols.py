@@ -1,10 +1,16 @@
-"""Protocol labels of the experiments and the TLS settings behind each."""
+"""Protocol labels of the experiments and the TLS or tcpcrypt settings behind each.
+
+`tcpcrypt-*` rows are the in-process library (`tcpcrypt.library`, TCP-ENO in the kernel), like
+the TLS rows; `tcpcryptd-*` rows are unmodified programs under the transparent daemon.
+`tls13-ecdsa` is TLS 1.3 with a P-256 certificate beside the RSA-2048 rows.
+"""
 
 from __future__ import annotations
 
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -13,6 +19,18 @@ class ProtocolSpec:
     tls: str | None  # None, "tls12-rsa" or "tls13"
     resumed: bool = False
     tcpcrypt_suite: str | None = None
+    daemon: bool = False  # tcpcrypt through tcpcryptd (else the in-process library)
+    certificate: str = "rsa"  # the TLS server's key: "rsa" (RSA-2048) or "ecdsa" (P-256)
+
+    @property
+    def daemon_suite(self) -> str | None:
+        """The suite tcpcryptd runs for this row (None: no daemon)."""
+        return self.tcpcrypt_suite if self.daemon else None
+
+    @property
+    def library_suite(self) -> str | None:
+        """The suite the in-process library uses for this row (None: not the library)."""
+        return None if self.daemon else self.tcpcrypt_suite
 
 
 PROTOCOLS: dict[str, ProtocolSpec] = {
@@ -23,10 +41,14 @@ PROTOCOLS: dict[str, ProtocolSpec] = {
         ProtocolSpec("tls12-rsa-resumed", "tls12-rsa", resumed=True),
         ProtocolSpec("tls13", "tls13"),
         ProtocolSpec("tls13-resumed", "tls13", resumed=True),
+        ProtocolSpec("tls13-ecdsa", "tls13", certificate="ecdsa"),
         ProtocolSpec("tcpcrypt-x25519", None, tcpcrypt_suite="x25519"),
         ProtocolSpec("tcpcrypt-x25519-resumed", None, True, "x25519"),
         ProtocolSpec("tcpcrypt-rsa-exp3", None, tcpcrypt_suite="rsa-exp3-2048"),
         ProtocolSpec("tcpcrypt-rsa-exp3-resumed", None, True, "rsa-exp3-2048"),
+        ProtocolSpec("tcpcryptd-x25519", None, tcpcrypt_suite="x25519", daemon=True),
+        ProtocolSpec("tcpcryptd-x25519-resumed", None, True, "x25519", daemon=True),
+        ProtocolSpec("tcpcryptd-rsa-exp3", None, tcpcrypt_suite="rsa-exp3-2048", daemon=True),
     )
 }
 
@@ -45,6 +67,15 @@ def server_context(mode: str, cert: Path, key: Path) -> ssl.SSLContext:
     context.load_cert_chain(cert, key)
     _limit(context, mode)
     return context
+
+
+def library_context(suite: str, resumed: bool) -> Any:
+    """The tcpcrypt library's context for a row: the suite, a session cache only if resumed."""
+    import tcpcrypt
+    from tcpcrypt.resumption import ResumptionCache
+
+    return tcpcrypt.TcpcryptContext(suites=[suite],
+                                    cache=ResumptionCache(1024 if resumed else 0))
 
 
 def client_context(mode: str) -> ssl.SSLContext:

@@ -3,6 +3,7 @@
 Single-threaded on purpose: the load generator is sequential, and the server's CPU time is
 then the main thread's, read with nanosecond resolution from /proc/<pid>/schedstat.
 Run inside an emulated host: python -m testbed.apps.rr_server --port P [--tls MODE ...]
+or [--tcpcrypt SUITE [--resumption]] for the in-process tcpcrypt library.
 """
 
 from __future__ import annotations
@@ -13,7 +14,38 @@ import ssl
 import sys
 from pathlib import Path
 
-from testbed.apps.protocols import server_context
+from testbed.apps.protocols import library_context, server_context
+
+
+def serve_library(port: int, suite: str, resumed: bool, response_bytes: int) -> None:
+    """The same exchange through the in-process tcpcrypt library (TCP-ENO in the kernel)."""
+    from tcpcrypt.library import TcpcryptConnectionError
+
+    context = library_context(suite, resumed)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("0.0.0.0", port))
+    listener = context.wrap_socket(sock, server_side=True)
+    listener.listen(128)
+    answer = b"x" * response_bytes
+    print("listening", flush=True)
+    while True:
+        try:
+            stream, _ = listener.accept()
+        except (OSError, TcpcryptConnectionError):
+            continue
+        try:
+            with stream:
+                stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                request = b""
+                while not request.endswith(b"\n"):
+                    chunk = stream.recv(4096)
+                    if not chunk:
+                        break
+                    request += chunk
+                stream.sendall(answer)
+        except (OSError, TcpcryptConnectionError):
+            continue
 
 
 def serve(port: int, tls: str | None, cert: Path | None, key: Path | None,
@@ -46,9 +78,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cert", type=Path)
     parser.add_argument("--key", type=Path)
     parser.add_argument("--response-bytes", type=int, default=100)
+    parser.add_argument("--tcpcrypt", metavar="SUITE", help="serve through the tcpcrypt library")
+    parser.add_argument("--resumption", action="store_true",
+                        help="with --tcpcrypt: keep sessions so that clients can resume")
     args = parser.parse_args(argv)
     if args.tls and not (args.cert and args.key):
         parser.error("--tls needs --cert and --key")
+    if args.tcpcrypt:
+        serve_library(args.port, args.tcpcrypt, args.resumption, args.response_bytes)
+        return 0
     serve(args.port, args.tls, args.cert, args.key, args.response_bytes)
     return 0
 

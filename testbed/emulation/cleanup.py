@@ -49,10 +49,14 @@ def _remaining(host: HostRecord) -> bool:
 
 
 def clean_leftovers() -> list[str]:
-    """Clean every recorded run whose owning process has died."""
+    """Clean every recorded run whose owning process has died, and the kernel programs
+    (pins, attachments, cgroups) of runs whose process is gone."""
+    from testbed.emulation.kernel_program import clean_programs
+
     removed: list[str] = []
     for state in load_states():
         if state.owner_pid != os.getpid() and pid_alive(state.owner_pid):
             continue
         removed.extend(kill_run(state) or [f"run {state.owner_pid}: nothing left"])
+    removed.extend(clean_programs())
     return removed

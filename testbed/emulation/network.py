@@ -12,6 +12,7 @@ from types import FrameType
 from typing import Any
 
 from testbed.emulation.cleanup import kill_run
+from testbed.emulation.kernel_program import run_program
 from testbed.emulation.middlebox_nodes import start_middleboxes
 from testbed.emulation.state import STATE_DIR, HostRecord, RunState, netns_cookie, netns_inode
 
@@ -61,12 +62,13 @@ def emulated_network(topo: Any) -> Iterator[Any]:
     Ctrl-C does. Middlebox nodes (params role=middlebox) run the AF_PACKET bridge engine with
     their chain; offloads are off on every interface so models see what the wire carries.
     Nodes with more interfaces than that are wired with Linux bridges inside their namespace
-    (see `testbed.emulation.middlebox_nodes` and docs/emulation.md).
+    (see `testbed.emulation.middlebox_nodes` and docs/emulation.md). The TCP-ENO kernel
+    program is loaded privately for the run (its hosts' sockets are covered) and removed after.
     """
     _require_root_and_mininet()
     from mininet.net import Mininet
 
-    with _exclusive_lock():
+    with _exclusive_lock(), run_program():
         previous = signal.signal(signal.SIGTERM, _raise_interrupt)
         state = RunState(os.getpid())
         net = None

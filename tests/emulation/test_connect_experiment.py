@@ -1,4 +1,5 @@
-"""The connect experiment in Mininet: real TCP, TLS, and tcpcrypt through tcpcryptd."""
+"""The connect experiment in Mininet: real TCP, TLS, and tcpcrypt (the in-process library on
+the kernel's TCP-ENO, and through tcpcryptd)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ from testbed.runner import ConfigError, run_experiment
 def result(tmp_path_factory: pytest.TempPathFactory) -> object:
     return run_experiment(
         "connect", quick=True, out_dir=tmp_path_factory.mktemp("connect"),
-        overrides={"protocols": "tcp,tls12-rsa,tls13,tls13-resumed,tcpcrypt-x25519,"
-                                "tcpcrypt-x25519-resumed",
+        overrides={"protocols": "tcp,tls12-rsa,tls13,tls13-resumed,tls13-ecdsa,"
+                                "tcpcrypt-x25519,tcpcrypt-x25519-resumed,tcpcryptd-x25519",
                    "connections": "15"},
     )
 
@@ -23,8 +24,8 @@ def result(tmp_path_factory: pytest.TempPathFactory) -> object:
 def test_every_runnable_protocol_has_a_row_and_nothing_is_left(result: object) -> None:
     rows = {row["protocol"]: row for row in result.rows  # type: ignore[attr-defined]
             if "protocol" in row}
-    assert set(rows) == {"tcp", "tls12-rsa", "tls13", "tls13-resumed", "tcpcrypt-x25519",
-                         "tcpcrypt-x25519-resumed"}
+    assert set(rows) == {"tcp", "tls12-rsa", "tls13", "tls13-resumed", "tls13-ecdsa",
+                         "tcpcrypt-x25519", "tcpcrypt-x25519-resumed", "tcpcryptd-x25519"}
     assert [s for s in load_states() if s.owner_pid == os.getpid()] == []  # this run's
 
 
@@ -47,7 +48,19 @@ def test_tcpcrypt_connections_are_encrypted_and_resumed_when_cached(result: obje
     assert rows["tcpcrypt-x25519-resumed"]["encrypted"] == 1.0
     assert rows["tcpcrypt-x25519-resumed"]["resumed"] == 1.0
     assert metrics["connect.server_cpu_us.tcpcrypt-x25519"] > metrics["connect.server_cpu_us.tcp"]
+    assert rows["tcpcryptd-x25519"]["encrypted"] == 1.0
+    assert rows["tcpcryptd-x25519"]["daemon_cpu_us"] > 0
+    assert rows["tls13-ecdsa"]["encrypted"] == 1.0
     assert result.environment["offloads"]  # type: ignore[attr-defined]
+
+
+def test_the_kernel_program_ran_for_every_connection_and_more_for_tcpcrypt(
+    result: object,
+) -> None:
+    rows = {row["protocol"]: row for row in result.rows  # type: ignore[attr-defined]
+            if "protocol" in row}
+    assert rows["tcp"]["bpf_runs"] > 0  # plain TCP in the cgroup: looked at, left alone
+    assert rows["tcpcrypt-x25519"]["bpf_runs"] > rows["tcp"]["bpf_runs"]
 
 
 def test_unknown_protocol_is_refused_before_the_network_starts(tmp_path: object) -> None:

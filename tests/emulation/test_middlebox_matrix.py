@@ -28,7 +28,8 @@ def cells(result: Any) -> dict[tuple[str, str], dict[str, Any]]:
 
 def test_every_condition_and_protocol_has_a_cell_labelled_as_written(result: Any) -> None:
     assert set(cells(result)) == {(c, p) for c in CONDITIONS
-                                  for p in ("tcp", "tls13", "tcpcrypt-x25519")}
+                                  for p in ("tcp", "tls13", "tcpcryptd-x25519",
+                                            "tcpcrypt-x25519")}
     # this process's runs only: other emulation runs may be in progress on this machine
     assert [s for s in load_states() if s.owner_pid == os.getpid()] == []
 
@@ -42,18 +43,20 @@ def test_no_cell_is_broken_and_none_is_silently_corrupted(result: Any) -> None:
     assert result.metrics["matrix.silent_corruption_cells"] == 0
 
 
+@pytest.mark.parametrize("protocol", ["tcpcryptd-x25519", "tcpcrypt-x25519"])
 @pytest.mark.parametrize("condition", STRIPPING)
-def test_stripping_the_option_makes_tcpcrypt_fall_back_cleanly(result: Any,
-                                                               condition: str) -> None:
-    row = cells(result)[(condition, "tcpcrypt-x25519")]
+def test_stripping_the_option_makes_tcpcrypt_fall_back_cleanly(result: Any, condition: str,
+                                                               protocol: str) -> None:
+    row = cells(result)[(condition, protocol)]
     assert row["outcome"] == "fallback" and row["integrity_ok"], row
 
 
+@pytest.mark.parametrize("protocol", ["tcpcryptd-x25519", "tcpcrypt-x25519"])
 @pytest.mark.parametrize("condition", TRANSPARENT)
 def test_rewriting_resegmenting_proxying_and_nat_leave_tcpcrypt_encrypted(
-    result: Any, condition: str
+    result: Any, condition: str, protocol: str
 ) -> None:
-    row = cells(result)[(condition, "tcpcrypt-x25519")]
+    row = cells(result)[(condition, protocol)]
     assert row["outcome"] == "encrypted" and row["integrity_ok"], row
 
 

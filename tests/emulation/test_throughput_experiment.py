@@ -1,6 +1,7 @@
-"""The throughput experiment in Mininet: bulk transfers over TCP, TLS 1.3 and tcpcrypt (through
-tcpcryptd), every byte checked with SHA-256 at the receiver. No timing assertions: the ratio of
-tcpcrypt's throughput to TCP's is an expectation checked by `make bench`."""
+"""The throughput experiment in Mininet: bulk transfers over TCP, TLS 1.3 and tcpcrypt (the
+in-process library, and through tcpcryptd), every byte checked with SHA-256 at the receiver.
+No timing assertions: the ratio of tcpcrypt's throughput to TCP's is an expectation checked by
+`make bench`."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from testbed.apps.bulk import pattern, pattern_sha256
 from testbed.emulation.state import load_states
 from testbed.runner import ConfigError, run_experiment
 
-PROTOCOLS = ("tcp", "tls13", "tcpcrypt-x25519")
+PROTOCOLS = ("tcp", "tls13", "tcpcrypt-x25519", "tcpcryptd-x25519")
 
 
 @pytest.fixture(scope="module")
@@ -46,10 +47,14 @@ def test_every_protocol_has_a_row_with_its_data_intact(result: Any) -> None:
     assert [state for state in load_states() if state.owner_pid == os.getpid()] == []
 
 
-def test_tcpcrypt_was_encrypted_by_the_daemons_and_plain_tcp_was_not(result: Any) -> None:
+def test_tcpcrypt_was_encrypted_by_the_library_and_the_daemons_and_tcp_was_not(
+    result: Any,
+) -> None:
     rows = _summaries(result)
     assert rows["tcpcrypt-x25519"]["encrypted"] is True
-    assert rows["tcpcrypt-x25519"]["daemon_a_cpu"] > 0
+    assert rows["tcpcrypt-x25519"]["daemon_a_cpu"] == 0  # in process: no daemon
+    assert rows["tcpcryptd-x25519"]["encrypted"] is True
+    assert rows["tcpcryptd-x25519"]["daemon_a_cpu"] > 0
     assert rows["tls13"]["encrypted"] is True
     assert rows["tcp"]["encrypted"] is False
     assert rows["tcp"]["daemon_a_cpu"] == 0

@@ -88,8 +88,8 @@ class Capture:
 
 
 def capture(pair: Pair, ns: str, interface: str, path: Path) -> Capture:
-    process = subprocess.Popen([*enter(ns), "tcpdump", "-i", interface, "-U", "-n", "--immediate-mode",
-                                "-s", "0", "-w", str(path), "tcp"],
+    process = subprocess.Popen([*enter(ns), "tcpdump", "-i", interface, "-U", "-n",
+                                "--immediate-mode", "-s", "0", "-w", str(path), "tcp"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     pair.processes.append(process)
     assert process.stderr is not None

@@ -7,6 +7,9 @@ per connection, then exits. Commands:
     plain-client HOST PORT COUNT       plain TCP client
     raw-bad-client HOST PORT           kernel opt-in as A, then garbage instead of Init1
     simultaneous LOCAL_PORT HOST PORT  opt in as A, bind, connect to a peer doing the same
+    flood HOST PORT SECONDS CLIENT_IP  spoofed SYNs (ENO with b=1, resumption-shaped and odd
+                                       options) from other addresses, and spoofed ACK/RST
+                                       segments with ENO from CLIENT_IP's ports
 """
 
 from __future__ import annotations
@@ -56,7 +59,7 @@ def lib_server(port: int, count: int, suites: list[str]) -> None:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("0.0.0.0", port))
     listener = context.wrap_socket(sock, server_side=True)
-    listener.listen(64)
+    listener.listen(4096)
     emit(listening=True)
     for _ in range(count):
         try:
@@ -152,6 +155,86 @@ def simultaneous(local_port: int, host: str, port: int) -> None:
     emit(kernel=record(sock), answer=read_line(sock).decode(errors="replace"))
 
 
+def flood(host: str, port: int, seconds: float, client_ip: str) -> None:
+    import random
+
+    from packets.ipv4 import IPv4Header
+    from packets.tcp import build_packet
+    from packets.tcp_options import TcpOption
+
+    rng = random.Random(7)
+    options = [bytes([69, 4, 0x01, 0x23]), bytes([69, 12, 0xA3]) + bytes(9),
+               bytes([69, 3, 0x23]), bytes([69, 5, 0x21, 0x22, 0x23]), bytes([69, 2])]
+    raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    destination = socket.inet_aton(host)
+    sent, index = 0, 0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        index += 1
+        option = options[index % len(options)]
+        if index % 2:
+            source, flags = socket.inet_aton(f"10.201.0.{rng.randrange(100, 250)}"), 0x02
+        else:  # ACK or RST from the real client's address, any port, any sequence number
+            source, flags = socket.inet_aton(client_ip), rng.choice((0x10, 0x04, 0x14))
+        header = IPv4Header(20, 0, 0, rng.randrange(65536), 0x4000, 64, 6, 0, source,
+                            destination)
+        packet = build_packet(header, src_port=rng.randrange(1024, 65535), dst_port=port,
+                              seq=rng.randrange(2**32), ack=rng.randrange(2**32), flags=flags,
+                              window=65535, options=[TcpOption(69, option)])
+        raw.sendto(packet, (host, 0))
+        sent += 1
+    emit(sent=sent)
+
+
+def aio_server(port: int, count: int) -> None:
+    import asyncio
+
+    from tcpcrypt.library import aio
+
+    async def run() -> None:
+        done = asyncio.Event()
+        served = 0
+
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            nonlocal served
+            line = await reader.readline()
+            writer.write(b"echo:" + line)
+            await writer.drain()
+            connection = writer.get_extra_info("tcpcrypt")
+            emit(sessid=(connection.session_id or b"").hex() or None,
+                 resumed=connection.resumed, line=line.decode())
+            writer.close()
+            served += 1
+            if served == count:
+                done.set()
+
+        server = await aio.start_server(handle, "0.0.0.0", port)
+        emit(listening=True)
+        await done.wait()
+        server.close()
+
+    asyncio.run(run())
+
+
+def aio_client(host: str, port: int, count: int) -> None:
+    import asyncio
+
+    from tcpcrypt.library import aio
+
+    async def run() -> None:
+        context = tcpcrypt.TcpcryptContext()
+        for index in range(count):
+            reader, writer = await aio.open_connection(host, port, context)
+            writer.write(b"secret-line-%d\n" % index)
+            answer = await reader.readline()
+            connection = writer.get_extra_info("tcpcrypt")
+            emit(sessid=(connection.session_id or b"").hex() or None,
+                 resumed=connection.resumed, answer=answer.decode())
+            writer.close()
+
+    asyncio.run(run())
+
+
 def main(argv: list[str]) -> None:
     command, args = argv[0], argv[1:]
     if command == "lib-server":
@@ -166,6 +249,12 @@ def main(argv: list[str]) -> None:
         plain_client(args[0], int(args[1]), int(args[2]))
     elif command == "raw-bad-client":
         raw_bad_client(args[0], int(args[1]))
+    elif command == "aio-server":
+        aio_server(int(args[0]), int(args[1]))
+    elif command == "aio-client":
+        aio_client(args[0], int(args[1]), int(args[2]))
+    elif command == "flood":
+        flood(args[0], int(args[1]), float(args[2]), args[3])
     elif command == "simultaneous":
         simultaneous(int(args[0]), args[1], int(args[2]))
     else:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
 from kernel_lab import Pair, capture, finish
 
 from tcpcrypt.constants import TEP_TCPCRYPT_ECDHE_CURVE25519
+from tcpcrypt.key_schedule import SessionSecret
 
 PORT = 7100
 ENO = 69
@@ -158,3 +160,52 @@ def test_simultaneous_open_is_refused_explicitly(pair: Pair) -> None:
     assert [r["answer"] for r in results] == ["hello\n", "hello\n"]
     assert [r["kernel"]["state"] for r in results] == ["fallback", "fallback"]
     assert [r["kernel"]["reason"] for r in results] == ["simultaneous-open", "no-eno-synack"]
+
+
+def test_a_flood_of_spoofed_segments_changes_no_other_connection(pair: Pair) -> None:
+    """Spoofed ENO SYNs from other addresses and spoofed ACK/RST segments with ENO from the
+    client's own address arrive while real connections negotiate: each real connection still
+    gets its own answer (same session IDs, resumption as usual), and the flood's requests get
+    no state of theirs into the real ones."""
+    pair.run(pair.b, "sysctl", "-qw", "net.ipv4.tcp_max_syn_backlog=8192")
+    server = pair.start_server(pair.b, "lib-server", str(PORT), "5")
+    flood = pair.start(pair.a, "flood", pair.b_ip, str(PORT), "3", pair.a_ip)
+    time.sleep(0.5)
+    clients = pair.peer(pair.a, "lib-client", pair.b_ip, str(PORT), "5")
+    servers = finish(server)
+    assert finish(flood)[0]["sent"] > 2000
+    assert [c["encrypted"] for c in clients] == [True] * 5
+    assert [c["sessid"] for c in clients] == [s["sessid"] for s in servers]
+    assert [c["resumed"] for c in clients] == [s["resumed"] for s in servers] == [
+        False, True, True, True, True]
+
+
+def test_asyncio_streams_against_the_blocking_library_share_sessions(pair: Pair) -> None:
+    server = pair.start_server(pair.b, "aio-server", str(PORT), "2")
+    blocking = pair.peer(pair.a, "lib-client", pair.b_ip, str(PORT), "2")
+    servers = finish(server)
+    assert [c["sessid"] for c in blocking] == [s["sessid"] for s in servers]
+    assert [s["resumed"] for s in servers] == [False, True]
+    assert all(c["encrypted"] for c in blocking)
+    server = pair.start_server(pair.b, "lib-server", str(PORT), "2")
+    streams = pair.peer(pair.a, "aio-client", pair.b_ip, str(PORT), "2")
+    servers = finish(server)
+    assert [c["sessid"] for c in streams] == [s["sessid"] for s in servers]
+    assert [c["answer"] for c in streams] == ["echo:secret-line-0\n", "echo:secret-line-1\n"]
+    assert [c["resumed"] for c in streams] == [False, True]
+
+
+def test_key_logs_of_both_ends_name_the_same_session(
+    pair: Pair, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TCPCRYPT_KEYLOG", str(tmp_path / "server.keys"))
+    server = pair.start_server(pair.b, "lib-server", str(PORT), "1")
+    monkeypatch.setenv("TCPCRYPT_KEYLOG", str(tmp_path / "client.keys"))
+    clients = pair.peer(pair.a, "lib-client", pair.b_ip, str(PORT), "1")
+    finish(server)
+    server_lines = (tmp_path / "server.keys").read_text().splitlines()
+    assert server_lines == (tmp_path / "client.keys").read_text().splitlines()
+    label, session_id, secret, _ = server_lines[0].split()
+    assert label == "TCPCRYPT" and session_id == clients[0]["sessid"]
+    sid = bytes.fromhex(session_id)
+    assert SessionSecret(bytes.fromhex(secret)).session_id(sid[0]) == sid

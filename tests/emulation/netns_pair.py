@@ -80,7 +80,8 @@ class NetnsPair:
 @contextlib.contextmanager
 def netns_pair() -> Iterator[NetnsPair]:
     pair = NetnsPair(f"tcdt{os.getpid()}x{next(_counter)}")
-    with private_program(pair.prefix), _namespaces(pair):
+    # tag "test-PID": `testbed clean` removes the program if this process is killed
+    with private_program(f"test-{os.getpid()}"), _namespaces(pair):
         yield pair
 
 

@@ -34,21 +34,15 @@ def leftovers(hosts: list[HostRecord]) -> int:
     return total
 
 
-def mininet_shells() -> int:
-    done = subprocess.run(["pgrep", "-f", "mininet:"], capture_output=True, text=True,
-                          check=False)
-    return len(done.stdout.split())
-
-
 def test_two_hosts_talk_and_nothing_remains() -> None:
-    shells_before = mininet_shells()
     with emulated_network(LineTopo()) as net:
         client, server = net.get("client"), net.get("server")
         assert "1 received" in client.cmd(f"ping -c 1 -W 2 {server.IP()}")
-        inodes = [os.stat(f"/proc/{h.pid}/ns/net").st_ino for h in net.hosts]
-    assert all(not processes_in_netns(inode) for inode in inodes)
-    assert mininet_shells() == shells_before
-    assert load_states() == []
+        hosts = run_hosts(os.getpid())
+        shells = [h.pid for h in net.hosts]
+    assert hosts and leftovers(hosts) == 0  # (other runs on the machine are not counted)
+    assert not any(Path(f"/proc/{pid}").exists() for pid in shells)
+    assert run_hosts(os.getpid()) == []
 
 
 def test_daemonized_processes_are_killed_and_errors_still_clean_up() -> None:
@@ -61,7 +55,7 @@ def test_daemonized_processes_are_killed_and_errors_still_clean_up() -> None:
         assert len(processes_in_netns(inode)) >= 2
         raise RuntimeError("experiment failed")
     assert not processes_in_netns(inode)
-    assert load_states() == []
+    assert run_hosts(os.getpid()) == []
 
 
 def test_a_second_concurrent_run_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from testbed.emulation import state as run_state
-from testbed.emulation.cleanup import clean_leftovers
+from testbed.emulation.cleanup import kill_run
 from testbed.emulation.state import HostRecord, RunState, netns_cookie, netns_inode
 
 
@@ -33,27 +33,22 @@ def _dead_pid() -> int:
 def test_clean_spares_a_new_namespace_that_reuses_a_recorded_inode(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The run recorded namespace R (inode i, cookie c); R is gone and the kernel gave i to a
+    stranger's namespace V. The kernel hands out the lowest free inode number, so this is the
+    usual case; the test makes it certain by recording V's inode with R's cookie."""
     monkeypatch.setattr(run_state, "STATE_DIR", tmp_path)
-    victim = None
-    for _ in range(30):  # the kernel hands out the lowest free inode number: reuse is usual
-        recorded = _sleeper_in_new_netns()
-        inode, cookie = netns_inode(recorded.pid), netns_cookie(recorded.pid)
-        assert inode is not None and cookie is not None
-        recorded.kill()
-        recorded.wait()
-        time.sleep(0.05)  # the namespace is freed asynchronously
-        candidate = _sleeper_in_new_netns()
-        if netns_inode(candidate.pid) == inode:
-            victim = candidate
-            break
-        candidate.kill()
-        candidate.wait()
-    if victim is None:
-        pytest.skip("the kernel did not reuse a namespace inode number in 30 tries")
+    recorded = _sleeper_in_new_netns()
+    cookie = netns_cookie(recorded.pid)
+    recorded.kill()
+    recorded.wait()
+    victim = _sleeper_in_new_netns()
     try:
-        assert netns_cookie(victim.pid) != cookie  # same inode, another namespace
-        RunState(_dead_pid(), [HostRecord("h1", recorded.pid, inode, cookie)]).save()
-        removed = clean_leftovers()
+        inode = netns_inode(victim.pid)
+        assert inode is not None and cookie is not None
+        assert netns_cookie(victim.pid) != cookie  # another namespace: cookies never repeat
+        state = RunState(_dead_pid(), [HostRecord("h1", recorded.pid, inode, cookie)])
+        state.save()
+        removed = kill_run(state)  # what `testbed clean` does per dead run (only ours here)
         assert victim.poll() is None, removed  # before: killed as the recorded host's process
         assert list(tmp_path.glob("run-*.json")) == []
     finally:
@@ -69,8 +64,9 @@ def test_clean_kills_the_processes_of_a_recorded_namespace(
     try:
         inode, cookie = netns_inode(host.pid), netns_cookie(host.pid)
         assert inode is not None and cookie is not None
-        RunState(_dead_pid(), [HostRecord("h1", host.pid, inode, cookie)]).save()
-        removed = clean_leftovers()
+        state = RunState(_dead_pid(), [HostRecord("h1", host.pid, inode, cookie)])
+        state.save()
+        removed = kill_run(state)
         assert host.wait(timeout=10) == -9
         assert removed == ["host h1: killed 1 process(es)"]
     finally:

@@ -78,10 +78,12 @@ class NetnsPair:
 
 
 @contextlib.contextmanager
-def netns_pair() -> Iterator[NetnsPair]:
+def netns_pair(kernel_program: bool = True) -> Iterator[NetnsPair]:
+    """The pair; with a private kernel program unless told not to."""
     pair = NetnsPair(f"tcdt{os.getpid()}x{next(_counter)}")
     # tag "test-PID": `testbed clean` removes the program if this process is killed
-    with private_program(f"test-{os.getpid()}"), _namespaces(pair):
+    program = private_program(f"test-{os.getpid()}") if kernel_program else None
+    with program or contextlib.nullcontext(), _namespaces(pair):
         yield pair
 
 

@@ -12,12 +12,14 @@ back; never one end encrypted and the other relaying plain bytes.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
 import time
 from typing import Any
 
+from tcpcrypt.kernel import loader
 from tests.emulation.netns_pair import ADDRESSES, NetnsPair, netns_pair
 
 PORTS = (8000, 8001)
@@ -278,3 +280,25 @@ def test_spoofed_segments_during_the_handshake_do_not_change_the_negotiation() -
     assert len(mine) == 1 and mine[0]["encrypted"], records
     assert report["sid"] and mine[0]["session_id"] == report["sid"]
     assert stats.get("fallbacks", 0) == 0
+
+
+def test_daemon_loads_the_kernel_program_when_it_is_not_loaded_and_says_so() -> None:
+    tag = f"test-{os.getpid()}"
+    pins, cgroup = loader.BPFFS / f"tcpcrypt-{tag}", loader.cgroup2_root() / f"tcpcrypt-{tag}"
+    environment = {**os.environ, "TCPCRYPT_BPF_DIR": str(pins),
+                   "TCPCRYPT_BPF_CGROUP": str(cgroup)}
+    try:
+        cgroup.mkdir(exist_ok=True)
+        with netns_pair(kernel_program=False) as pair:
+            assert not loader.is_loaded(pins)
+            daemon = pair.daemon("a", "--ports", str(PORTS[0]), env=environment)
+            loaded_while_running = loader.is_loaded(pins)
+            daemon.send_signal(signal.SIGTERM)
+            _, said = daemon.communicate(timeout=10)
+        loaded_after_exit = loader.is_loaded(pins)
+    finally:
+        loader.remove_private(tag)
+    assert said.splitlines()[0].startswith("tcpcryptd: loaded the TCP-ENO kernel program:")
+    assert len([line for line in said.splitlines() if "loaded" in line]) == 1
+    assert loaded_while_running and loaded_after_exit  # stays for other daemons and the library
+    assert not pins.exists() and not cgroup.exists()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 from collections import deque
 from collections.abc import Hashable, Sequence
+from typing import cast
 
 from tcpcrypt.aead import AeadSpec, aead_by_id, aead_by_name
 from tcpcrypt.config import TcpcryptConfig
@@ -375,6 +376,8 @@ class TcpcryptConnection:
         """Bytes to write to the TCP stream now."""
         if not self._outgoing:
             return b""
+        if len(self._outgoing) == 1:  # the common case (one sealed buffer): no join, no copy
+            return cast(bytes, self._outgoing.pop())  # a bytearray reads like bytes
         out = b"".join(self._outgoing)
         self._outgoing.clear()
         return out

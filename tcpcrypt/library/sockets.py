@@ -154,7 +154,10 @@ class TcpcryptSocket:
         connection = self._require()
         if self._closed:
             raise OSError("the socket is closed")
-        connection.send(bytes(data))
+        if connection.state is ConnectionState.ESTABLISHED:
+            connection.send(data)  # type: ignore[arg-type]  # sealed at once: no copy needed
+        else:
+            connection.send(bytes(data))
         self._flush()
         return len(data)
 

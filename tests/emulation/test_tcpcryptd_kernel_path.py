@@ -283,7 +283,10 @@ def test_spoofed_segments_during_the_handshake_do_not_change_the_negotiation() -
 
 
 def test_daemon_loads_the_kernel_program_when_it_is_not_loaded_and_says_so() -> None:
-    tag = f"test-{os.getpid()}"
+    # its own tag (the namespace pairs use test-<this pid>), named after a process that lives
+    # as long as the test, so that `testbed clean` removes the program if the test is killed
+    owner = subprocess.Popen(["sleep", "600"])
+    tag = f"test-{owner.pid}"
     pins, cgroup = loader.BPFFS / f"tcpcrypt-{tag}", loader.cgroup2_root() / f"tcpcrypt-{tag}"
     environment = {**os.environ, "TCPCRYPT_BPF_DIR": str(pins),
                    "TCPCRYPT_BPF_CGROUP": str(cgroup)}
@@ -298,6 +301,8 @@ def test_daemon_loads_the_kernel_program_when_it_is_not_loaded_and_says_so() -> 
         loaded_after_exit = loader.is_loaded(pins)
     finally:
         loader.remove_private(tag)
+        owner.kill()
+        owner.wait()
     assert said.splitlines()[0].startswith("tcpcryptd: loaded the TCP-ENO kernel program:")
     assert len([line for line in said.splitlines() if "loaded" in line]) == 1
     assert loaded_while_running and loaded_after_exit  # stays for other daemons and the library

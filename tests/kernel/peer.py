@@ -7,7 +7,9 @@ per connection, then exits. Commands:
     plain-client HOST PORT COUNT       plain TCP client
     raw-bad-client HOST PORT           kernel opt-in as A, then garbage instead of Init1
     simultaneous LOCAL_PORT HOST PORT  opt in as A, bind, connect to a peer doing the same
-    flood HOST PORT SECONDS CLIENT_IP  spoofed SYNs (ENO with b=1, resumption-shaped and odd
+    raw-listen PORT COUNT TEP A_ID B_ID kernel opt-in listener with one resumption entry
+    raw-offer HOST PORT SYN_HEX [fastopen]  kernel opt-in as A with exactly this SYN option
+    flood HOST PORT SECONDS CLIENT_IP LIMIT  spoofed SYNs (ENO with b=1, resumption-shaped and odd
                                        options) from other addresses, and spoofed ACK/RST
                                        segments with ENO from CLIENT_IP's ports
 """
@@ -155,7 +157,7 @@ def simultaneous(local_port: int, host: str, port: int) -> None:
     emit(kernel=record(sock), answer=read_line(sock).decode(errors="replace"))
 
 
-def flood(host: str, port: int, seconds: float, client_ip: str) -> None:
+def flood(host: str, port: int, seconds: float, client_ip: str, limit: int) -> None:
     import random
 
     from packets.ipv4 import IPv4Header
@@ -169,7 +171,7 @@ def flood(host: str, port: int, seconds: float, client_ip: str) -> None:
     destination = socket.inet_aton(host)
     sent, index = 0, 0
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and index < limit:
         index += 1
         option = options[index % len(options)]
         if index % 2:
@@ -235,6 +237,37 @@ def aio_client(host: str, port: int, count: int) -> None:
     asyncio.run(run())
 
 
+def raw_listen(port: int, count: int, tep: int, a_id: str, b_id: str) -> None:
+    """Kernel opt-in only: a listener preferring `tep`, with one resumption entry."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("0.0.0.0", port))
+    with KernelEno() as kernel:
+        kernel.listen(sock, [tep])
+        kernel.add_resumption(port, tep, bytes.fromhex(a_id), bytes.fromhex(b_id))
+    sock.listen(16)
+    emit(listening=True)
+    for _ in range(count):
+        conn, _ = sock.accept()
+        emit(kernel=record(conn))
+        conn.close()
+
+
+def raw_offer(host: str, port: int, syn_hex: str, fastopen: bool = False) -> None:
+    sock = socket.socket()
+    sock.settimeout(TIMEOUT)
+    if fastopen:
+        sock.setsockopt(socket.IPPROTO_TCP, 30, 1)  # TCP_FASTOPEN_CONNECT
+    with KernelEno() as kernel:
+        kernel.offer(sock, bytes.fromhex(syn_hex))
+    sock.connect((host, port))
+    if fastopen:
+        sock.sendall(b"x")  # the SYN goes out now
+        time.sleep(0.2)
+    emit(kernel=record(sock))
+    sock.close()
+
+
 def main(argv: list[str]) -> None:
     command, args = argv[0], argv[1:]
     if command == "lib-server":
@@ -253,8 +286,12 @@ def main(argv: list[str]) -> None:
         aio_server(int(args[0]), int(args[1]))
     elif command == "aio-client":
         aio_client(args[0], int(args[1]), int(args[2]))
+    elif command == "raw-listen":
+        raw_listen(int(args[0]), int(args[1]), int(args[2], 16), args[3], args[4])
+    elif command == "raw-offer":
+        raw_offer(args[0], int(args[1]), args[2], len(args) > 3 and args[3] == "fastopen")
     elif command == "flood":
-        flood(args[0], int(args[1]), float(args[2]), args[3])
+        flood(args[0], int(args[1]), float(args[2]), args[3], int(args[4]))
     elif command == "simultaneous":
         simultaneous(int(args[0]), args[1], int(args[2]))
     else:

@@ -163,20 +163,39 @@ def test_simultaneous_open_is_refused_explicitly(pair: Pair) -> None:
 
 def test_a_flood_of_spoofed_segments_changes_no_other_connection(pair: Pair) -> None:
     """Spoofed ENO SYNs from other addresses and spoofed ACK/RST segments with ENO from the
-    client's own address arrive while real connections negotiate: each real connection still
-    gets its own answer (same session IDs, resumption as usual), and the flood's requests get
-    no state of theirs into the real ones."""
+    client's own address arrive while real connections negotiate (fewer SYNs than the request
+    queue holds): each real connection still gets its own answer (same session IDs,
+    resumption as usual)."""
     pair.run(pair.b, "sysctl", "-qw", "net.ipv4.tcp_max_syn_backlog=8192")
     server = pair.start_server(pair.b, "lib-server", str(PORT), "5")
-    flood = pair.start(pair.a, "flood", pair.b_ip, str(PORT), "3", pair.a_ip)
-    time.sleep(0.5)
+    flood = pair.start(pair.a, "flood", pair.b_ip, str(PORT), "3", pair.a_ip, "4000")
+    time.sleep(0.3)
     clients = pair.peer(pair.a, "lib-client", pair.b_ip, str(PORT), "5")
     servers = finish(server)
-    assert finish(flood)[0]["sent"] > 2000
-    assert [c["encrypted"] for c in clients] == [True] * 5
+    assert finish(flood)[0]["sent"] > 1000
+    assert [c["encrypted"] for c in clients] == [True] * 5, (clients, servers)
     assert [c["sessid"] for c in clients] == [s["sessid"] for s in servers]
     assert [c["resumed"] for c in clients] == [s["resumed"] for s in servers] == [
         False, True, True, True, True]
+
+
+def test_a_flood_beyond_the_request_queue_falls_back_consistently(pair: Pair) -> None:
+    """Past the request queue the kernel answers with syncookies: no ENO (no state to keep),
+    so a connection then falls back at both ends (the application sees encrypted False);
+    never one end encrypted and the other plain."""
+    server = pair.start_server(pair.b, "lib-server", str(PORT), "4")
+    flood = pair.start(pair.a, "flood", pair.b_ip, str(PORT), "3", pair.a_ip, "1000000")
+    time.sleep(0.5)
+    clients = pair.peer(pair.a, "lib-client", pair.b_ip, str(PORT), "4")
+    servers = finish(server)
+    finish(flood)
+    assert [c["answer"] for c in clients] == [f"echo:secret-line-{i}\n" for i in range(4)]
+    for client, served in zip(clients, servers, strict=True):
+        assert client["encrypted"] == served["encrypted"]
+        if client["encrypted"]:
+            assert client["sessid"] == served["sessid"]
+        else:
+            assert (client["reason"], served["reason"]) == ("no-eno-synack", "syncookie")
 
 
 def test_asyncio_streams_against_the_blocking_library_share_sessions(pair: Pair) -> None:
@@ -208,3 +227,28 @@ def test_key_logs_of_both_ends_name_the_same_session(
     # mk[0], not ss (docs/protocol.md, "The key log"; tests/daemon/test_keylog.py)
     assert label == "TCPCRYPT_MK0" and session_id == clients[0]["sessid"]
     assert len(bytes.fromhex(master_key)) == 32
+
+
+def test_a_resumption_identifier_is_answered_once_by_the_kernel(pair: Pair) -> None:
+    a_id, b_id = "11" * 9, "22" * 9
+    resuming_syn = bytes([ENO, 12, 0x80 | X25519]) + bytes.fromhex(a_id)
+    server = pair.start_server(pair.b, "raw-listen", str(PORT), "2", f"{X25519:x}", a_id, b_id)
+    first = pair.peer(pair.a, "raw-offer", pair.b_ip, str(PORT), resuming_syn.hex())
+    second = pair.peer(pair.a, "raw-offer", pair.b_ip, str(PORT), resuming_syn.hex())
+    servers = finish(server)
+    resumed_answer = bytes([ENO, 13, 0x01, 0x80 | X25519]) + bytes.fromhex(b_id)
+    assert first[0]["kernel"]["synack"] == resumed_answer.hex()
+    assert second[0]["kernel"]["synack"] == bytes([ENO, 4, 0x01, X25519]).hex()  # used up
+    assert [s["kernel"]["resumed"] for s in servers] == [True, False]
+    assert {s["kernel"]["state"] for s in servers} == {"negotiated"}
+
+
+def test_a_tfo_socket_skips_eno(pair: Pair) -> None:
+    for ns in (pair.a, pair.b):
+        pair.run(ns, "sysctl", "-qw", "net.ipv4.tcp_fastopen=3")
+    server = pair.start_server(pair.b, "lib-server", str(PORT), "1", timeout=2)
+    clients = pair.peer(pair.a, "raw-offer", pair.b_ip, str(PORT),
+                        bytes([ENO, 3, X25519]).hex(), "fastopen")
+    servers = finish(server)
+    assert clients[0]["kernel"]["reason"] == "tfo"
+    assert servers[0]["kernel"]["reason"] == "tfo"  # B answers no ENO to a TFO SYN

@@ -21,4 +21,3 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.emulation)
             if reason:
                 item.add_marker(pytest.mark.skip(reason=reason))
-

@@ -11,12 +11,20 @@ line, the answer one JSON line:
 
 `getsessid(sock)` is the paper's getsockopt(TCP_CRYPT_SESSID): the session ID of the
 connection behind an application's socket, the same bytes at both ends.
+
+Any local user can bind an abstract name first, so a client trusts the socket only when the
+process behind it runs as root (SO_PEERCRED), as tcpcryptd does; otherwise it raises
+`UntrustedControlSocket` instead of believing a squatter's answers. The daemon in turn answers
+an unprivileged user's `lookup` only for that user's own sockets, and `sessions` / `stats`
+only to root.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import socket
+import struct
 from typing import Any
 
 DEFAULT_CONTROL_NAME = "tcpcryptd"
@@ -26,17 +34,29 @@ class DaemonUnavailable(OSError):
     """No tcpcryptd answers on the control socket (not running in this network namespace)."""
 
 
+class UntrustedControlSocket(DaemonUnavailable):
+    """The control socket's name is held by a process not running as root (a squatter)."""
+
+
 def control_address(name: str = DEFAULT_CONTROL_NAME) -> str:
     return "\0" + name
 
 
 def request(message: dict[str, Any], name: str = DEFAULT_CONTROL_NAME,
-            timeout: float = 5.0) -> dict[str, Any]:
-    """Send one request to the daemon and return its answer (raises DaemonUnavailable)."""
+            timeout: float = 5.0, trusted_uid: int = 0) -> dict[str, Any]:
+    """Send one request to the daemon and return its answer (raises DaemonUnavailable, or
+    UntrustedControlSocket when the name is held by a process of another uid than
+    `trusted_uid`)."""
     client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     client.settimeout(timeout)
     try:
         client.connect(control_address(name))
+        pid, uid, _ = struct.unpack("3i", client.getsockopt(
+            socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
+        if uid != trusted_uid:
+            raise UntrustedControlSocket(
+                errno.EPERM, f"control socket @{name} is held by pid {pid} (uid {uid}), "
+                f"not by uid {trusted_uid}: not trusting it")
         client.sendall(json.dumps(message).encode() + b"\n")
         answer = bytearray()
         while not answer.endswith(b"\n"):

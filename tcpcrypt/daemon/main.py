@@ -1,7 +1,8 @@
 """`tcpcryptd`: the command line, start-up and orderly shutdown of the daemon.
 
 Start-up order: check everything that can be checked (root, parameters, free ports, tools),
-open the proxy listeners and the queue, install the rules, open the control socket, then print
+load the kernel's TCP-ENO program if it is not loaded, open the proxy listeners (the incoming
+one opted in to ENO), install the rules, open the control socket, then print
 one "ready" line. Shutdown (SIGTERM, SIGINT, or an error) removes the rules first, so that no
 new connection is redirected to a daemon that is going away, then closes the rest.
 `tcpcryptd --cleanup` removes the rules of a daemon that was killed.
@@ -12,9 +13,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import ctypes
+import math
 import os
 import shutil
 import signal
+import socket
 import sys
 import time
 from collections.abc import Coroutine, Sequence
@@ -24,18 +27,19 @@ from typing import Any, Final
 from tcpcrypt.config import TcpcryptConfig
 from tcpcrypt.connection import TcpcryptConnection
 from tcpcrypt.control import DEFAULT_CONTROL_NAME
-from tcpcrypt.daemon import rules
-from tcpcrypt.daemon.control_server import ControlServer
-from tcpcrypt.daemon.handshake import HandshakeTable
-from tcpcrypt.daemon.keylog import ENVIRONMENT_VARIABLE, KeyLog
-from tcpcrypt.daemon.nfqueue import NfQueue, NfQueueError
+from tcpcrypt.daemon import kernel_path, rules
+from tcpcrypt.daemon.budget import BufferBudget
+from tcpcrypt.daemon.control_server import ControlServer, ControlSocketTaken
+from tcpcrypt.daemon.keylog import ENVIRONMENT_VARIABLE, KeyLog, KeyLogError
+from tcpcrypt.daemon.log import Log
 from tcpcrypt.daemon.proxy import Proxy
+from tcpcrypt.daemon.relay import RelayLimits
 from tcpcrypt.daemon.sessions import SessionRecord, SessionTable
 from tcpcrypt.daemon.stats import Stats
 from tcpcrypt.errors import UsageError
-from tcpcrypt.randomness import system_random
+from tcpcrypt.kernel.api import KernelEno
+from tcpcrypt.kernel.loader import KernelUnavailable
 from tcpcrypt.resumption import ResumptionCache
-from tcpcrypt.suites import RsaKeyHolder
 
 DEFAULT_PORTS = "80,443,5201,8000,8080,8443"
 
@@ -86,13 +90,23 @@ def build_parser() -> argparse.ArgumentParser:
                         help="resumable sessions kept; 0 turns resumption off (default 1024)")
     parser.add_argument("--cache-lifetime", type=float, default=3600.0,
                         help="seconds a session stays resumable (default 3600)")
-    parser.add_argument("--queue-num", type=int, default=6990, help="NFQUEUE number")
-    parser.add_argument("--proxy-ports", default="7801,7802",
-                        help="local ports for outgoing,incoming redirected connections")
+    parser.add_argument("--proxy-ports", default="1008,1009",
+                        help="OUT,IN: the local port for outgoing redirected connections, and "
+                        "the first of one port per covered port for incoming ones; privileged "
+                        "ports only (default 1008,1009: up to 1023 with 15 covered ports)")
     parser.add_argument("--control", default=DEFAULT_CONTROL_NAME,
                         help="abstract Unix socket name of the control socket")
     parser.add_argument("--keylog", type=Path, default=None,
                         help=f"append session keys to this file (default: ${ENVIRONMENT_VARIABLE})")
+    parser.add_argument("--idle-timeout", type=float, default=900.0,
+                        help="seconds without a byte either way after which a relayed "
+                        "connection is reset, 1..86400 (default 900)")
+    parser.add_argument("--buffer-mb", type=float, default=256.0,
+                        help="MiB all relayed connections together may hold in buffers, "
+                        "1..65536 (default 256)")
+    parser.add_argument("--max-connections", type=int, default=4096,
+                        help="relayed connections at once, more are reset, 1..1000000 "
+                        "(default 4096)")
     parser.add_argument("--cleanup", action="store_true",
                         help="remove the rules a killed tcpcryptd left, then exit")
     parser.add_argument("-v", "--verbose", action="store_true", help="log each connection")
@@ -100,97 +114,106 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 class Daemon:
-    """The running daemon: queue, handshake table, proxy, control socket."""
+    """The running daemon: kernel handle, proxy, control socket."""
 
     def __init__(self, args: argparse.Namespace, config: TcpcryptConfig) -> None:
         self.args = args
         self.config = config
         self.stats = Stats()
+        self.log = Log(self.stats)
         self.sessions = SessionTable()
-        self.cache = (
-            ResumptionCache(args.cache_size, args.cache_lifetime) if args.cache_size > 0 else None
+        try:
+            self.kernel = KernelEno()
+        except KernelUnavailable as error:
+            raise StartupError(str(error)) from None
+        self.context = kernel_path.DaemonContext(
+            config.suites, config.aeads, ResumptionCache(args.cache_size, args.cache_lifetime),
+            self.kernel,
         )
-        self.rsa_keys = RsaKeyHolder()
-        self.handshakes = HandshakeTable(self._new_connection, self.stats)
         keylog_path = args.keylog or os.environ.get(ENVIRONMENT_VARIABLE)
-        self.keylog = KeyLog(Path(keylog_path)) if keylog_path else None
-        self.proxy = Proxy(self.handshakes, self.sessions, self.stats, self._established)
+        try:
+            self.keylog = KeyLog(Path(keylog_path)) if keylog_path else None
+        except KeyLogError as error:
+            raise StartupError(str(error)) from None
+        self.budget = BufferBudget(int(args.buffer_mb * 1024 * 1024))
+        self.proxy = Proxy(
+            self.context, self.sessions, self.stats, self._established,
+            RelayLimits(idle_timeout_s=args.idle_timeout), self.budget, args.max_connections,
+        )
         self.started = time.time()
         self.control = ControlServer(self.sessions, self.stats, {
             "started": self.started, "ports": list(args.ports), "suites": list(config.suites),
             "aeads": list(config.aeads), "pid": os.getpid(),
-        })
+        }, self._live_stats)
 
-    def _new_connection(self, active: bool, peer: str) -> TcpcryptConnection:
-        return TcpcryptConnection(
-            active=active, config=self.config, random=system_random, cache=self.cache,
-            rsa_keys=self.rsa_keys, peer=peer, now=time.monotonic(),
-        )
+    def _live_stats(self) -> dict[str, Any]:
+        return {
+            "live_connections": len(self.sessions.records(include_ended=False)),
+            "buffered_bytes": self.budget.used, "buffered_peak_bytes": self.budget.peak,
+        }
 
     def _established(self, record: SessionRecord, connection: TcpcryptConnection) -> None:
         if self.keylog is not None:
             self.keylog.write(connection)
         if self.args.verbose:
-            print(f"tcpcryptd: {record.role} {record.wire_local}->{record.wire_remote} "
-                  f"{record.suite} {record.aead} resumed={record.resumed} "
-                  f"sid={record.session_id}", file=sys.stderr, flush=True)
+            self.log.line(f"tcpcryptd: {record.role} {record.wire_local}->{record.wire_remote} "
+                          f"{record.suite} {record.aead} resumed={record.resumed} "
+                          f"sid={record.session_id}")
+
+    def _unhandled(self, _loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        """The event loop's report of an exception nothing caught: one line, counted."""
+        error = context.get("exception")
+        name = type(error).__name__ if error is not None else "error"
+        self.stats.count("internal_errors", name)
+        self.log.line(f"tcpcryptd: internal error: {context.get('message', '')}: {error!r}")
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
+        loop.set_exception_handler(self._unhandled)
         outgoing_port, incoming_port = _proxy_ports(self.args.proxy_ports)
+        settings = rules.RuleSettings(self.args.ports, outgoing_port, incoming_port)
+        listeners: list[socket.socket] = []
         try:
-            listeners = (Proxy.listen(outgoing_port), Proxy.listen(incoming_port))
+            listeners.append(Proxy.listen(outgoing_port))
+            for port in settings.incoming_proxy_ports():
+                listeners.append(Proxy.listen(port, self.context))
         except OSError as error:
+            for listener in listeners:
+                listener.close()
             raise StartupError(f"cannot listen on proxy ports {self.args.proxy_ports}: "
                                f"{error.strerror}") from None
         try:
-            queue = NfQueue(self.args.queue_num)
-        except NfQueueError as error:
+            self.control.bind(self.args.control)  # before any rule: a taken name stops here
+        except OSError as error:
             for listener in listeners:
                 listener.close()
-            raise StartupError(str(error)) from None
+            await self.control.close()
+            raise StartupError(error.strerror if isinstance(error, ControlSocketTaken)
+                               else f"control socket @{self.args.control}: {error.strerror}"
+                               ) from None
         stop = asyncio.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
         installed = False
         try:
-            rules.install(rules.RuleSettings(
-                self.args.queue_num, self.args.ports, outgoing_port, incoming_port
-            ))
+            rules.install(settings)
             installed = True
-            loop.add_reader(queue.fileno(), self._drain_queue, queue)
-            self.proxy.start(*listeners)
-            await self.control.start(self.args.control)
-            expiry = loop.create_task(self._expire_handshakes())
+            self.proxy.start(listeners[0], listeners[1:])
+            await self.control.start()
             print(f"tcpcryptd ready: ports {','.join(map(str, self.args.ports))}, "
                   f"suites {','.join(self.config.suites)}, control @{self.args.control}",
                   flush=True)
             await stop.wait()
-            expiry.cancel()
         finally:
             if installed:
                 rules.remove()
-            loop.remove_reader(queue.fileno())
-            queue.close()
             await self.proxy.close()
+            self.budget.close()
             await self.control.close()
             if self.keylog is not None:
                 self.keylog.close()
-
-    def _drain_queue(self, queue: NfQueue) -> None:
-        now = time.monotonic()
-        for packet in queue.receive():
-            try:
-                replacement = self.handshakes.on_packet(packet.hook, packet.payload, now)
-            except Exception as error:  # never leave a packet without a verdict
-                self.stats.count("internal_errors", type(error).__name__)
-                replacement = None
-            queue.verdict(packet.packet_id, True, replacement)
-
-    async def _expire_handshakes(self) -> None:
-        while True:
-            await asyncio.sleep(1.0)
-            self.handshakes.expire(time.monotonic())
+            self.kernel.close()
+            self.log.close()
 
 
 M_TRIM_THRESHOLD: Final = -1
@@ -236,21 +259,46 @@ def _proxy_ports(text: str) -> tuple[int, int]:
     return outgoing, incoming
 
 
+def _unprivileged_port_start() -> int:
+    """The lowest port any user may bind in this network namespace (1024 by default)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_unprivileged_port_start").read_text())
+    except (OSError, ValueError):
+        return 1024  # a kernel without the setting: the classic rule
+
+
 def _preflight(args: argparse.Namespace) -> TcpcryptConfig:
     if os.geteuid() != 0:
-        raise StartupError("tcpcryptd needs root (iptables rules and NFQUEUE)")
+        raise StartupError("tcpcryptd needs root (iptables rules and the kernel program)")
     for tool in ("iptables", "iptables-restore"):
         if shutil.which(tool) is None:
             raise StartupError(f"{tool} is not installed")
     if args.cleanup:
         return TcpcryptConfig()
-    if args.cache_size < 0 or not args.cache_lifetime > 0:
+    if args.cache_size < 0 or not (math.isfinite(args.cache_lifetime)
+                                   and args.cache_lifetime > 0):
         raise StartupError("--cache-size must be >= 0 and --cache-lifetime > 0")
+    for name, value, low, high in (("--idle-timeout", args.idle_timeout, 1, 86400),
+                                   ("--buffer-mb", args.buffer_mb, 1, 65536),
+                                   ("--max-connections", args.max_connections, 1, 1_000_000)):
+        if not (math.isfinite(value) and low <= value <= high):
+            raise StartupError(f"{name} must be in {low}..{high}, got {value}")
     outgoing, incoming = _proxy_ports(args.proxy_ports)
-    if outgoing == incoming or not all(1 <= p <= 65535 for p in (outgoing, incoming)):
-        raise StartupError("--proxy-ports: two different ports in 1..65535")
-    if {outgoing, incoming} & set(args.ports):
+    proxy_ports = {outgoing, *range(incoming, incoming + len(args.ports))}
+    if len(proxy_ports) != 1 + len(args.ports) or not all(1 <= p <= 65535 for p in proxy_ports):
+        raise StartupError(f"--proxy-ports {outgoing},{incoming}: the outgoing port and "
+                           f"{len(args.ports)} incoming ports from {incoming} must differ and "
+                           "lie in 1..65535")
+    if proxy_ports & set(args.ports):
         raise StartupError("the proxy ports must not be covered ports")
+    unprivileged_start = _unprivileged_port_start()
+    if max(proxy_ports) >= unprivileged_start:
+        raise StartupError(
+            f"--proxy-ports {outgoing},{incoming}: with {len(args.ports)} covered ports the "
+            f"proxy ports reach {max(proxy_ports)}; each must be privileged (below "
+            f"net.ipv4.ip_unprivileged_port_start = {unprivileged_start} here), or any local "
+            f"user could bind it while tcpcryptd is down"
+        )
     try:
         return TcpcryptConfig(suites=args.suites, aeads=args.aeads)
     except UsageError as error:
@@ -269,6 +317,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if rules.ours_present():
             raise StartupError("tcpcryptd rules already exist here (another daemon, or a killed "
                                "one: run `tcpcryptd --cleanup`)")
+        try:
+            loaded = kernel_path.ensure_loaded()
+        except KernelUnavailable as error:
+            raise StartupError(str(error)) from None
+        if loaded:
+            print(loaded, file=sys.stderr, flush=True)
         keep_buffers_on_the_heap()
         _run_event_loop(Daemon(args, config).run())
     except (StartupError, rules.RulesError) as error:

@@ -2,12 +2,14 @@
 
 Outgoing: a local application's connection to a covered port is redirected to the outgoing
 proxy port; the proxy opens the wire connection to the original destination itself (a marked
-socket, so its SYN is queued for the ENO option and not redirected again), then relays
-application bytes <-> frames. Incoming: a peer's connection to a covered port is redirected to
-the incoming proxy port; the proxy connects to the local server at the original address and
-relays frames <-> application bytes. When the handshake fell back, both sides relay plain bytes;
-when the peer breaks the protocol, both sockets are reset and the reason counted. The bytes
-themselves move in `relay.py`.
+socket, not redirected again, opted in to the kernel's TCP-ENO before `connect()`), then
+relays application bytes <-> frames. Incoming: a peer's connection to a covered port is
+redirected to the incoming proxy port, whose listener opted in before `listen()`; the proxy
+reads the accepted socket's negotiation from the kernel, connects to the local server at the
+original address and relays frames <-> application bytes. A negotiation the kernel reports as
+broken after ENO succeeded (`error`) resets the connection: never plain data there. When the
+handshake fell back, both sides relay plain bytes; when the peer breaks the protocol, both
+sockets are reset and the reason counted. The bytes themselves move in `relay.py`.
 """
 
 from __future__ import annotations
@@ -16,12 +18,19 @@ import asyncio
 import errno
 import socket
 import struct
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, Final
 
 from tcpcrypt.connection import ConnectionState, TcpcryptConnection
-from tcpcrypt.daemon.handshake import Flow, HandshakeTable
-from tcpcrypt.daemon.relay import EncryptedRelay, PeerReset, PlainRelay, abort_with_reset
+from tcpcrypt.daemon.budget import BufferBudget
+from tcpcrypt.daemon.kernel_path import DaemonContext
+from tcpcrypt.daemon.relay import (
+    EncryptedRelay,
+    PeerReset,
+    PlainRelay,
+    RelayLimits,
+    abort_with_reset,
+)
 from tcpcrypt.daemon.rules import SOCKET_MARK
 from tcpcrypt.daemon.sessions import Address, SessionRecord, SessionTable
 from tcpcrypt.daemon.stats import Stats
@@ -63,10 +72,14 @@ class Proxy:
     """Accepts redirected connections on two ports and relays them."""
 
     def __init__(
-        self, handshakes: HandshakeTable, sessions: SessionTable, stats: Stats,
-        on_established: EstablishedHook,
+        self, context: DaemonContext, sessions: SessionTable, stats: Stats,
+        on_established: EstablishedHook, limits: RelayLimits | None = None,
+        budget: BufferBudget | None = None, max_connections: int = 4096,
     ) -> None:
-        self._handshakes = handshakes
+        self._limits = limits or RelayLimits()
+        self._budget = budget
+        self._max_connections = max_connections
+        self._context = context
         self._sessions = sessions
         self._stats = stats
         self._on_established = on_established
@@ -74,18 +87,26 @@ class Proxy:
         self._listeners: list[socket.socket] = []
 
     @staticmethod
-    def listen(port: int) -> socket.socket:
+    def listen(port: int, context: DaemonContext | None = None) -> socket.socket:
+        """A proxy listener, transparent so that the rules' guard delivers to it (and to
+        nothing an unprivileged process could open on that port); with `context`, it answers
+        TCP-ENO (the incoming side)."""
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.setsockopt(socket.SOL_IP, socket.IP_TRANSPARENT, 1)
         listener.bind(("0.0.0.0", port))
+        if context is not None:
+            context.prepare_listener(listener)
         listener.listen(1024)
         listener.setblocking(False)
         return listener
 
-    def start(self, outgoing: socket.socket, incoming: socket.socket) -> None:
-        self._listeners = [outgoing, incoming]
+    def start(self, outgoing: socket.socket, incoming: Sequence[socket.socket]) -> None:
+        """Serve the outgoing listener and the incoming ones (one per covered port)."""
+        self._listeners = [outgoing, *incoming]
         self._spawn(self._accept_loop(outgoing, self._outgoing))
-        self._spawn(self._accept_loop(incoming, self._incoming))
+        for listener in incoming:
+            self._spawn(self._accept_loop(listener, self._incoming))
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)
@@ -111,16 +132,27 @@ class Proxy:
                 self._stats.count("accept_errors", errno.errorcode.get(error.errno or 0, "?"))
                 await asyncio.sleep(0.05)
                 continue
+            if len(self._tasks) - len(self._listeners) >= self._max_connections:
+                self._stats.count("refused", "too-many-connections")
+                _abort(sock)  # fail closed: a reset, never an unrelayed connection
+                continue
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self._spawn(handler(sock))
 
-    async def _connect(self, destination: Address) -> socket.socket | None:
+    async def _connect(
+        self, destination: Address, connection: TcpcryptConnection | None = None,
+    ) -> socket.socket | None:
+        """A marked socket connected to `destination`; opted in to ENO with `connection`."""
         sock = marked_socket()
         try:
+            if connection is not None:
+                self._context.kernel.offer(sock, connection.syn_option())
             await asyncio.wait_for(
                 asyncio.get_running_loop().sock_connect(sock, destination), CONNECT_TIMEOUT_S
             )
+            if connection is not None:
+                self._context.after_connect(sock, connection)
             return sock
         except (TimeoutError, OSError) as error:
             code = getattr(error, "errno", None)
@@ -135,14 +167,14 @@ class Proxy:
         except OSError:
             app.close()
             return
-        wire = await self._connect(destination)
+        connection = self._context.new_connection(True, destination)
+        wire = await self._connect(destination, connection)
         if wire is None:
             _abort(app)
             return
         local, remote = _address(wire.getsockname()), _address(wire.getpeername())
-        flow = self._handshakes.claim_a(local, remote)
         record = self._sessions.open("A", local, remote, app_local, destination)
-        await self._carry(app, wire, flow, record)
+        await self._carry(app, wire, connection, record)
 
     async def _incoming(self, wire: socket.socket) -> None:
         try:
@@ -151,7 +183,7 @@ class Proxy:
         except OSError:
             wire.close()
             return
-        flow = self._handshakes.claim_b(remote)
+        connection = self._context.accepted(wire)
         app = await self._connect(destination)
         if app is None:
             _abort(wire)
@@ -160,19 +192,21 @@ class Proxy:
         record = self._sessions.open(
             "B", (local[0], destination[1]), remote, destination, _address(app.getsockname())
         )
-        await self._carry(app, wire, flow, record)
+        await self._carry(app, wire, connection, record)
 
     async def _carry(
-        self, app: socket.socket, wire: socket.socket, flow: Flow | None, record: SessionRecord
+        self, app: socket.socket, wire: socket.socket, connection: TcpcryptConnection,
+        record: SessionRecord,
     ) -> None:
         self._stats.count("connections")
-        connection = flow.connection if flow is not None else None
         try:
-            if connection is None or connection.state is ConnectionState.FALLBACK:
-                reason = connection.reason if connection is not None else "no-handshake-seen"
+            if connection.state is ConnectionState.FALLBACK:
+                reason = connection.reason or "fallback"
                 record.state, record.reason = "fallback", reason
                 self._stats.count("fallbacks", reason)
                 await self._relay_plain(app, wire, record)
+            elif connection.state is ConnectionState.RESET:  # ENO succeeded, then failed
+                raise PeerReset(connection.reason or "reset")
             elif connection.state is ConnectionState.NEGOTIATING:
                 raise PeerReset("handshake-incomplete")
             else:
@@ -206,15 +240,22 @@ class Proxy:
     async def _relay_plain(
         self, app: socket.socket, wire: socket.socket, record: SessionRecord
     ) -> None:
-        await PlainRelay(record).run(app, wire)
+        await PlainRelay(record, self._limits, self._budget).run(app, wire)
 
     async def _relay_encrypted(
         self, app: socket.socket, wire: socket.socket, connection: TcpcryptConnection,
         record: SessionRecord,
     ) -> None:
-        await EncryptedRelay(record, connection, self._events).run(app, wire)
+        def events(connection: TcpcryptConnection, record: SessionRecord) -> bytes:
+            return self._events(connection, record, wire)
 
-    def _events(self, connection: TcpcryptConnection, record: SessionRecord) -> bytes:
+        await EncryptedRelay(
+            record, connection, events, self._limits, self._budget
+        ).run(app, wire)
+
+    def _events(
+        self, connection: TcpcryptConnection, record: SessionRecord, wire: socket.socket
+    ) -> bytes:
         """Apply the connection's events to the record; the application bytes they carry."""
         delivered: list[bytes] = []
         while (event := connection.next_event()) is not None:
@@ -227,6 +268,7 @@ class Proxy:
                 self._stats.count("established")
                 if event.resumed:
                     self._stats.count("resumed")
+                self._context.established(wire, connection, record.role == "B")
                 self._on_established(record, connection)
             elif isinstance(event, ConnectionReset):
                 raise PeerReset(event.reason)

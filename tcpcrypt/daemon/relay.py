@@ -4,8 +4,14 @@ Both sockets are handed to the event loop as transports (asyncio Protocols), so 
 registered with the loop for the connection's whole life and bytes arrive by callback. The
 earlier design awaited `loop.sock_recv` / `loop.sock_sendall` per read and write, which
 registers and unregisters the socket with epoll each time: about 40 `epoll_ctl` calls per
-short connection, measured with strace. Flow control: when one side's write buffer fills,
-reading from the other side pauses until it drains.
+short connection, measured with strace.
+
+Bounds: when one side's write buffer passes `RelayLimits.write_high_water`, reading from the
+other side pauses until it drains; application bytes given to the connection before the keys
+exist stop reading past PENDING_PLAINTEXT_LIMIT; and every relay reports what it holds to the
+daemon's `BufferBudget`, which pauses reading everywhere while the total is over its limit.
+A connection that carries no byte either way for `RelayLimits.idle_timeout_s` (established,
+fallen back, or half closed) is reset (`idle-timeout`).
 
 `PlainRelay` copies bytes both ways (fallback to TCP). `EncryptedRelay` drives a
 `TcpcryptConnection`: wire bytes in, application bytes out, and the reverse. Either finishes
@@ -20,16 +26,25 @@ import contextlib
 import socket
 import struct
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Final, cast
 
 from tcpcrypt.connection import ConnectionState, TcpcryptConnection
+from tcpcrypt.daemon.budget import BufferBudget
 from tcpcrypt.daemon.sessions import SessionRecord
 
 KEY_EXCHANGE_TIMEOUT_S: Final = 10.0
-WRITE_HIGH_WATER: Final = 4 * 1024 * 1024
-PENDING_PLAINTEXT_LIMIT: Final = 4 * 1024 * 1024
+PENDING_PLAINTEXT_LIMIT: Final = 1024 * 1024
 """Application bytes buffered before the keys exist; reading from the application pauses
 beyond this until the connection is established."""
+
+
+@dataclass(frozen=True)
+class RelayLimits:
+    """Per-connection bounds (the daemon's --idle-timeout sets the first)."""
+
+    idle_timeout_s: float = 900.0
+    write_high_water: int = 1024 * 1024
 
 EventHandler = Callable[[TcpcryptConnection, SessionRecord], bytes]
 """Applies the connection's events to the record; returns the application bytes they carry
@@ -62,6 +77,8 @@ class _Side(asyncio.Protocol):
         self.early: list[bytes] = []  # read before the other side was there (uvloop reads at once)
         self.early_eof = False
         self.eof = False
+        self.blocked = False  # the other side's write buffer is full: do not read here
+        self.reading = True
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.attach(transport)
@@ -75,12 +92,13 @@ class _Side(asyncio.Protocol):
         if self.transport is None:
             # uvloop's transports implement asyncio.Transport without subclassing it
             self.transport = cast(asyncio.Transport, transport)
-            self.transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
+            self.transport.set_write_buffer_limits(high=self.relay.limits.write_high_water)
 
     def data_received(self, data: bytes) -> None:
         if not self.relay.started:
             self.early.append(data)
             return
+        self.relay.active()
         self.relay.guarded(self.relay.on_data, self, data)
 
     def eof_received(self) -> bool:
@@ -104,26 +122,31 @@ class _Side(asyncio.Protocol):
         self.relay.on_lost(self, exc)
 
     def pause_writing(self) -> None:
-        other = self.relay.other(self).transport
-        if other is not None:
-            other.pause_reading()
+        self.relay.other(self).blocked = True
+        self.relay.refresh_reading()
 
     def resume_writing(self) -> None:
-        other = self.relay.other(self).transport
-        if other is not None and not other.is_closing():
-            other.resume_reading()
+        self.relay.other(self).blocked = False
+        self.relay.refresh_reading()
 
 
 class _Relay:
     """Two sides, the byte counters of the record, and a future for the outcome."""
 
-    def __init__(self, record: SessionRecord) -> None:
+    def __init__(
+        self, record: SessionRecord, limits: RelayLimits | None = None,
+        budget: BufferBudget | None = None,
+    ) -> None:
         self.record = record
+        self.limits = limits or RelayLimits()
+        self.budget = budget
         self.app = _Side(self, "app")
         self.wire = _Side(self, "wire")
         self.started = False
         self.finished = False
         self.done: asyncio.Future[None] | None = None  # made in run(), inside the loop
+        self.last_active = 0.0
+        self.idle_timer: asyncio.TimerHandle | None = None
 
     def other(self, side: _Side) -> _Side:
         return self.wire if side is self.app else self.app
@@ -139,6 +162,8 @@ class _Relay:
             self.close(reset=True)
             raise
         self.started = True
+        self.active()
+        self.idle_timer = loop.call_later(self.limits.idle_timeout_s, self.check_idle)
         self.guarded(self.on_start)
         for side in (self.app, self.wire):
             side.replay_early()
@@ -154,6 +179,52 @@ class _Relay:
     def on_eof(self, side: _Side) -> None:
         raise NotImplementedError
 
+    def hold_reading(self, side: _Side) -> bool:
+        """Whether the subclass wants `side` not read for now."""
+        return False
+
+    # --- bounds -------------------------------------------------------------------------------
+    def active(self) -> None:
+        self.last_active = asyncio.get_running_loop().time()
+
+    def check_idle(self) -> None:
+        if self.finished:
+            return
+        quiet_until = self.last_active + self.limits.idle_timeout_s
+        loop = asyncio.get_running_loop()
+        if loop.time() >= quiet_until:
+            self.fail(PeerReset("idle-timeout"))
+        else:
+            self.idle_timer = loop.call_at(quiet_until, self.check_idle)
+
+    def held_bytes(self) -> int:
+        """Bytes this relay holds: both write buffers (for the budget)."""
+        return sum(
+            side.transport.get_write_buffer_size() for side in (self.app, self.wire)
+            if side.transport is not None and not side.transport.is_closing()
+        )
+
+    def budget_lifted(self) -> None:
+        if not self.finished:
+            self.refresh_reading()
+
+    def refresh_reading(self) -> None:
+        """Pause or resume reading each side, by every bound at once."""
+        over_budget = self.budget is not None and self.budget.over
+        for side in (self.app, self.wire):
+            transport = side.transport
+            if transport is None or transport.is_closing():
+                continue
+            read = not (side.blocked or over_budget or self.hold_reading(side))
+            if read != side.reading:
+                side.reading = read
+                if read:
+                    transport.resume_reading()
+                else:
+                    transport.pause_reading()
+        if over_budget and self.budget is not None:
+            self.budget.wait(self)
+
     # --- shared machinery ---------------------------------------------------------------------
     def guarded(self, handler: Callable[..., None], *args: object) -> None:
         """Run a handler; any exception ends the relay with it (both sockets reset)."""
@@ -167,6 +238,10 @@ class _Relay:
     def write(self, side: _Side, data: bytes) -> None:
         if data and side.transport is not None and not side.transport.is_closing():
             side.transport.write(data)
+            if self.budget is not None:
+                self.budget.update(self)
+                if self.budget.over:
+                    self.refresh_reading()
 
     def write_eof(self, side: _Side) -> None:
         transport = side.transport
@@ -198,6 +273,10 @@ class _Relay:
             self.fail(ConnectionResetError(f"{side.name} socket closed"))
 
     def close(self, *, reset: bool) -> None:
+        if self.idle_timer is not None:
+            self.idle_timer.cancel()
+        if self.budget is not None:
+            self.budget.release(self)
         for side in (self.app, self.wire):
             transport = side.transport
             if transport is None:
@@ -229,9 +308,10 @@ class EncryptedRelay(_Relay):
     """Application bytes <-> tcpcrypt frames, through the connection's sans-IO core."""
 
     def __init__(
-        self, record: SessionRecord, connection: TcpcryptConnection, events: EventHandler
+        self, record: SessionRecord, connection: TcpcryptConnection, events: EventHandler,
+        limits: RelayLimits | None = None, budget: BufferBudget | None = None,
     ) -> None:
-        super().__init__(record)
+        super().__init__(record, limits, budget)
         self.connection = connection
         self.events = events
         self.pending = 0  # application bytes given to the connection before the keys existed
@@ -263,8 +343,7 @@ class EncryptedRelay(_Relay):
             return
         if self.pending:
             self.pending = 0
-            if self.app.transport is not None and not self.app.transport.is_closing():
-                self.app.transport.resume_reading()
+            self.refresh_reading()
         if self.app_ended_early:  # its held data is sealed now: end the wire stream after it
             self.app_ended_early = False
             self.flush()
@@ -279,8 +358,10 @@ class EncryptedRelay(_Relay):
             self.record.bytes_sent += len(data)
             if connection.state is not ConnectionState.ESTABLISHED:
                 self.pending += len(data)
-                if self.pending > PENDING_PLAINTEXT_LIMIT and self.app.transport is not None:
-                    self.app.transport.pause_reading()
+                if self.budget is not None:
+                    self.budget.update(self)
+                if self.pending > PENDING_PLAINTEXT_LIMIT or (self.budget and self.budget.over):
+                    self.refresh_reading()
         else:
             connection.receive(data)
             self.deliver()
@@ -297,6 +378,12 @@ class EncryptedRelay(_Relay):
         if self.connection.state is not ConnectionState.ESTABLISHED:
             raise PeerReset("closed-during-key-exchange")
         self.write_eof(self.app)
+
+    def hold_reading(self, side: _Side) -> bool:
+        return side is self.app and self.pending > PENDING_PLAINTEXT_LIMIT
+
+    def held_bytes(self) -> int:
+        return super().held_bytes() + self.pending
 
     def close(self, *, reset: bool) -> None:
         if self.deadline is not None:

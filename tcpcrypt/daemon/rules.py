@@ -1,15 +1,22 @@
 """The daemon's iptables rules: what they are, installing them, and removing exactly them.
 
-Two jobs. (1) NFQUEUE sees only handshake packets: a connection's conntrack mark walks through
-a small state machine (SYN seen, SYN-ACK seen, done) so that the SYN, the SYN-ACK and host A's
-segments until B's first non-SYN segment are queued, and nothing after. (2) Connections to the
-covered ports are redirected (nat REDIRECT) to the daemon's two proxy ports: outgoing ones
-(local applications connecting out) and incoming ones (peers connecting in). The daemon's own
-sockets carry a socket mark and are exempt.
+Two jobs. (1) Connections to the covered ports are redirected (nat REDIRECT) to the daemon's
+proxy ports: outgoing ones (local applications connecting out) to one port, incoming ones
+(peers connecting in) to one port per covered port. (Incoming connections from one peer address
+and port to two covered ports would otherwise map to the same NATed 4-tuple: the second one's
+SYN is dropped until the first one's conntrack entry is gone.) The daemon's own sockets carry a
+socket mark and are exempt. (2) A guard in the filter table's INPUT chain lets a new connection
+reach a proxy port only when the socket there is transparent (IP_TRANSPARENT, which only a
+privileged process can set; the proxy's listeners and the sockets they accept are): a killed
+daemon's leftover redirect rules then refuse covered connections (fail closed) instead of
+handing them, in plaintext, to whoever binds the proxy port next. The proxy ports are also
+privileged ports (see main.py), so an unprivileged user cannot bind them in the first place. No
+packet goes to userspace: TCP-ENO is negotiated by the kernel program (kernel_path.py).
 
 Every rule lives in chains named TCPCRYPTD-*, reached by jumps from the built-in chains that
 carry the comment `tcpcryptd`; removal deletes those jumps and chains and nothing else, so it
-also works after the daemon was killed (`tcpcryptd --cleanup`).
+also works after the daemon was killed (`tcpcryptd --cleanup`), including the mangle-table
+chains of the earlier NFQUEUE daemon.
 """
 
 from __future__ import annotations
@@ -22,15 +29,9 @@ from typing import Final
 
 COMMENT: Final = "tcpcryptd"
 CHAIN_PREFIX: Final = "TCPCRYPTD-"
-SOCKET_MARK: Final = 0x7463  # on the daemon's own sockets: never redirected, never queued
-CONNMARK_MASK: Final = 0xF00
-A_SYN: Final = 0x100  # A sent a SYN
-A_WAIT: Final = 0x200  # A saw the SYN-ACK; A's segments are queued until B sends a non-SYN one
-A_DONE: Final = 0x300
-B_SYN: Final = 0x400  # B received a SYN on a covered port
-B_WAIT: Final = 0x500  # B sent the SYN-ACK; A's segments are queued until B sends a non-SYN one
-B_DONE: Final = 0x600
-TABLES: Final = ("mangle", "nat")
+SOCKET_MARK: Final = 0x7463  # on the daemon's own sockets: never redirected
+TABLES: Final = ("filter", "mangle", "nat")  # where ours may be (mangle: earlier versions)
+REMOVAL_ORDER: Final = ("nat", "mangle", "filter")  # the redirects go before the guard
 
 
 class RulesError(RuntimeError):
@@ -39,55 +40,32 @@ class RulesError(RuntimeError):
 
 @dataclass(frozen=True)
 class RuleSettings:
-    queue_num: int
     ports: tuple[int, ...]
     outgoing_proxy_port: int
-    incoming_proxy_port: int
+    first_incoming_proxy_port: int  # covered port i goes to this + i
 
-
-def _mark(value: int) -> str:
-    return f"0x{value:x}/0x{CONNMARK_MASK:x}"
+    def incoming_proxy_ports(self) -> tuple[int, ...]:
+        first = self.first_incoming_proxy_port
+        return tuple(range(first, first + len(self.ports)))
 
 
 def restore_input(settings: RuleSettings) -> str:
-    """The rules as `iptables-restore --noflush` input (one transaction per table)."""
-    queue = f"-j NFQUEUE --queue-num {settings.queue_num} --queue-bypass"
+    """The rules as `iptables-restore --noflush` input (one transaction per table; the guard
+    commits before the redirects exist)."""
     ports = ",".join(str(port) for port in settings.ports)
-    syn = "-p tcp --tcp-flags SYN,ACK SYN"
-    synack = "-p tcp --tcp-flags SYN,ACK SYN,ACK"
-    not_syn = "-p tcp --tcp-flags SYN NONE"
     tag = f"-m comment --comment {COMMENT}"
+    incoming = settings.incoming_proxy_ports()
+    incoming_range = f"{incoming[0]}:{incoming[-1]}" if len(incoming) > 1 else str(incoming[0])
+    proxy_ports = f"{settings.outgoing_proxy_port},{incoming_range}"
+    new_to_proxy = f"-p tcp --syn -m multiport --dports {proxy_ports}"
     lines = [
-        "*mangle",
-        f":{CHAIN_PREFIX}OUT - [0:0]",
-        f":{CHAIN_PREFIX}IN - [0:0]",
-    ]
-    steps = {"A-SYN": A_SYN, "A-SYNACK": A_WAIT, "B-SYN": B_SYN, "B-SYNACK": B_WAIT}
-    lines += [f":{CHAIN_PREFIX}{name} - [0:0]" for name in steps]
-    for name, value in steps.items():
-        lines.append(f"-A {CHAIN_PREFIX}{name} -j CONNMARK --set-xmark {_mark(value)}")
-        lines.append(f"-A {CHAIN_PREFIX}{name} {queue}")
-    lines += [
-        # locally originated: our own SYNs (host A), A's segments, our SYN-ACKs (host B)
-        f"-A {CHAIN_PREFIX}OUT {syn} -m mark --mark 0x{SOCKET_MARK:x} -j {CHAIN_PREFIX}A-SYN",
-        f"-A {CHAIN_PREFIX}OUT -m connmark --mark {_mark(A_WAIT)} -m conntrack --ctdir ORIGINAL "
-        f"{queue}",
-        f"-A {CHAIN_PREFIX}OUT {synack} -m connmark --mark {_mark(B_SYN)} "
-        f"-j {CHAIN_PREFIX}B-SYNACK",
-        # a retransmitted SYN-ACK needs the same option again
-        f"-A {CHAIN_PREFIX}OUT {synack} -m connmark --mark {_mark(B_WAIT)} {queue}",
-        f"-A {CHAIN_PREFIX}OUT {not_syn} -m connmark --mark {_mark(B_WAIT)} "
-        f"-m conntrack --ctdir REPLY -j CONNMARK --set-xmark {_mark(B_DONE)}",
-        # arriving from the network: peers' SYNs (host B), A's segments, SYN-ACKs (host A)
-        f"-A {CHAIN_PREFIX}IN {syn} -m multiport --dports {ports} -j {CHAIN_PREFIX}B-SYN",
-        f"-A {CHAIN_PREFIX}IN -m connmark --mark {_mark(B_WAIT)} -m conntrack --ctdir ORIGINAL "
-        f"{queue}",
-        f"-A {CHAIN_PREFIX}IN {synack} -m connmark --mark {_mark(A_SYN)} "
-        f"-j {CHAIN_PREFIX}A-SYNACK",
-        f"-A {CHAIN_PREFIX}IN {not_syn} -m connmark --mark {_mark(A_WAIT)} "
-        f"-m conntrack --ctdir REPLY -j CONNMARK --set-xmark {_mark(A_DONE)}",
-        f"-A OUTPUT ! -o lo -p tcp {tag} -j {CHAIN_PREFIX}OUT",
-        f"-A PREROUTING ! -i lo -p tcp {tag} -j {CHAIN_PREFIX}IN",
+        "*filter",
+        f":{CHAIN_PREFIX}GUARD - [0:0]",
+        # after nat: a redirected SYN reaches a proxy port only if the daemon listens there
+        # (a transparent socket: its listener, or a TIME_WAIT left by a socket it accepted)
+        f"-A {CHAIN_PREFIX}GUARD {new_to_proxy} -m socket --nowildcard --transparent -j RETURN",
+        f"-A {CHAIN_PREFIX}GUARD {new_to_proxy} -j REJECT --reject-with tcp-reset",
+        f"-I INPUT 1 -p tcp {tag} -j {CHAIN_PREFIX}GUARD",
         "COMMIT",
         "*nat",
         f":{CHAIN_PREFIX}NAT-OUT - [0:0]",
@@ -96,8 +74,8 @@ def restore_input(settings: RuleSettings) -> str:
         f"-A {CHAIN_PREFIX}NAT-OUT -d 127.0.0.0/8 -j RETURN",
         f"-A {CHAIN_PREFIX}NAT-OUT -p tcp -m multiport --dports {ports} "
         f"-j REDIRECT --to-ports {settings.outgoing_proxy_port}",
-        f"-A {CHAIN_PREFIX}NAT-IN -p tcp -m multiport --dports {ports} "
-        f"-j REDIRECT --to-ports {settings.incoming_proxy_port}",
+        *(f"-A {CHAIN_PREFIX}NAT-IN -p tcp --dport {port} -j REDIRECT --to-ports {proxy}"
+          for port, proxy in zip(settings.ports, incoming, strict=True)),
         f"-A OUTPUT -p tcp {tag} -j {CHAIN_PREFIX}NAT-OUT",
         f"-A PREROUTING ! -i lo -p tcp {tag} -j {CHAIN_PREFIX}NAT-IN",
         "COMMIT",
@@ -142,7 +120,7 @@ def install(settings: RuleSettings) -> None:
 def remove() -> int:
     """Delete every tcpcryptd jump and chain; returns how many rules and chains went."""
     removed = 0
-    for table in TABLES:
+    for table in REMOVAL_ORDER:
         lines = _our_lines(table)
         for line in lines:  # jumps from built-in chains first, then our chains' contents
             words = shlex.split(line)

@@ -366,6 +366,23 @@ static __always_inline int a_established(struct bpf_sock_ops *skops, struct bpf_
 	return 1;
 }
 
+/* Whether B's non-SYN segment proves that B left SYN-RECEIVED: it carries data, or it
+ * acknowledges something of ours past the SYN. A bare ACK of our SYN alone is also what B's
+ * kernel sends as a challenge ACK while it still waits for our ACK (e.g. when an off-path
+ * sender spoofs a SYN on this connection's 4-tuple): stopping ENO on it would let our next
+ * segment complete B's handshake without ENO, and B fall back while we negotiated. */
+static __always_inline int b_left_syn_recv(struct bpf_sock_ops *skops)
+{
+	struct tcphdr *th = (struct tcphdr *)(long)skops->skb_data;
+	void *end = (void *)(long)skops->skb_data_end;
+
+	if ((void *)(th + 1) > end)
+		return 1; /* cannot tell: the RFC's rule */
+	if (skops->skb_len > (__u32)th->doff * 4)
+		return 1;
+	return bpf_ntohl(th->ack_seq) != skops->snd_una;
+}
+
 static __always_inline int a_parse(struct bpf_sock_ops *skops, struct bpf_sock *sk)
 {
 	struct eno_sock *st = bpf_sk_storage_get(&eno_sock, sk, 0, 0);
@@ -374,6 +391,8 @@ static __always_inline int a_parse(struct bpf_sock_ops *skops, struct bpf_sock *
 		return 1;
 	if (skops->skb_tcp_flags & TH_SYN)
 		return 1; /* a retransmitted SYN-ACK: keep writing ENO */
+	if (!b_left_syn_recv(skops))
+		return 1; /* may be B's challenge ACK while it waits for our ACK: keep writing ENO */
 	st->flags |= FLAG_B_SEGMENT_SEEN;
 	bpf_sock_ops_cb_flags_set(skops, 0);
 	return 1;

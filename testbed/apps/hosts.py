@@ -7,23 +7,41 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
+
+_ERROR_FILES: dict[int, IO[str]] = {}
+"""Standard error of each long-running process started here, by PID: a file, never a pipe
+nobody reads (a full pipe would block the process's next write, and with it the process)."""
 
 
 def start_module(host: Any, module: str, *args: str) -> subprocess.Popen[str]:
-    """`python -m module args` in `host`, with this interpreter; waits for its first line."""
+    """`python -m module args` in `host`, with this interpreter; waits for its first line.
+    Its standard error goes to a temporary file, returned by `stop_process`."""
+    errors = tempfile.TemporaryFile("w+")  # noqa: SIM115 - closed by error_output()
     process: subprocess.Popen[str] = host.popen(
-        [sys.executable, "-m", module, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True,
+        [sys.executable, "-m", module, *args], stdout=subprocess.PIPE, stderr=errors, text=True,
     )
+    _ERROR_FILES[process.pid] = errors
     assert process.stdout is not None
     line = process.stdout.readline()
     if not line:
-        _, error = process.communicate(timeout=5)
-        raise RuntimeError(f"{module} did not start in {host.name}: {error.strip()}")
+        process.communicate(timeout=5)
+        raise RuntimeError(f"{module} did not start in {host.name}: "
+                           f"{error_output(process).strip()}")
     return process
+
+
+def error_output(process: subprocess.Popen[str]) -> str:
+    """What a process started by `start_module` wrote on standard error (once it ended)."""
+    errors = _ERROR_FILES.pop(process.pid, None)
+    if errors is None:
+        return ""
+    with errors:
+        errors.seek(0)
+        return errors.read()
 
 
 def run_module_json(host: Any, module: str, *args: str, timeout: float = 300) -> Any:
@@ -79,4 +97,4 @@ def stop_process(
     except subprocess.TimeoutExpired:
         process.kill()
         out, error = process.communicate()
-    return out or "", error or ""
+    return out or "", error or error_output(process)

@@ -1,6 +1,7 @@
 """Removes what emulation runs left behind: every process in their hosts' namespaces (which
 takes the namespaces and their interfaces with them) and their state files. Only runs whose
-owner is gone are touched, so a run in progress is never disturbed."""
+owner is gone are touched, so a run in progress is never disturbed; only namespaces that are
+still the recorded ones (inode and cookie, see `state`) lose their processes."""
 
 from __future__ import annotations
 
@@ -9,31 +10,42 @@ import os
 import signal
 import time
 
-from testbed.emulation.state import RunState, load_states, pid_alive, processes_in_netns
+from testbed.emulation.state import (
+    HostRecord,
+    RunState,
+    load_states,
+    netns_cookie,
+    pid_alive,
+    processes_of_host,
+)
 
-ROOT_NETNS = os.stat("/proc/1/ns/net").st_ino if os.path.exists("/proc/1/ns/net") else None
+ROOT_NETNS_COOKIE = netns_cookie(1)
 
 
 def kill_run(state: RunState) -> list[str]:
     """Kill every process of the run's hosts; returns what was removed."""
     removed: list[str] = []
-    for host in state.hosts:
-        if host.netns_inode == ROOT_NETNS:
-            continue  # never touch the machine's own namespace
-        victims = processes_in_netns(host.netns_inode)
-        for pid in victims:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+    hosts = [host for host in state.hosts if host.netns_cookie != ROOT_NETNS_COOKIE]
+    for host in hosts:  # never the machine's own namespace
+        if not host.netns_cookie:
+            removed.append(f"host {host.name}: no namespace cookie recorded, left alone")
+            continue
+        with processes_of_host(host) as victims:
+            for pid in victims:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
         if victims:
             removed.append(f"host {host.name}: killed {len(victims)} process(es)")
     deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and any(
-        processes_in_netns(host.netns_inode) for host in state.hosts
-        if host.netns_inode != ROOT_NETNS
-    ):
+    while time.monotonic() < deadline and any(_remaining(host) for host in hosts):
         time.sleep(0.05)
     state.discard()
     return removed
+
+
+def _remaining(host: HostRecord) -> bool:
+    with processes_of_host(host) as left:
+        return bool(left)
 
 
 def clean_leftovers() -> list[str]:

@@ -14,7 +14,7 @@ from typing import Any
 from testbed.emulation.cleanup import kill_run
 from testbed.emulation.kernel_program import run_program
 from testbed.emulation.middlebox_nodes import start_middleboxes, stop_middleboxes
-from testbed.emulation.state import STATE_DIR, HostRecord, RunState, netns_inode
+from testbed.emulation.state import STATE_DIR, HostRecord, RunState, netns_cookie, netns_inode
 from testbed.fidelity import network_up, note_engine_reports
 
 
@@ -78,9 +78,9 @@ def emulated_network(topo: Any) -> Iterator[Any]:
             net = Mininet(topo=topo, controller=None, autoSetMacs=True, build=False)
             net.build()
             for host in net.hosts:
-                inode = netns_inode(host.pid)
-                if inode is not None:
-                    state.hosts.append(HostRecord(host.name, host.pid, inode))
+                inode, cookie = netns_inode(host.pid), netns_cookie(host.pid)
+                if inode is not None and cookie is not None:
+                    state.hosts.append(HostRecord(host.name, host.pid, inode, cookie))
             state.save()
             net.start()
             start_middleboxes(net)

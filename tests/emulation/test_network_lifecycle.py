@@ -14,31 +14,35 @@ import pytest
 
 from testbed.emulation.cleanup import clean_leftovers
 from testbed.emulation.network import EmulationError, emulated_network
-from testbed.emulation.state import load_states, processes_in_netns
+from testbed.emulation.state import HostRecord, load_states, processes_in_netns, processes_of_host
 from topologies.line import LineTopo
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def leftovers() -> int:
-    return sum(len(processes_in_netns(h.netns_inode)) for s in load_states() for h in s.hosts)
+def run_hosts(owner: int) -> list[HostRecord]:
+    """The hosts recorded by the run of process `owner` (other runs on the machine ignored)."""
+    return [host for state in load_states() if state.owner_pid == owner for host in state.hosts]
 
 
-def mininet_shells() -> int:
-    done = subprocess.run(["pgrep", "-f", "mininet:"], capture_output=True, text=True,
-                          check=False)
-    return len(done.stdout.split())
+def leftovers(hosts: list[HostRecord]) -> int:
+    """Processes still in those hosts' namespaces (while they are the recorded ones)."""
+    total = 0
+    for host in hosts:
+        with processes_of_host(host) as pids:
+            total += len(pids)
+    return total
 
 
 def test_two_hosts_talk_and_nothing_remains() -> None:
-    shells_before = mininet_shells()
     with emulated_network(LineTopo()) as net:
         client, server = net.get("client"), net.get("server")
         assert "1 received" in client.cmd(f"ping -c 1 -W 2 {server.IP()}")
-        inodes = [os.stat(f"/proc/{h.pid}/ns/net").st_ino for h in net.hosts]
-    assert all(not processes_in_netns(inode) for inode in inodes)
-    assert mininet_shells() == shells_before
-    assert load_states() == []
+        hosts = run_hosts(os.getpid())
+        shells = [h.pid for h in net.hosts]
+    assert hosts and leftovers(hosts) == 0  # (other runs on the machine are not counted)
+    assert not any(Path(f"/proc/{pid}").exists() for pid in shells)
+    assert run_hosts(os.getpid()) == []
 
 
 def test_daemonized_processes_are_killed_and_errors_still_clean_up() -> None:
@@ -51,7 +55,7 @@ def test_daemonized_processes_are_killed_and_errors_still_clean_up() -> None:
         assert len(processes_in_netns(inode)) >= 2
         raise RuntimeError("experiment failed")
     assert not processes_in_netns(inode)
-    assert load_states() == []
+    assert run_hosts(os.getpid()) == []
 
 
 def test_a_second_concurrent_run_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -85,17 +89,19 @@ def _start_runner() -> subprocess.Popen[str]:
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_interrupted_run_cleans_up_itself(signum: int) -> None:
     process = _start_runner()
-    assert leftovers() > 0
+    hosts = run_hosts(process.pid)
+    assert leftovers(hosts) > 0
     process.send_signal(signum)
     process.wait(timeout=30)
-    assert leftovers() == 0 and load_states() == []
+    assert leftovers(hosts) == 0 and run_hosts(process.pid) == []
 
 
 def test_clean_leftovers_repairs_a_killed_run() -> None:
     process = _start_runner()
+    hosts = run_hosts(process.pid)
     process.kill()
     process.wait(timeout=10)
-    assert leftovers() > 0
+    assert leftovers(hosts) > 0
     removed = clean_leftovers()
     assert any("killed" in line for line in removed)
-    assert leftovers() == 0 and load_states() == []
+    assert leftovers(hosts) == 0 and run_hosts(process.pid) == []

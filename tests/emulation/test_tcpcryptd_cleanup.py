@@ -78,7 +78,7 @@ def test_cleanup_after_sigkill_restores_iptables_exactly(tmp_path: Path) -> None
         restart.communicate(timeout=10)
         after_restart = iptables_save(client)
 
-    assert "TCPCRYPTD" in during["nat"] and "TCPCRYPTD" in during["mangle"]
+    assert "TCPCRYPTD" in during["nat"] and "TCPCRYPTD" in during["filter"]  # redirects, guard
     assert after_kill == during  # the killed daemon left its rules
     assert stale != "200"
     assert cleanup.returncode == 0, cleanup.stderr

@@ -5,9 +5,10 @@ segment carried none) and asks for the option bytes to send.
 
 * The active opener is host A: `syn_option()` lists the TEPs it offers (after a global
   suboption with b=1 when `want_b`), then `on_synack()` picks the negotiated TEP: the last TEP
-  of B's SYN-ACK that A also offered. B's SYN-ACK option starts with a global suboption with
-  b=1; an option without one means b=0, and equal b bits at both ends disable ENO
-  ("role-conflict"), as in the 2016 Linux TCP-ENO implementation. A's first ACK carries
+  of B's SYN-ACK that A also offered. B's SYN-ACK option carries a global suboption with
+  b=1 (ours writes it first; a peer's may stand anywhere, the first one counts); an option
+  without one means b=0, and equal b bits at both ends disable ENO ("role-conflict"), as in
+  the 2016 Linux TCP-ENO implementation. A's first ACK carries
   `ack_option()`, an ENO option without suboptions, so that B knows its SYN-ACK's option
   arrived.
 * The passive opener is host B: `on_syn()`, then `synack_option()` (the TEP its chooser picked,

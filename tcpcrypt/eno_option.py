@@ -5,17 +5,22 @@ some with data:
 
 * high bit (v) clear, 0x00-0x1f: the global suboption. Bit 0x01 is `b` (this host wants role B);
   bits 0x06 are the application-aware field (believed RFC behaviour); the other bits are
-  reserved: sent as zero, ignored on receipt (believed RFC behaviour). At most one global
-  suboption, and only as the first suboption.
+  reserved: sent as zero, ignored on receipt (believed RFC behaviour). It may stand anywhere
+  among the suboptions (the reference implementation sends it after its TEPs); on receipt the
+  first one counts and any later one is ignored (believed RFC behaviour, as a 2016 Linux TCP-ENO
+  implementation reads it). The encoder writes at most one, where the caller puts it.
 * v clear, 0x20-0x7f: a TEP identifier without data.
-* 0x80-0x9f: a length byte `100nnnnn`. The nnnnn+1 bytes after it are one suboption: a TEP byte
-  with v set, then nnnnn bytes of data (believed RFC behaviour: the count includes the TEP byte).
+* 0x80-0x9f: a length byte `100nnnnn`. It is followed by a TEP byte with v set and then nnnnn+1
+  bytes of data: nnnnn+2 bytes after the length byte, 1 to 32 bytes of data (believed RFC
+  behaviour, as two 2016 Linux TCP-ENO implementations read it). So a TEP without data never
+  has a length byte: it is written as its plain byte (v clear).
 * 0xa0-0xff without a length byte in front: a TEP byte with v set whose data runs to the end of
   the option, so it must be the last suboption.
 
-The encoder writes a TEP with empty data as its plain byte, the last TEP with data in the
-no-length-byte form, and any other TEP with data behind a length byte. Receipt of the drafts'
-experimental form (kind 253, ExID 0x454E) is accepted too; the encoder always writes kind 69.
+The encoder writes a TEP with empty data as its plain byte, the last suboption, when it is a TEP
+with data, in the no-length-byte form, and any other TEP with data behind a length byte
+(`length_byte`). Receipt of the drafts' experimental form (kind 253, ExID 0x454E) is accepted
+too; the encoder always writes kind 69.
 
 Malformed input raises `DecodeError` with one of the reasons "eno-truncated", "eno-bad-length",
 "eno-bad-kind", "eno-bad-suboption"; an option the encoder cannot write raises `UsageError`.
@@ -42,8 +47,10 @@ GLOBAL_APP_AWARE_MAX: Final = GLOBAL_APP_AWARE_MASK >> GLOBAL_APP_AWARE_SHIFT
 LENGTH_BYTE_MIN: Final = 0x80
 LENGTH_BYTE_MAX: Final = 0x9F
 LENGTH_BYTE_COUNT_MASK: Final = 0x1F
-# Believed RFC behaviour: nnnnn+1 counts the TEP byte and its data, so at most 31 data bytes.
-MAX_LENGTH_BYTE_DATA: Final = LENGTH_BYTE_COUNT_MASK
+# Believed RFC behaviour: a length byte `100nnnnn` is followed by the v=1 TEP byte and then
+# nnnnn+1 data bytes, so it carries 1 to 32 bytes of data (never none).
+MIN_LENGTH_BYTE_DATA: Final = 1
+MAX_LENGTH_BYTE_DATA: Final = LENGTH_BYTE_COUNT_MASK + 1
 TEP_MIN: Final = 0x20
 TEP_MAX: Final = 0x7F
 
@@ -75,8 +82,8 @@ class EnoOption:
 
     @property
     def global_suboption(self) -> GlobalSuboption | None:
-        first = self.suboptions[0] if self.suboptions else None
-        return first if isinstance(first, GlobalSuboption) else None
+        """The (first) global suboption, wherever it stands; None when there is none."""
+        return next((s for s in self.suboptions if isinstance(s, GlobalSuboption)), None)
 
     @property
     def teps(self) -> tuple[TepSuboption, ...]:
@@ -111,29 +118,34 @@ def _global_suboption(byte: int) -> GlobalSuboption:
 
 
 def parse_eno_option(option: bytes) -> EnoOption:
-    """Parse a whole TCP option (kind, length, body); bytes past its length are ignored."""
+    """Parse a whole TCP option (kind, length, body); bytes past its length are ignored.
+
+    The first global suboption is kept wherever it stands; later ones are left out.
+    """
     body = _option_body(option)
     suboptions: list[Suboption] = []
+    seen_global = False
     position = 0
     while position < len(body):
         byte = body[position]
         if byte < TEP_MIN:
-            if suboptions:
-                raise DecodeError("eno-bad-suboption", "global suboption not first")
-            suboptions.append(_global_suboption(byte))
+            if not seen_global:
+                suboptions.append(_global_suboption(byte))
+                seen_global = True
             position += 1
         elif byte <= TEP_MAX:
             suboptions.append(TepSuboption(byte))
             position += 1
         elif byte <= LENGTH_BYTE_MAX:
-            count = (byte & LENGTH_BYTE_COUNT_MASK) + 1
-            chunk = body[position + 1 : position + 1 + count]
-            if len(chunk) < count:
+            # The TEP byte, then nnnnn+1 data bytes.
+            data_size = (byte & LENGTH_BYTE_COUNT_MASK) + 1
+            chunk = body[position + 1 : position + 2 + data_size]
+            if len(chunk) < 1 + data_size:
                 raise DecodeError("eno-truncated", "length byte runs past the option")
             if chunk[0] < V_BIT | TEP_MIN:
                 raise DecodeError("eno-bad-suboption", "length byte not followed by a v=1 TEP")
             suboptions.append(TepSuboption(chunk[0] & ~V_BIT, chunk[1:]))
-            position += 1 + count
+            position += 2 + data_size
         else:
             suboptions.append(TepSuboption(byte & ~V_BIT, body[position + 1 :]))
             position = len(body)
@@ -149,6 +161,16 @@ def _encode_global(suboption: GlobalSuboption) -> bytes:
     return bytes((int(suboption.b) | aware << GLOBAL_APP_AWARE_SHIFT,))
 
 
+def length_byte(data_size: int) -> int:
+    """The length byte `100nnnnn` in front of a TEP byte with `data_size` (1-32) data bytes."""
+    if not MIN_LENGTH_BYTE_DATA <= data_size <= MAX_LENGTH_BYTE_DATA:
+        raise UsageError(
+            f"a length byte carries {MIN_LENGTH_BYTE_DATA} to {MAX_LENGTH_BYTE_DATA} data bytes, "
+            f"not {data_size} (a TEP without data is written as its plain byte)"
+        )
+    return LENGTH_BYTE_MIN | (data_size - 1)
+
+
 def _encode_tep(suboption: TepSuboption, last: bool) -> bytes:
     tep, data = suboption.tep, suboption.data
     if not isinstance(tep, int) or not TEP_MIN <= tep <= TEP_MAX:
@@ -160,18 +182,21 @@ def _encode_tep(suboption: TepSuboption, last: bool) -> bytes:
     if last:
         return bytes((tep | V_BIT,)) + data
     if len(data) > MAX_LENGTH_BYTE_DATA:
-        raise UsageError(f"TEP data of {len(data)} bytes too long for a length byte")
-    return bytes((LENGTH_BYTE_MIN | len(data), tep | V_BIT)) + data
+        raise UsageError(f"TEP data of {len(data)} bytes too long for a length byte (at most "
+                         f"{MAX_LENGTH_BYTE_DATA}) before another suboption")
+    return bytes((length_byte(len(data)), tep | V_BIT)) + data
 
 
 def encode_eno_option(option: EnoOption) -> bytes:
     """The option as kind 69, length, suboptions; UsageError if it cannot be encoded."""
     count = len(option.suboptions)
     parts: list[bytes] = []
+    seen_global = False
     for index, suboption in enumerate(option.suboptions):
         if isinstance(suboption, GlobalSuboption):
-            if index != 0:
-                raise UsageError("the global suboption may only be the first suboption")
+            if seen_global:
+                raise UsageError("an ENO option carries at most one global suboption")
+            seen_global = True
             parts.append(_encode_global(suboption))
         elif isinstance(suboption, TepSuboption):
             parts.append(_encode_tep(suboption, index == count - 1))

@@ -190,55 +190,69 @@ static __always_inline void fill_conn_key(struct bpf_sock_ops *skops, struct con
 }
 
 /* The TEPs an ENO option offers: teps[i], with the offset and length of each one's data
- * inside buf. Returns the count, or -1 when the option is malformed. *b gets the b bit. */
+ * inside buf. Returns the count, or -1 when the option is malformed. b gets the b bit of the
+ * first global suboption, wherever it stands (later ones are ignored). A length byte
+ * 100nnnnn is followed by a v=1 TEP byte and nnnnn+1 data bytes. Same reading as
+ * tcpcrypt/eno_option.py. */
 struct offers {
 	__u8 tep[MAX_OFFERS];
 	__u8 off[MAX_OFFERS];
 	__u8 len[MAX_OFFERS];
 	int count;
 	int b;
+	/* Parser scratch, kept in memory and reread each round (volatile): the verifier then
+	 * sees an unknown position instead of one exact value per path, so its states merge.
+	 * With the position in a register, global suboptions allowed anywhere made the loop
+	 * exceed the verifier's 1M-instruction budget. */
+	int pos;
+	int global_seen;
 };
 
 struct optbuf {
 	__u8 b[BUF];
 };
 
+#define RELOAD(field) (*(volatile int *)&(field))
+
 /* Global (verified once, on its own), like the other __noinline functions below. */
 __noinline int parse_option(const struct optbuf *opt, int length, struct offers *out)
 {
-	int pos = 2, i;
 	const __u8 *buf;
+	int i;
 
 	if (!opt || !out)
 		return -1;
 	buf = opt->b;
 	out->count = 0;
 	out->b = 0;
+	out->pos = 2;
+	out->global_seen = 0;
 	if (length < 2 || length > OPT_MAX)
 		return -1;
 	for (i = 0; i < OPT_MAX; i++) {
+		int pos = RELOAD(out->pos), n = RELOAD(out->count);
 		__u8 byte;
-		int n = out->count;
 
-		if (pos >= length)
+		if (pos < 2 || pos >= length)
 			break;
 		byte = buf[pos & (BUF - 1)];
 		if (byte < 0x20) {
-			if (pos != 2)
-				return -1;
-			out->b = byte & 1;
-			pos += 1;
+			if (!RELOAD(out->global_seen))
+				out->b = byte & 1;
+			out->global_seen = 1;
+			out->pos = pos + 1;
 			continue;
 		}
-		if (n >= MAX_OFFERS)
+		if (n < 0 || n >= MAX_OFFERS)
 			return -1;
 		if (byte < 0x80) {
 			out->tep[n & (MAX_OFFERS - 1)] = byte;
 			out->off[n & (MAX_OFFERS - 1)] = 0;
 			out->len[n & (MAX_OFFERS - 1)] = 0;
-			pos += 1;
+			out->pos = pos + 1;
 		} else if (byte < 0xa0) {
-			int size = (byte & 0x1f) + 1;
+			/* the TEP byte, then nnnnn+1 data bytes */
+			int size = (byte & 0x1f) + 2;
 			__u8 tep;
 
 			if (pos + 1 + size > length)
@@ -249,12 +263,12 @@ __noinline int parse_option(const struct optbuf *opt, int length, struct offers 
 			out->tep[n & (MAX_OFFERS - 1)] = tep & 0x7f;
 			out->off[n & (MAX_OFFERS - 1)] = pos + 2;
 			out->len[n & (MAX_OFFERS - 1)] = size - 1;
-			pos += 1 + size;
+			out->pos = pos + 1 + size;
 		} else {
 			out->tep[n & (MAX_OFFERS - 1)] = byte & 0x7f;
 			out->off[n & (MAX_OFFERS - 1)] = pos + 1;
 			out->len[n & (MAX_OFFERS - 1)] = length - pos - 1;
-			pos = length;
+			out->pos = length;
 		}
 		out->count = n + 1;
 	}

@@ -8,11 +8,13 @@ from pathlib import Path
 import pytest
 from kernel_lab import Pair, capture, finish
 
-from tcpcrypt.constants import TEP_TCPCRYPT_ECDHE_CURVE25519
+from tcpcrypt.constants import TEP_TCPCRYPT_ECDHE_CURVE25519, TEP_TCPCRYPT_ECDHE_P256
+from tcpcrypt.key_schedule import SessionSecret
 
 PORT = 7100
 ENO = 69
 X25519 = TEP_TCPCRYPT_ECDHE_CURVE25519
+P256 = TEP_TCPCRYPT_ECDHE_P256
 
 
 def test_library_pair_agrees_on_the_session_and_the_capture_shows_eno_and_no_plaintext(
@@ -252,3 +254,64 @@ def test_a_tfo_socket_skips_eno(pair: Pair) -> None:
     servers = finish(server)
     assert clients[0]["kernel"]["reason"] == "tfo"
     assert servers[0]["kernel"]["reason"] == "tfo"  # B answers no ENO to a TFO SYN
+
+
+def test_a_library_client_offering_two_suites_resumes_behind_a_length_byte(
+    pair: Pair, tmp_path: Path
+) -> None:
+    """The resuming SYN names X25519 with A's 9-byte identifier ahead of P-256: a length byte
+    0x88 (nnnnn+1 = 9 data bytes after the TEP byte), which B's kernel must read as 9 bytes."""
+    cap = capture(pair, pair.b, pair.b_if, tmp_path / "wire.pcap")
+    server = pair.start_server(pair.b, "lib-server", str(PORT), "2", "x25519,p256")
+    clients = pair.peer(pair.a, "lib-client", pair.b_ip, str(PORT), "2", "x25519,p256")
+    servers = finish(server)
+    packets = cap.stop()
+    assert [c["resumed"] for c in clients] == [s["resumed"] for s in servers] == [False, True]
+    assert [c["sessid"] for c in clients] == [s["sessid"] for s in servers]
+    syn = [p.option(ENO) for p in packets if p.is_syn()][1]
+    assert syn is not None and len(syn) == 14
+    assert syn[:4] == bytes([ENO, 14, 0x88, 0x80 | X25519]) and syn[13] == P256
+    synack = [p.option(ENO) for p in packets if p.is_synack()][1]
+    assert synack is not None and synack[:4] == bytes([ENO, 13, 0x01, 0x80 | X25519])
+
+
+def test_a_resumption_identifier_behind_a_length_byte_is_answered_by_the_kernel(
+    pair: Pair,
+) -> None:
+    a_id, b_id = "33" * 9, "44" * 9
+    resuming_syn = bytes([ENO, 14, 0x88, 0x80 | X25519]) + bytes.fromhex(a_id) + bytes([P256])
+    server = pair.start_server(pair.b, "raw-listen", str(PORT), "1", f"{X25519:x}", a_id, b_id)
+    clients = pair.peer(pair.a, "raw-offer", pair.b_ip, str(PORT), resuming_syn.hex())
+    servers = finish(server)
+    resumed_answer = bytes([ENO, 13, 0x01, 0x80 | X25519]) + bytes.fromhex(b_id)
+    assert clients[0]["kernel"]["state"] == "negotiated"
+    assert clients[0]["kernel"]["synack"] == resumed_answer.hex()
+    assert servers[0]["kernel"]["resumed"] is True
+
+
+@pytest.mark.parametrize(
+    ("syn", "client", "server"),
+    [
+        # After the TEPs, where the reference implementation puts it; b=0.
+        (bytes([ENO, 5, P256, X25519, 0x00]), ("negotiated", None), ("negotiated", None)),
+        # Between the TEPs, application-aware bits set, a second global byte ignored.
+        (bytes([ENO, 6, P256, 0x02, X25519, 0x01]), ("negotiated", None),
+         ("negotiated", None)),
+        # b=1 after the TEPs is read: equal b bits, B answers no ENO.
+        (bytes([ENO, 5, P256, X25519, 0x01]), ("fallback", "no-eno-synack"),
+         ("fallback", "role-conflict")),
+    ],
+)
+def test_a_syn_with_the_global_suboption_after_the_teps_is_read(
+    pair: Pair, syn: bytes, client: tuple[str, str | None], server: tuple[str, str | None]
+) -> None:
+    listener = pair.start_server(pair.b, "raw-listen", str(PORT), "1", f"{X25519:x}",
+                                 "55" * 9, "66" * 9)
+    clients = pair.peer(pair.a, "raw-offer", pair.b_ip, str(PORT), syn.hex())
+    servers = finish(listener)
+    seen_a, seen_b = clients[0]["kernel"], servers[0]["kernel"]
+    assert (seen_a["state"], seen_a["reason"]) == client
+    assert (seen_b["state"], seen_b["reason"]) == server
+    if client[0] == "negotiated":
+        assert seen_a["synack"] == bytes([ENO, 4, 0x01, X25519]).hex()
+        assert seen_b["syn"] == syn.hex()

@@ -222,6 +222,41 @@ def test_b_falls_back_when_a_syn_also_says_b() -> None:
     assert b.synack_option() is None and b.fallback_reason == "role-conflict"
 
 
+def test_a_resumption_offer_travels_behind_a_length_byte_with_its_nine_bytes() -> None:
+    a = EnoEndpoint([TepSuboption(X25519, A_ID), TepSuboption(P256)])
+    b = EnoEndpoint([TepSuboption(X25519, B_ID)])
+    syn, _ = handshake(a, b)
+    assert syn == bytes([69, 14, 0x88, 0x80 | X25519]) + A_ID + bytes([P256])
+    ra, rb = results(a, b)
+    assert ra.a_data == rb.a_data == A_ID
+
+
+@pytest.mark.parametrize(
+    ("syn", "reason"),
+    [
+        (bytes([69, 5, P256, X25519, 0x00]), None),  # the reference's place: after the TEPs
+        (bytes([69, 5, P256, 0x02, X25519]), None),  # between TEPs, application-aware 1
+        (bytes([69, 5, P256, X25519, 0x01]), "role-conflict"),  # b=1 read after the TEPs
+        (bytes([69, 6, P256, X25519, 0x00, 0x01]), None),  # a second one is ignored
+    ],
+)
+def test_b_reads_a_global_suboption_wherever_a_puts_it(syn: bytes, reason: str | None) -> None:
+    b = EnoEndpoint(teps(X25519))
+    b.on_syn(syn)
+    synack = b.synack_option()
+    assert b.fallback_reason == reason
+    assert (synack is None) is (reason is not None)
+
+
+def test_a_reads_the_b_bit_after_the_tep_of_the_synack() -> None:
+    a = EnoEndpoint(teps(X25519))
+    syn = a.syn_option()
+    synack = bytes([69, 4, X25519, 0x01])
+    a.on_synack(synack)
+    assert a.result is not None and a.result.tep == X25519
+    assert a.result.transcript == syn + synack
+
+
 def test_want_b_puts_a_global_suboption_with_b_first() -> None:
     a = EnoEndpoint(teps(X25519, P256), want_b=True)
     option = parse_eno_option(a.syn_option())

@@ -1,15 +1,18 @@
-# Two commands for a newcomer: `make run` (set up, then run the main experiment) and
+# Two commands for a newcomer: `make run` (set up, then reproduce the 2010 paper's claims:
+# quick experiments into $(RESULTS), then the report on the terminal and as HTML) and
 # `make test` (set up, then run the whole test suite). Both are idempotent.
 
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 # Debian packages the testbed needs (Mininet without Open vSwitch, iptables for NFQUEUE,
-# the real applications the experiments drive: Apache httpd and wrk for web-server).
+# the real applications the experiments drive: Apache httpd and wrk for web-server; chromium,
+# headless, for the test that opens the report's HTML page).
 APT_PACKAGES := mininet iptables iperf3 tcpdump ethtool curl openssl iputils-ping python3-venv python3-dev \
-	apache2 wrk
+	apache2 wrk chromium
 INSTALLED := $(VENV)/.installed
 RUN_FLAGS ?=
+RESULTS ?= results/paper
 
 .PHONY: setup apt run test bench lint clean
 
@@ -33,7 +36,7 @@ $(INSTALLED): pyproject.toml
 	@touch $@
 
 run: setup
-	$(VENV)/bin/testbed run connect --quick --allow-unmet $(RUN_FLAGS)
+	TESTBED_LOCK_WAIT_S=$${TESTBED_LOCK_WAIT_S:-1800} $(VENV)/bin/testbed reproduce --out $(RESULTS) $(RUN_FLAGS)
 
 test: setup
 	$(PY) -m pytest

@@ -1,0 +1,50 @@
+"""`testbed report RESULTS_DIR`: the paper-reproduction report on the terminal (one table per
+claim of the 2010 paper, wrapped to the console's width, nothing cut) and as one
+self-contained HTML page beside the results (`report.html`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+
+from testbed.claims import Claim, Results, all_claims, load_results
+from testbed.report import rows_tables
+
+HTML_NAME = "report.html"
+
+
+def print_claims(console: Console, results: Results, claims: list[Claim]) -> None:
+    """Every claim's table (or why it is not measured), then what failed or was unreadable."""
+    console.print(f"[bold]The 2010 tcpcrypt paper beside this run[/bold] ({results.directory})")
+    for claim in claims:
+        if claim.missing:
+            console.print(f"\n[bold]{claim.title}[/bold]\n  {claim.missing}")
+            continue
+        console.print()
+        for table in rows_tables(claim.title, claim.rows, console.width, claim.key_width):
+            console.print(table)
+        for note in claim.notes:
+            console.print(f"  note: {note}", soft_wrap=False)
+    if results.failures:
+        console.print()
+        for experiment, reason in results.failures.items():
+            console.print(f"[bold red]failed:[/bold red] {experiment}: {reason}")
+    for name, reason in results.unreadable.items():
+        console.print(f"[yellow]left out:[/yellow] {name}: {reason}")
+
+
+def report(console: Console, directory: Path, html: Path | None = None) -> Path:
+    """Print the report on `console` and write the HTML page (default RESULTS_DIR/report.html);
+    its path. ValueError (one line) for a directory that holds no results."""
+    from testbed.report_html import write_html
+
+    results = load_results(directory)
+    if not results.documents and not results.failures:
+        raise ValueError(f"{directory}: no result files (results/*.json as `testbed run` "
+                         "writes them)")
+    claims = all_claims(results)
+    print_claims(console, results, claims)
+    path = write_html(results, claims, html or directory / HTML_NAME)
+    console.print(f"\nHTML report written to {path}")
+    return path

@@ -9,9 +9,19 @@ from pathlib import Path
 from rich.console import Console
 
 from testbed.claims import Claim, Results, all_claims, load_results
-from testbed.report import rows_tables
+from testbed.report import format_cell, rows_tables
 
 HTML_NAME = "report.html"
+NARROWEST_KEY = 14  # the first column folds down to this before a table is split
+
+
+def key_width(claim: Claim, width: int) -> int:
+    """The first column's width: the claim's own, or less on a narrow console so that the
+    paper's figure and this run's stay side by side in one table while they can."""
+    columns = list(dict.fromkeys(column for row in claim.rows for column in row))
+    others = sum(max([len(column)] + [len(format_cell(row.get(column))) for row in claim.rows])
+                 + 3 for column in columns[1:])
+    return max(NARROWEST_KEY, min(claim.key_width, width - 1 - 3 - others))
 
 
 def print_claims(console: Console, results: Results, claims: list[Claim]) -> None:
@@ -22,7 +32,8 @@ def print_claims(console: Console, results: Results, claims: list[Claim]) -> Non
             console.print(f"\n[bold]{claim.title}[/bold]\n  {claim.missing}")
             continue
         console.print()
-        for table in rows_tables(claim.title, claim.rows, console.width, claim.key_width):
+        for table in rows_tables(claim.title, claim.rows, console.width,
+                                 key_width(claim, console.width)):
             console.print(table)
         for note in claim.notes:
             console.print(f"  note: {note}", soft_wrap=False)

@@ -89,14 +89,17 @@ def test_a_connection_rate_on_another_profile_is_left_out(tmp_path: Path,
     assert str(_claim(tmp_path, "simulated 8-core")["missing"]).startswith(NOT_MEASURED)
 
 
-def test_tables_fit_80_columns_and_cut_no_header(tmp_path: Path,
-                                                 write_results: Writer) -> None:
+@pytest.mark.parametrize("width", [80, 60])
+def test_tables_fit_a_narrow_terminal_and_cut_no_header(tmp_path: Path, write_results: Writer,
+                                                        width: int) -> None:
     write_results(tmp_path)
-    text = _text(tmp_path)
-    assert all(len(line) <= 80 for line in text.splitlines()), max(text.splitlines(), key=len)
+    text = _text(tmp_path, width)
+    assert all(len(line) <= width for line in text.splitlines()), max(text.splitlines(), key=len)
     assert "…" not in text
     for header in ("figure", "paper (2010)", "this run", "middlebox", "tcpcryptd-x25519"):
         assert re.search(rf"[┃|] {re.escape(header)} +[┃|]", text), header
+    # the paper's figure and this run's side by side in one table, even at 60 columns
+    assert re.search(r"┃ figure +┃ paper \(2010\) ┃ this run +┃", text)
 
 
 def test_the_report_in_a_log_file_reads_the_same(tmp_path: Path, write_results: Writer) -> None:

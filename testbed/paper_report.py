@@ -5,6 +5,7 @@ self-contained HTML page beside the results (`report.html`)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
@@ -37,12 +38,33 @@ def print_claims(console: Console, results: Results, claims: list[Claim]) -> Non
             console.print(table)
         for note in claim.notes:
             console.print(f"  note: {note}", soft_wrap=False)
+    console.print()
+    for name, document in results.documents.items():
+        _runs_line(console, name, document)
     if results.failures:
         console.print()
         for experiment, reason in results.failures.items():
             console.print(f"[bold red]failed:[/bold red] {experiment}: {reason}")
     for name, reason in results.unreadable.items():
         console.print(f"[yellow]left out:[/yellow] {name}: {reason}")
+
+
+def _runs_line(console: Console, name: str, document: dict[str, Any]) -> None:
+    """One line per experiment run: how it ran, its expectations, its warnings; fidelity
+    warnings (the host could not give the run what it meant to measure) in full."""
+    from testbed.fidelity import FIDELITY_PREFIX
+
+    expectations = document.get("expectations") or []
+    warnings = [str(w) for w in document.get("warnings") or []]
+    unmet = sum(not e.get("passed") for e in expectations)
+    profile = f", {document['profile']}" if document.get("profile") else ""
+    console.print(f"{name} ({document.get('runtime')}{profile}, {document.get('duration_s')} s): "
+                  f"{unmet} of {len(expectations)} expectations not met, "
+                  f"{len(warnings)} warnings")
+    for warning in warnings:
+        if warning.startswith(FIDELITY_PREFIX):
+            console.print(f"  [bold magenta]fidelity:[/bold magenta] "
+                          f"{warning.removeprefix(FIDELITY_PREFIX)}")
 
 
 def report(console: Console, directory: Path, html: Path | None = None) -> Path:
@@ -57,5 +79,5 @@ def report(console: Console, directory: Path, html: Path | None = None) -> Path:
     claims = all_claims(results)
     print_claims(console, results, claims)
     path = write_html(results, claims, html or directory / HTML_NAME)
-    console.print(f"\nHTML report written to {path}")
+    console.print(f"\nHTML report written to {path.resolve()}")
     return path

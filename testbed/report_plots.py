@@ -129,7 +129,7 @@ def middlebox_matrix(results: Results) -> bytes | None:
     outcomes = list(OUTCOME_COLOURS)
     grid = [[outcomes.index("broken")] * len(protocols) for _ in conditions]
     plt = _pyplot()
-    figure, axes = plt.subplots(figsize=(8, 1.5 + 0.45 * len(conditions)))
+    figure, axes = plt.subplots(figsize=(9, 1.5 + 0.45 * len(conditions)))
     for row in rows:
         i, j = conditions.index(str(row["middlebox"])), protocols.index(str(row["protocol"]))
         outcome = str(row.get("outcome"))
@@ -142,7 +142,7 @@ def middlebox_matrix(results: Results) -> bytes | None:
     axes.set_yticks(range(len(conditions)), conditions, fontsize=6)
     axes.set_xlabel("protocol (label)")
     axes.set_ylabel("middlebox condition (model chain)")
-    axes.set_title("outcome per middlebox and protocol ((!): not the expected outcome)")
+    axes.set_title("middlebox outcomes ((!): not the expected one)", fontsize=10)
     axes.legend(handles=[Patch(color=c, label=o) for o, c in OUTCOME_COLOURS.items()],
                 fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return _png(figure)

@@ -47,8 +47,8 @@ class Results:
 
     def metric(self, experiment: str, name: str) -> float | None:
         document = self.documents.get(experiment)
-        value = document["metrics"].get(name) if document else None
-        return None if value is None else float(value)
+        value = (document.get("metrics") or {}).get(name) if document else None
+        return None if not isinstance(value, (int, float)) else float(value)
 
 
 def load_results(directory: Path) -> Results:
@@ -234,6 +234,8 @@ def middlebox_outcomes(results: Results) -> Claim:
     conditions: dict[str, dict[str, Any]] = {}
     protocols: list[str] = []
     for row in document["rows"]:
+        if not isinstance(row, dict) or "middlebox" not in row or "protocol" not in row:
+            continue  # not a cell (a row of another kind)
         cell = conditions.setdefault(str(row["middlebox"]), {})
         protocol = str(row["protocol"])
         protocols += [] if protocol in protocols else [protocol]
@@ -241,7 +243,7 @@ def middlebox_outcomes(results: Results) -> Claim:
         cell[protocol] = f"{row.get('outcome')}{mark}"
     for condition, cells in conditions.items():
         claim.rows.append({"middlebox": condition, **{p: cells.get(p) for p in protocols}})
-    metrics = document["metrics"]
+    metrics = document.get("metrics") or {}
     total = int(metrics.get("matrix.cells", len(document["rows"])))
     unexpected = int(metrics.get("matrix.unexpected_cells", 0))
     claim.notes.append(f"{total - unexpected} of {total} cells as expected; "
@@ -320,7 +322,7 @@ def web_server(results: Results) -> Claim:
                 paper = figures["SSL / TCP"] if label == "tls12-rsa" and mode == "close" else None
                 rps_ratio = ratio_text(_ratio(rps, tcp_rps))
                 claim.add(f"ratio {label} / tcp ({mode}): CPU; req/s",
-                          ratio_text(paper), f"{ratio_text(cost / tcp)}; {rps_ratio}")
+                          ratio_text(paper), f"{ratio_text(cost / tcp)}; {rps_ratio or '-'}")
     if not claim.rows:
         claim.missing = _missing(results, "web-server", "server CPU per request")
     claim.notes.append("close: a new connection per request (the paper's worst case; its "

@@ -118,7 +118,8 @@ def web_cpu(results: Results) -> bytes | None:
 
 
 def middlebox_matrix(results: Results) -> bytes | None:
-    rows = results.documents.get("middlebox-matrix", {}).get("rows", [])
+    rows = [row for row in results.documents.get("middlebox-matrix", {}).get("rows", [])
+            if "middlebox" in row and "protocol" in row]
     if not rows:
         return None
     from matplotlib.colors import ListedColormap

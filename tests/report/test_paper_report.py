@@ -164,3 +164,14 @@ def test_reproduce_goes_on_past_a_failed_experiment_and_the_report_names_it(
     text = " ".join(_text(tmp_path).split())
     assert "web-server failed (RuntimeError: connection refused)" in text
     assert "ratio tls12-rsa / tcp" in text  # the rest is shown
+
+
+def test_an_unreadable_result_is_left_out_with_its_reason(tmp_path: Path,
+                                                         write_results: Writer) -> None:
+    write_results(tmp_path, "connect")
+    (tmp_path / "throughput.json").write_text("{not json")
+    (tmp_path / "old.json").write_text(json.dumps({"schema": 0}))
+    text = " ".join(_text(tmp_path).split())
+    assert "left out: old.json" in text and "schema 0, expected 1" in text
+    assert "left out: throughput.json" in text
+    assert "throughput: bulk transfer not measured in this run: no throughput result" in text

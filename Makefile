@@ -1,4 +1,5 @@
-# Two commands for a newcomer: `make run` (set up, then run the main experiment) and
+# Two commands for a newcomer: `make run` (set up, then reproduce the 2010 paper's claims:
+# quick experiments into $(RESULTS), then the report on the terminal and as HTML) and
 # `make test` (set up, then run the whole test suite). Both are idempotent.
 
 SHELL := /bin/bash
@@ -6,9 +7,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 # Debian packages the testbed needs (Mininet without Open vSwitch, iptables for NFQUEUE,
 # the real applications the experiments drive: Apache httpd and wrk for web-server;
-# clang/bpftool/libbpf-dev for the kernel's TCP-ENO program).
+# clang/bpftool/libbpf-dev for the kernel's TCP-ENO program; chromium, headless, for the
+# test that opens the report's HTML page).
 APT_PACKAGES := mininet iptables iperf3 tcpdump ethtool curl openssl iputils-ping python3-venv python3-dev \
-	apache2 wrk clang bpftool libbpf-dev
+	apache2 wrk clang bpftool libbpf-dev chromium
 INSTALLED := $(VENV)/.installed
 # The TCP-ENO sock_ops program, built against this kernel's BTF (vmlinux.h is generated, never
 # committed). A kernel without BTF gets a one-line note and no object; the rest still works.
@@ -16,6 +18,7 @@ BPF_DIR := build/bpf
 BPF_OBJ := $(BPF_DIR)/eno.bpf.o
 BPF_SRC := tcpcrypt/kernel/eno.bpf.c
 RUN_FLAGS ?=
+RESULTS ?= results/paper
 
 .PHONY: setup apt bpf run test bench lint clean
 
@@ -48,7 +51,7 @@ $(INSTALLED): pyproject.toml
 	@touch $@
 
 run: setup
-	$(VENV)/bin/testbed run connect --quick --allow-unmet $(RUN_FLAGS)
+	TESTBED_LOCK_WAIT_S=$${TESTBED_LOCK_WAIT_S:-1800} $(VENV)/bin/testbed reproduce --out $(RESULTS) $(RUN_FLAGS)
 
 test: setup
 	$(PY) -m pytest

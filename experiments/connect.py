@@ -97,6 +97,7 @@ def run(ctx: RunContext) -> ExperimentOutput:
     path = check_path(str(ctx.params["path"]))
     rows: list[dict[str, object]] = []
     metrics: dict[str, float] = {}
+    samples: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="testbed-tls-") as scratch, \
             path_network(path) as net, \
             ctx.progress(len(labels), "connect") as progress:
@@ -111,6 +112,7 @@ def run(ctx: RunContext) -> ExperimentOutput:
             measured = connection_cost(client, server, label, count,
                                        int(ctx.params["response_bytes"]), cert, key,
                                        meter=meter)
+            samples[f"connect.first_byte_ms.{label}"] = measured.pop("first_byte_samples_ms")
             encrypted, resumed = measured["encrypted"], measured["resumed"]
             if spec.tcpcrypt_suite and encrypted < 1.0:
                 ctx.warn(f"{label}: only {encrypted:.0%} of connections were encrypted; "
@@ -137,7 +139,7 @@ def run(ctx: RunContext) -> ExperimentOutput:
     ctx.add_environment("path", path)
     if path != "none":
         ctx.add_environment("engine_cpu_note", sharing_note())
-    return ExperimentOutput(rows + _beside_the_paper(metrics), metrics)
+    return ExperimentOutput(rows + _beside_the_paper(metrics), metrics, samples=samples)
 
 
 def _beside_the_paper(metrics: dict[str, float]) -> list[dict[str, object]]:

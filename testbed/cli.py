@@ -1,4 +1,5 @@
-"""The `testbed` command: list, run, bench, check, rounds, regress and clean."""
+"""The `testbed` command: list, run, bench, check, rounds, regress, report, reproduce and
+clean."""
 
 from __future__ import annotations
 
@@ -56,6 +57,14 @@ def _parser() -> argparse.ArgumentParser:
     regress.add_argument("--baseline", type=Path, help="baseline file (default: the committed)")
     regress.add_argument("--update", action="store_true",
                          help="rewrite the baselines' references and bands from these results")
+    report = commands.add_parser(
+        "report", help="the 2010 paper's claims beside saved results: tables and an HTML page")
+    report.add_argument("results", type=Path, help="results directory (results/*.json)")
+    report.add_argument("--html", type=Path, help="the HTML page (default: RESULTS/report.html)")
+    reproduce = commands.add_parser(
+        "reproduce", help="the paper reproduction (make run): quick experiments, then the report")
+    reproduce.add_argument("--out", type=Path, default=Path("results/paper"))
+    reproduce.add_argument("--only", help="comma-separated experiments of the plan to run")
     commands.add_parser("clean", help="remove what a killed emulation run left behind")
     sweep = commands.add_parser("sweep", help="run one experiment over seeds and parameter "
                                 "values on a Dask cluster, merged into one result file")
@@ -274,6 +283,30 @@ def _calibrate(console: Console, out: Path | None, connections: int, rounds: int
     return 0
 
 
+def _report(console: Console, results: Path, html: Path | None) -> int:
+    from testbed.paper_report import report
+
+    try:
+        report(console, results, html)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    return 0
+
+
+def _reproduce(console: Console, out: Path, only: str | None) -> int:
+    """Exit 0 even when experiments failed (the report says which): a demonstration."""
+    from testbed.reproduce import PLAN, reproduce
+
+    names = [name.strip() for name in only.split(",")] if only else None
+    unknown = [name for name in names or [] if name not in [p[0] for p in PLAN]]
+    if unknown:
+        raise ConfigError(f"--only: not in the plan: {unknown}; the plan: "
+                          f"{', '.join(p[0] for p in PLAN)}")
+    _writable(out)
+    reproduce(console, out, names)
+    return _report(console, out, None)
+
+
 def _writable(directory: Path) -> None:
     try:
         directory.mkdir(parents=True, exist_ok=True)
@@ -307,6 +340,10 @@ def main(argv: list[str] | None = None) -> int:
             return _check(console, args.result, args.baseline, args.tolerance)
         if args.command == "rounds":
             return run_rounds(console, args.out, args.rounds, args.baseline)
+        if args.command == "report":
+            return _report(console, args.results, args.html)
+        if args.command == "reproduce":
+            return _reproduce(console, args.out, args.only)
         if args.command == "regress":
             return regress(console, args.results, args.baseline, args.update)
         return _clean(console)

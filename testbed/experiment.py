@@ -200,6 +200,8 @@ class ExperimentOutput:
     rows: list[dict[str, Any]]
     metrics: dict[str, float]
     figures: list[Path] = field(default_factory=list)
+    # per-item measurements kept in the result for plots (name -> values), not printed
+    samples: dict[str, list[float]] = field(default_factory=dict)
 
 
 class ProgressTask(Protocol):

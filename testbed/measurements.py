@@ -240,6 +240,7 @@ def connection_cost(client: Any, server: Any, label: str, count: int, response_b
         "resumed": resumed,
         "encrypted": encrypted,
         "server_cores": used / 1e9 / wall_s if wall_s > 0 else 0.0,
+        "first_byte_samples_ms": first_byte,  # every connection's; callers keep them apart
     }
     row.update(engines)
     return row

@@ -29,6 +29,7 @@ class Result:
     figures: list[str] = field(default_factory=list)
     path: Path | None = None
     profile: str | None = None  # the cost profile of a simulation run, else None
+    samples: dict[str, list[float]] = field(default_factory=dict)  # e.g. per-connection ms
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -45,6 +46,7 @@ class Result:
             "expectations": [asdict(outcome) for outcome in self.expectations],
             "warnings": self.warnings,
             "figures": self.figures,
+            "samples": self.samples,
         }
 
 

@@ -109,6 +109,15 @@ def _median_metrics(outputs: list[ExperimentOutput]) -> dict[str, float]:
     }
 
 
+def _joined_samples(outputs: list[ExperimentOutput]) -> dict[str, list[float]]:
+    """Each named series of samples over all repeats, in order."""
+    joined: dict[str, list[float]] = {}
+    for output in outputs:
+        for name, values in output.samples.items():
+            joined.setdefault(name, []).extend(values)
+    return joined
+
+
 def _run_repeats(
     module: ModuleType, params: dict[str, ParamValue], seed: int, quick: bool, repeat: int,
     out_dir: Path, factory: Any, outputs: list[ExperimentOutput], rows: list[dict[str, Any]],
@@ -180,6 +189,7 @@ def run_experiment(
         metrics=metrics,
         expectations=[expectation.evaluate(metrics) for expectation in spec.expectations],
         warnings=warnings,
+        samples=_joined_samples(outputs),
         figures=[
             str(path.relative_to(out_dir)) if path.is_relative_to(out_dir) else str(path)
             for output in outputs

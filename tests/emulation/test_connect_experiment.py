@@ -85,3 +85,18 @@ def test_the_papers_figures_stand_beside_the_measured_ones(result: object) -> No
     assert ssl_over_tcp["measured"] == metrics["connect.server_cpu_ratio.tls12-rsa/tcp"] == (
         metrics["connect.server_cpu_us.tls12-rsa"] / metrics["connect.server_cpu_us.tcp"])
 
+
+
+def test_every_connections_latency_is_kept_for_the_reports_cdf(result: object) -> None:
+    import json
+
+    samples = result.samples  # type: ignore[attr-defined]
+    rows = {row["protocol"]: row for row in result.rows  # type: ignore[attr-defined]
+            if "protocol" in row}
+    for protocol, row in rows.items():
+        kept = samples[f"connect.first_byte_ms.{protocol}"]
+        assert len(kept) == 15 and all(value > 0 for value in kept)
+        assert sorted(kept)[len(kept) // 2] == row["latency_ms"]  # the row's median is theirs
+        assert "first_byte_samples_ms" not in row  # kept apart from the table
+    saved = json.loads(result.path.read_text())  # type: ignore[attr-defined]
+    assert saved["samples"] == samples

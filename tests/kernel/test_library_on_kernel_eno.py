@@ -9,7 +9,6 @@ import pytest
 from kernel_lab import Pair, capture, finish
 
 from tcpcrypt.constants import TEP_TCPCRYPT_ECDHE_CURVE25519, TEP_TCPCRYPT_ECDHE_P256
-from tcpcrypt.key_schedule import SessionSecret
 
 PORT = 7100
 ENO = 69

@@ -157,7 +157,6 @@ def _measure(ctx: RunContext, net: Any, label: str, scratch: Path, cert: Path, k
                 "resumed": None, "encrypted": None,  # TLS, tcpcrypt: filled below
             }
             if protocol.tls:
-                time.sleep(1.2)  # BufferedLogs: let the children write their log lines
                 after_log = resumption_counts(directory)
                 resumed = after_log.get("Resumed", 0) - before_log.get("Resumed", 0)
                 total = sum(after_log.values()) - sum(before_log.values())

@@ -60,8 +60,10 @@ def _tls_lines(protocol: WebProtocol, directory: Path, cert: Path, key: Path) ->
         f"SSLCertificateKeyFile {key}",
         f"SSLProtocol -all +{protocol.tls}",
         'LogFormat "%{SSL_SESSION_RESUMED}x" resumed',
+        # unbuffered: a buffered log holds a short run's lines until a child exits, and the
+        # resumption share was then read from an empty file (a write per request costs a few
+        # us against a TLS handshake's ~1 ms)
         f'CustomLog "{directory}/resumed.log" resumed',
-        "BufferedLogs on",
     ]
     if protocol.tls == "TLSv1.2":
         lines.append("SSLCipherSuite AES128-GCM-SHA256")  # RSA key exchange, no ECDHE

@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 from tcpcrypt.connection import TcpcryptConnection
 from tcpcrypt.kernel import loader
-from tcpcrypt.kernel.api import KernelEno, netns_cookie
+from tcpcrypt.kernel.api import KernelEno
 from tcpcrypt.library.context import TcpcryptContext
 from tcpcrypt.resumption import ResumptionCache
 
@@ -54,8 +54,6 @@ class DaemonContext(TcpcryptContext):
         if secret is None or session_id is None:
             return
         if server_side and self.cache.capacity:
-            a_id, b_id = secret.resumption_ids()
-            self._kernel.add_resumption(sock.getsockname()[1], session_id[0], a_id, b_id,
-                                        netns=netns_cookie(sock))
+            self.register_resumption(sock, connection)
         if self.on_keys is not None:
             self.on_keys(connection)

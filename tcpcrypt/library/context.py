@@ -133,6 +133,17 @@ class TcpcryptContext:
                     connection.on_ack(EMPTY_ENO)
         return connection
 
+    def register_resumption(self, sock: socket.socket, connection: TcpcryptConnection) -> None:
+        """Host B puts an established session's resumption identifiers in the kernel's table,
+        keyed by the listener's port: those the core cached it under, of ss[i+1], the secret
+        a resumed session will use (docs/protocol.md, "the resumption identifier")."""
+        secret, session_id = connection.secret, connection.session_id
+        if secret is None or session_id is None:
+            return
+        a_id, b_id = secret.next().resumption_ids()
+        self.kernel.add_resumption(sock.getsockname()[1], session_id[0], a_id, b_id,
+                                   netns=netns_cookie(sock))
+
     def established(self, sock: socket.socket, connection: TcpcryptConnection,
                     server_side: bool) -> None:
         """Keys exist: B registers the session's resumption identifiers in the kernel's table
@@ -141,11 +152,7 @@ class TcpcryptContext:
         if secret is None or session_id is None:
             return
         if server_side and self.cache.capacity:
-            # The identifiers the core cached under: those of ss[i+1], the secret a resumed
-            # session will use (docs/protocol.md, "the resumption identifier").
-            a_id, b_id = secret.next().resumption_ids()
-            self.kernel.add_resumption(sock.getsockname()[1], session_id[0], a_id, b_id,
-                                       netns=netns_cookie(sock))
+            self.register_resumption(sock, connection)
         path = os.environ.get(KEYLOG_VARIABLE)
         if path:
             with self._lock:

@@ -16,7 +16,8 @@ def result(tmp_path_factory: pytest.TempPathFactory) -> object:
     return run_experiment(
         "connect", quick=True, out_dir=tmp_path_factory.mktemp("connect"),
         overrides={"protocols": "tcp,tls12-rsa,tls13,tls13-resumed,tls13-ecdsa,"
-                                "tcpcrypt-x25519,tcpcrypt-x25519-resumed,tcpcryptd-x25519",
+                                "tcpcrypt-x25519,tcpcrypt-x25519-resumed,tcpcryptd-x25519,"
+                                "tcpcryptd-x25519-resumed",
                    "connections": "15"},
     )
 
@@ -25,7 +26,8 @@ def test_every_runnable_protocol_has_a_row_and_nothing_is_left(result: object) -
     rows = {row["protocol"]: row for row in result.rows  # type: ignore[attr-defined]
             if "protocol" in row}
     assert set(rows) == {"tcp", "tls12-rsa", "tls13", "tls13-resumed", "tls13-ecdsa",
-                         "tcpcrypt-x25519", "tcpcrypt-x25519-resumed", "tcpcryptd-x25519"}
+                         "tcpcrypt-x25519", "tcpcrypt-x25519-resumed", "tcpcryptd-x25519",
+                         "tcpcryptd-x25519-resumed"}
     assert [s for s in load_states() if s.owner_pid == os.getpid()] == []  # this run's
 
 
@@ -51,6 +53,9 @@ def test_tcpcrypt_connections_are_encrypted_and_resumed_when_cached(result: obje
     assert metrics["connect.server_cpu_us.tcpcrypt-x25519"] > 0
     assert rows["tcpcryptd-x25519"]["encrypted"] == 1.0
     assert rows["tcpcryptd-x25519"]["daemon_cpu_us"] > 0
+    assert rows["tcpcryptd-x25519"]["resumed"] == 0.0
+    assert rows["tcpcryptd-x25519-resumed"]["encrypted"] == 1.0
+    assert rows["tcpcryptd-x25519-resumed"]["resumed"] == 1.0  # B's kernel table: ss[i+1]'s ids
     assert rows["tls13-ecdsa"]["encrypted"] == 1.0
     assert result.environment["offloads"]  # type: ignore[attr-defined]
 

@@ -57,8 +57,10 @@ class CostProfile:
         return self.cost_us("tcp.client") + extra
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "source": self.source, "costs_us": self.costs_us,
-                "aead_ns_per_byte": self.aead_ns_per_byte, "environment": self.environment}
+        # copies: a loaded profile is cached, and its document must not be edited through this
+        return {"name": self.name, "source": self.source, "costs_us": dict(self.costs_us),
+                "aead_ns_per_byte": dict(self.aead_ns_per_byte),
+                "environment": json.loads(json.dumps(self.environment))}
 
 
 def profile_path(name: str, directory: Path = DATA_DIR) -> Path:

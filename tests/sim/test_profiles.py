@@ -75,3 +75,12 @@ def test_calibration_writes_the_three_profiles_with_their_environment(tmp_path: 
         profile = load_profile(name, tmp_path)
         assert "load_average" in profile.environment or "derived_from" in profile.environment
         assert profile.cost_us("rsa2048.private") > 0
+
+
+def test_editing_a_profiles_document_leaves_the_loaded_profile_whole() -> None:
+    document = load_profile("measured").to_json()
+    del document["costs_us"]["tls13.server"]
+    document["environment"]["edited"] = True
+    profile = load_profile("measured")  # the cached one
+    assert profile.server_us("tls13") > 0
+    assert "edited" not in profile.environment

@@ -13,8 +13,20 @@ import socket
 import ssl
 import sys
 from pathlib import Path
+from typing import Any
 
 from testbed.apps.protocols import library_context, server_context
+
+
+def answer_one(stream: Any, answer: bytes) -> None:
+    """Read one request (up to its newline, or the peer's end) from `stream`; send `answer`."""
+    request = b""
+    while not request.endswith(b"\n"):
+        chunk = stream.recv(4096)
+        if not chunk:
+            break
+        request += chunk
+    stream.sendall(answer)
 
 
 def serve_library(port: int, suite: str, resumed: bool, response_bytes: int,
@@ -40,13 +52,7 @@ def serve_library(port: int, suite: str, resumed: bool, response_bytes: int,
         try:
             with stream:
                 stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                request = b""
-                while not request.endswith(b"\n"):
-                    chunk = stream.recv(4096)
-                    if not chunk:
-                        break
-                    request += chunk
-                stream.sendall(answer)
+                answer_one(stream, answer)
         except (OSError, TcpcryptConnectionError):
             continue
 
@@ -63,13 +69,7 @@ def serve(port: int, tls: str | None, cert: Path | None, key: Path | None,
         try:
             stream = context.wrap_socket(connection, server_side=True) if context else connection
             with stream:
-                request = b""
-                while not request.endswith(b"\n"):
-                    chunk = stream.recv(4096)
-                    if not chunk:
-                        break
-                    request += chunk
-                stream.sendall(answer)
+                answer_one(stream, answer)
         except (OSError, ssl.SSLError):
             continue
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from testbed.apps.protocols import PROTOCOLS, client_context, server_context
+from testbed.apps.rr_server import answer_one
 
 REQUEST = b"GET / HTTP/1.0\r\n\r\n\n"
 
@@ -45,13 +46,7 @@ def _serve(listener: socket.socket, context: ssl.SSLContext | None, count: int, 
         connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         stream = context.wrap_socket(connection, server_side=True) if context else connection
         with stream:
-            request = b""
-            while not request.endswith(b"\n"):
-                chunk = stream.recv(4096)
-                if not chunk:
-                    break
-                request += chunk
-            stream.sendall(answer)
+            answer_one(stream, answer)
     cpu1, sys1 = _thread_clocks()
     out.append(SideCost((cpu1 - cpu0) / count / 1000, (sys1 - sys0) / count * 1e6))
 

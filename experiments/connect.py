@@ -32,7 +32,8 @@ test PSK, a fixed test password, and an RSA-2048 key the server generates per ru
 batches that close 5 ms after their first session ID (`batch_window_ms`, `batch_max`). Their
 latency and server CPU include the method (the batcher's thread is in the server process);
 `authenticated` is the share of connections whose method succeeded, and a failure makes the
-row's `error` and withholds its metrics.
+row's `error` and withholds its metrics. With them, the run also records this host's RSA-2048
+sign and X25519 times (`environment.host_costs_us`) to read their figures against.
 
 Beside the measurements: the 2010 paper's LAN connect time for the closest row of its table
 (`paper_2010_ms`), and its server-cost ratios (SSL / TCP 80x, SSL / tcpcrypt 36x, tcpcrypt /
@@ -160,6 +161,10 @@ def run(ctx: RunContext) -> ExperimentOutput:
         ctx.add_environment("offloads", read_offloads(net))
         for text in engine_warnings(stop_middleboxes(net)):
             ctx.warn(text)
+    if any(PROTOCOLS[label].auth for label in labels):
+        from experiments.batch_signing import host_costs_us
+
+        ctx.add_environment("host_costs_us", host_costs_us())
     ctx.add_environment("topology", describe_topology(path))
     ctx.add_environment("path", path)
     if path != "none":

@@ -36,6 +36,8 @@ def test_every_authenticated_row_is_encrypted_and_authenticated(result: object) 
     assert rows["tcpcrypt-x25519+batch-sign"]["batch_window_ms"] == 5.0
     assert rows["tcpcrypt-x25519+cmac"]["batch_window_ms"] is None
     assert "authenticated" not in rows["tcpcrypt-x25519"]
+    host = result.environment["host_costs_us"]  # type: ignore[attr-defined]
+    assert host["host.rsa2048_sign_us"] > 0 and host["host.x25519_us"] > 0
 
 
 def test_the_authenticated_rows_stand_beside_the_papers(result: object) -> None:

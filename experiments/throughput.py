@@ -56,6 +56,10 @@ def _protocols(text: str) -> list[str]:
     unsupported = [label for label in labels if PROTOCOLS[label].resumed]
     if unsupported:
         raise ValueError(f"resumption changes nothing in a bulk transfer: {unsupported}")
+    authenticated = [label for label in labels if PROTOCOLS[label].auth]
+    if authenticated:
+        raise ValueError(f"authentication rows are connect's, not a bulk transfer's: "
+                         f"{authenticated}")
     if not labels:
         raise ValueError("no protocol given")
     if len(set(labels)) != len(labels):

@@ -7,6 +7,8 @@
   (`testbed.apps.loadgen` against `testbed.apps.rr_server`); latency to the first byte, the
   server's CPU per connection (its daemon included) and its system time, and the TCP-ENO
   kernel program's runs and run time per connection. Used by `connect` and `middlebox-matrix`.
+  A `tcpcrypt-*+METHOD` label also authenticates each session (`testbed.apps.session_auth`);
+  its row says which share was authenticated, and names the first failure in `error`.
 
 Both run inside an emulated network's `client` and `server` hosts. `tcpcrypt-*` labels run
 the programs through the in-process library (TCP-ENO in the kernel program the emulation
@@ -21,15 +23,18 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import statistics
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from tcpcrypt.kernel.stats import enable_stats
 from testbed.apps.hosts import cpu_ns, run_module_json, start_module, user_and_system_s
-from testbed.apps.protocols import PROTOCOLS
+from testbed.apps.protocols import PROTOCOLS, ProtocolSpec
+from testbed.apps.session_auth import BATCH_MAX, BATCH_WINDOW_MS
 from testbed.apps.tcpcryptd_host import start_tcpcryptd, stop_tcpcryptd, tcpcrypt_cli
 from testbed.emulation.kernel_program import kernel_program_runs
 from testbed.emulation.paths import EngineMeter, engine_figures
@@ -166,6 +171,36 @@ def _percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
+def _auth_args(spec: ProtocolSpec, scratch: Path) -> tuple[list[str], list[str]]:
+    """The server's and the load generator's arguments for the row's authentication method
+    (batch-sign: the server writes its per-run public key into `scratch`, the client trusts
+    it)."""
+    if spec.auth is None:
+        return [], []
+    if spec.auth != "batch-sign":
+        return ["--auth", spec.auth], []
+    public_key = str(scratch / "batch-sign-public.pem")
+    return (["--auth", spec.auth, "--public-key-out", public_key,
+             "--batch-window-ms", str(BATCH_WINDOW_MS)], ["--trusted-key", public_key])
+
+
+def _auth_figures(spec: ProtocolSpec, samples: list[dict[str, Any]]) -> dict[str, Any]:
+    """A `+METHOD` row's authentication columns: the share of connections authenticated (a
+    failed one counts 0) and the first failure as `error`; nothing for other rows."""
+    if spec.auth is None:
+        return {}
+    failures = [s["auth_error"] for s in samples if "auth_error" in s]
+    return {
+        "auth": spec.auth,
+        "authenticated": sum(s.get("authenticated", 0.0) for s in samples) / len(samples),
+        "auth_failures": len(failures),
+        "batch_window_ms": BATCH_WINDOW_MS if spec.auth == "batch-sign" else None,
+        "batch_max": BATCH_MAX if spec.auth == "batch-sign" else None,
+        "error": f"{len(failures)} of {len(samples)} failed: {failures[0]}" if failures
+        else None,
+    }
+
+
 def connection_cost(client: Any, server: Any, label: str, count: int, response_bytes: int,
                     cert: Path, key: Path, *, port: int = PORT,
                     meter: EngineMeter | None = None) -> dict[str, Any]:
@@ -179,13 +214,16 @@ def connection_cost(client: Any, server: Any, label: str, count: int, response_b
         args += ["--tls", spec.tls, "--cert", str(cert), "--key", str(key)]
     if spec.library_suite:
         args += ["--tcpcrypt", spec.library_suite] + (["--resumption"] if spec.resumed else [])
+    scratch = Path(tempfile.mkdtemp(prefix="testbed-auth-"))
+    server_auth, client_auth = _auth_args(spec, scratch)
     daemons = start_daemons(client, server, spec.daemon_suite, port,
                             cache_size=1024 if spec.resumed else 0)
     try:
-        process = start_module(server, "testbed.apps.rr_server", *args)
+        process = start_module(server, "testbed.apps.rr_server", *args, *server_auth)
     except BaseException:
         for daemon in daemons:
             stop_tcpcryptd(daemon)
+        shutil.rmtree(scratch, ignore_errors=True)
         raise
     try:
         server_pids = [process.pid] + ([daemons[1].pid] if daemons else [])
@@ -200,7 +238,7 @@ def connection_cost(client: Any, server: Any, label: str, count: int, response_b
             started = time.monotonic()
             report = run_module_json(
                 client, "testbed.apps.loadgen", "--host", server.IP(), "--port", str(port),
-                "--protocol", label, "--connections", str(count),
+                "--protocol", label, "--connections", str(count), *client_auth,
             )
             wall_s = time.monotonic() - started
             engines = engine_figures(_engine_since(meter), wall_s)
@@ -215,7 +253,11 @@ def connection_cost(client: Any, server: Any, label: str, count: int, response_b
         process.wait()
         for daemon in daemons:
             stop_tcpcryptd(daemon)
-    samples = report["samples"]
+        shutil.rmtree(scratch, ignore_errors=True)
+    auth = _auth_figures(spec, report["samples"])
+    samples = [s for s in report["samples"] if "auth_error" not in s]
+    if not samples:
+        raise RuntimeError(f"{label}: no connection succeeded ({auth.get('error')})")
     first_byte = [s["first_byte_ms"] for s in samples]
     resumed = sum(s["resumed"] for s in samples) / len(samples)
     encrypted = 1.0 if spec.tls else 0.0
@@ -241,6 +283,7 @@ def connection_cost(client: Any, server: Any, label: str, count: int, response_b
         "encrypted": encrypted,
         "server_cores": used / 1e9 / wall_s if wall_s > 0 else 0.0,
         "first_byte_samples_ms": first_byte,  # every connection's; callers keep them apart
+        **auth,
     }
     row.update(engines)
     return row

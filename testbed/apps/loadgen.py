@@ -5,6 +5,9 @@ send protected data (the TLS handshake done; equal to connect for TCP) and until
 response byte. With a transparent daemon connect() returns when the local daemon accepts, so
 the comparable figure across protocols is time to first response byte, reported alongside.
 A resumed protocol makes one unmeasured connection first, then resumes from it each time.
+A `tcpcrypt-*+METHOD` protocol runs the authentication method over the session before the
+request (ready = authenticated); a connection whose authentication fails is a sample holding
+only `auth_error`, never a timed success.
 Prints one JSON object. Run inside an emulated host:
 python -m testbed.apps.loadgen --host IP --port P --protocol tls13-resumed --connections N
 """
@@ -17,6 +20,8 @@ import socket
 import ssl
 import sys
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from testbed.apps.protocols import PROTOCOLS, client_context, library_context
@@ -54,14 +59,26 @@ def one_connection(
     return timings, new_session
 
 
-def one_library_connection(host: str, port: int, context: Any) -> dict[str, float]:
+def one_library_connection(host: str, port: int, context: Any,
+                           authenticate: Callable[[Any], bytes] | None = None
+                           ) -> dict[str, float | str]:
     """One connection through the in-process tcpcrypt library (TCP-ENO in the kernel):
-    connect() returns once the key exchange is over, so connect and ready are one time."""
+    connect() returns once the key exchange is over; then `authenticate` (a
+    `session_auth.ClientAuth`), if any, and ready is when it returned."""
     import tcpcrypt
+    from tcpcrypt.auth import AuthError
 
     start = time.perf_counter()
     stream = tcpcrypt.create_connection((host, port), timeout=10, context=context)
     stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    connected = time.perf_counter()
+    authenticated: dict[str, float] = {}
+    if authenticate is not None:
+        try:
+            session_id = authenticate(stream)
+        except AuthError as error:  # the stream is closed; no request, no timings
+            return {"auth_error": str(error)}
+        authenticated["authenticated"] = float(session_id == stream.getsessid())
     ready = time.perf_counter()
     stream.sendall(REQUEST)
     first = stream.recv(65536)
@@ -71,19 +88,26 @@ def one_library_connection(host: str, port: int, context: Any) -> dict[str, floa
     stream.close()
     if not first:
         raise ConnectionError("no response")
-    return {"connect_ms": (ready - start) * 1000, "ready_ms": (ready - start) * 1000,
+    return {"connect_ms": (connected - start) * 1000, "ready_ms": (ready - start) * 1000,
             "first_byte_ms": (first_byte - start) * 1000, "resumed": float(stream.resumed),
-            "encrypted": float(stream.encrypted)}
+            "encrypted": float(stream.encrypted), **authenticated}
 
 
-def run(host: str, port: int, protocol: str, connections: int) -> dict[str, object]:
+def run(host: str, port: int, protocol: str, connections: int,
+        trusted_key: Path | None = None) -> dict[str, object]:
     spec = PROTOCOLS[protocol]
     if spec.library_suite:
+        authenticate = None
+        if spec.auth:
+            from testbed.apps.session_auth import ClientAuth
+
+            authenticate = ClientAuth(spec.auth, trusted_key)
         library = library_context(spec.library_suite, spec.resumed)
         if spec.resumed:  # one unmeasured connection leaves a session to resume
-            one_library_connection(host, port, library)
+            one_library_connection(host, port, library, authenticate)
         return {"protocol": protocol, "samples": [
-            one_library_connection(host, port, library) for _ in range(connections)]}
+            one_library_connection(host, port, library, authenticate)
+            for _ in range(connections)]}
     context = client_context(spec.tls) if spec.tls else None
     session = None
     if spec.resumed:  # one unmeasured connection leaves a session to resume (TLS or tcpcrypt)
@@ -103,8 +127,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--protocol", choices=sorted(PROTOCOLS), default="tcp")
     parser.add_argument("--connections", type=int, default=10)
+    parser.add_argument("--trusted-key", type=Path,
+                        help="a +batch-sign protocol: the server's public key (PEM)")
     args = parser.parse_args(argv)
-    print(json.dumps(run(args.host, args.port, args.protocol, args.connections)))
+    if PROTOCOLS[args.protocol].auth == "batch-sign" and not args.trusted_key:
+        parser.error(f"--protocol {args.protocol} needs --trusted-key")
+    print(json.dumps(run(args.host, args.port, args.protocol, args.connections,
+                         args.trusted_key)))
     return 0
 
 

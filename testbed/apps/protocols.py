@@ -3,6 +3,8 @@
 `tcpcrypt-*` rows are the in-process library (`tcpcrypt.library`, TCP-ENO in the kernel), like
 the TLS rows; `tcpcryptd-*` rows are unmodified programs under the transparent daemon.
 `tls13-ecdsa` is TLS 1.3 with a P-256 certificate beside the RSA-2048 rows.
+`tcpcrypt-x25519+METHOD` rows are the library's connection with an authentication method of
+`tcpcrypt.auth` run over its session ID before the request (`testbed.apps.session_auth`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ class ProtocolSpec:
     tcpcrypt_suite: str | None = None
     daemon: bool = False  # tcpcrypt through tcpcryptd (else the in-process library)
     certificate: str = "rsa"  # the TLS server's key: "rsa" (RSA-2048) or "ecdsa" (P-256)
+    auth: str | None = None  # over the library's session: "cmac", "batch-sign" or "pake"
 
     @property
     def daemon_suite(self) -> str | None:
@@ -44,6 +47,10 @@ PROTOCOLS: dict[str, ProtocolSpec] = {
         ProtocolSpec("tls13-ecdsa", "tls13", certificate="ecdsa"),
         ProtocolSpec("tcpcrypt-x25519", None, tcpcrypt_suite="x25519"),
         ProtocolSpec("tcpcrypt-x25519-resumed", None, True, "x25519"),
+        ProtocolSpec("tcpcrypt-x25519+cmac", None, tcpcrypt_suite="x25519", auth="cmac"),
+        ProtocolSpec("tcpcrypt-x25519+batch-sign", None, tcpcrypt_suite="x25519",
+                     auth="batch-sign"),
+        ProtocolSpec("tcpcrypt-x25519+pake", None, tcpcrypt_suite="x25519", auth="pake"),
         ProtocolSpec("tcpcrypt-rsa-exp3", None, tcpcrypt_suite="rsa-exp3-2048"),
         ProtocolSpec("tcpcrypt-rsa-exp3-resumed", None, True, "rsa-exp3-2048"),
         ProtocolSpec("tcpcryptd-x25519", None, tcpcrypt_suite="x25519", daemon=True),

@@ -3,7 +3,8 @@
 Single-threaded on purpose: the load generator is sequential, and the server's CPU time is
 then the main thread's, read with nanosecond resolution from /proc/<pid>/schedstat.
 Run inside an emulated host: python -m testbed.apps.rr_server --port P [--tls MODE ...]
-or [--tcpcrypt SUITE [--resumption]] for the in-process tcpcrypt library.
+or [--tcpcrypt SUITE [--resumption] [--auth METHOD ...]] for the in-process tcpcrypt library,
+with `--auth` an authentication method run over each session before its request is read.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ import argparse
 import socket
 import ssl
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from testbed.apps.protocols import library_context, server_context
+from testbed.apps.session_auth import BATCH_WINDOW_MS, METHODS, ServerAuth
 
 
 def answer_one(stream: Any, answer: bytes) -> None:
@@ -30,8 +33,12 @@ def answer_one(stream: Any, answer: bytes) -> None:
 
 
 def serve_library(port: int, suite: str, resumed: bool, response_bytes: int,
-                  reuse_port: bool = False) -> None:
-    """The same exchange through the in-process tcpcrypt library (TCP-ENO in the kernel)."""
+                  reuse_port: bool = False,
+                  authenticate: Callable[[Any], object] | None = None) -> None:
+    """The same exchange through the in-process tcpcrypt library (TCP-ENO in the kernel);
+    `authenticate` (a `session_auth.ServerAuth`) runs on each connection before the request.
+    A connection whose authentication fails is closed unanswered (the client reports it)."""
+    from tcpcrypt.auth import AuthError
     from tcpcrypt.library import TcpcryptConnectionError
 
     context = library_context(suite, resumed)
@@ -52,8 +59,10 @@ def serve_library(port: int, suite: str, resumed: bool, response_bytes: int,
         try:
             with stream:
                 stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                if authenticate is not None:
+                    authenticate(stream)
                 answer_one(stream, answer)
-        except (OSError, TcpcryptConnectionError):
+        except (OSError, TcpcryptConnectionError, AuthError):
             continue
 
 
@@ -86,12 +95,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tcpcrypt", metavar="SUITE", help="serve through the tcpcrypt library")
     parser.add_argument("--resumption", action="store_true",
                         help="with --tcpcrypt: keep sessions so that clients can resume")
+    parser.add_argument("--auth", choices=METHODS,
+                        help="with --tcpcrypt: authenticate each session ID before the request")
+    parser.add_argument("--public-key-out", type=Path,
+                        help="with --auth batch-sign: where to write the per-run public key")
+    parser.add_argument("--batch-window-ms", type=float, default=BATCH_WINDOW_MS,
+                        help="with --auth batch-sign: the batching window")
     args = parser.parse_args(argv)
     if args.tls and not (args.cert and args.key):
         parser.error("--tls needs --cert and --key")
+    if args.auth and not args.tcpcrypt:
+        parser.error("--auth needs --tcpcrypt")
+    if args.auth == "batch-sign" and not args.public_key_out:
+        parser.error("--auth batch-sign needs --public-key-out")
     if args.tcpcrypt:
+        authenticate = (ServerAuth(args.auth, args.public_key_out, args.batch_window_ms)
+                        if args.auth else None)
         serve_library(args.port, args.tcpcrypt, args.resumption, args.response_bytes,
-                      args.reuse_port)
+                      args.reuse_port, authenticate)
         return 0
     serve(args.port, args.tls, args.cert, args.key, args.response_bytes, args.reuse_port)
     return 0

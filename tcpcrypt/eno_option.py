@@ -28,6 +28,7 @@ Malformed input raises `DecodeError` with one of the reasons "eno-truncated", "e
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Final
 
@@ -121,7 +122,16 @@ def parse_eno_option(option: bytes) -> EnoOption:
     """Parse a whole TCP option (kind, length, body); bytes past its length are ignored.
 
     The first global suboption is kept wherever it stands; later ones are left out.
+    Results are immutable, so those of recent `bytes` inputs are remembered (a connection
+    parses the same few options several times, and most connections carry the same ones);
+    a bad option is parsed, and refused, every time.
     """
+    if type(option) is bytes:
+        return _parse_cached(option)
+    return _parse(option)
+
+
+def _parse(option: bytes) -> EnoOption:
     body = _option_body(option)
     suboptions: list[Suboption] = []
     seen_global = False
@@ -206,3 +216,6 @@ def encode_eno_option(option: EnoOption) -> bytes:
     if OPTION_HEADER + len(body) > MAX_TCP_OPTION:
         raise UsageError(f"ENO option of {OPTION_HEADER + len(body)} bytes exceeds 40")
     return bytes((ENO_OPTION_KIND, OPTION_HEADER + len(body))) + body
+
+
+_parse_cached = functools.lru_cache(maxsize=512)(_parse)

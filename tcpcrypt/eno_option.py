@@ -198,7 +198,32 @@ def _encode_tep(suboption: TepSuboption, last: bool) -> bytes:
 
 
 def encode_eno_option(option: EnoOption) -> bytes:
-    """The option as kind 69, length, suboptions; UsageError if it cannot be encoded."""
+    """The option as kind 69, length, suboptions; UsageError if it cannot be encoded.
+
+    Options made only of exactly-typed fields (int, bytes, bool: equal values encode alike)
+    are encoded once and remembered; anything else is checked and encoded every time."""
+    if type(option) is EnoOption and _plainly_typed(option.suboptions):
+        return _encode_cached(option)
+    return _encode(option)
+
+
+def _plainly_typed(suboptions: object) -> bool:
+    if type(suboptions) is not tuple:
+        return False
+    for suboption in suboptions:
+        kind = type(suboption)
+        if kind is TepSuboption:
+            if type(suboption.tep) is not int or type(suboption.data) is not bytes:
+                return False
+        elif kind is GlobalSuboption:
+            if type(suboption.b) is not bool or type(suboption.application_aware) is not int:
+                return False
+        else:
+            return False
+    return True
+
+
+def _encode(option: EnoOption) -> bytes:
     count = len(option.suboptions)
     parts: list[bytes] = []
     seen_global = False
@@ -219,3 +244,4 @@ def encode_eno_option(option: EnoOption) -> bytes:
 
 
 _parse_cached = functools.lru_cache(maxsize=512)(_parse)
+_encode_cached = functools.lru_cache(maxsize=512)(_encode)

@@ -28,6 +28,7 @@ Malformed input raises `DecodeError` with one of the reasons "eno-truncated", "e
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Final
 
@@ -121,7 +122,16 @@ def parse_eno_option(option: bytes) -> EnoOption:
     """Parse a whole TCP option (kind, length, body); bytes past its length are ignored.
 
     The first global suboption is kept wherever it stands; later ones are left out.
+    Results are immutable, so those of recent `bytes` inputs are remembered (a connection
+    parses the same few options several times, and most connections carry the same ones);
+    a bad option is parsed, and refused, every time.
     """
+    if type(option) is bytes:
+        return _parse_cached(option)
+    return _parse(option)
+
+
+def _parse(option: bytes) -> EnoOption:
     body = _option_body(option)
     suboptions: list[Suboption] = []
     seen_global = False
@@ -188,7 +198,32 @@ def _encode_tep(suboption: TepSuboption, last: bool) -> bytes:
 
 
 def encode_eno_option(option: EnoOption) -> bytes:
-    """The option as kind 69, length, suboptions; UsageError if it cannot be encoded."""
+    """The option as kind 69, length, suboptions; UsageError if it cannot be encoded.
+
+    Options made only of exactly-typed fields (int, bytes, bool: equal values encode alike)
+    are encoded once and remembered; anything else is checked and encoded every time."""
+    if type(option) is EnoOption and _plainly_typed(option.suboptions):
+        return _encode_cached(option)
+    return _encode(option)
+
+
+def _plainly_typed(suboptions: object) -> bool:
+    if type(suboptions) is not tuple:
+        return False
+    for suboption in suboptions:
+        kind = type(suboption)
+        if kind is TepSuboption:
+            if type(suboption.tep) is not int or type(suboption.data) is not bytes:
+                return False
+        elif kind is GlobalSuboption:
+            if type(suboption.b) is not bool or type(suboption.application_aware) is not int:
+                return False
+        else:
+            return False
+    return True
+
+
+def _encode(option: EnoOption) -> bytes:
     count = len(option.suboptions)
     parts: list[bytes] = []
     seen_global = False
@@ -206,3 +241,7 @@ def encode_eno_option(option: EnoOption) -> bytes:
     if OPTION_HEADER + len(body) > MAX_TCP_OPTION:
         raise UsageError(f"ENO option of {OPTION_HEADER + len(body)} bytes exceeds 40")
     return bytes((ENO_OPTION_KIND, OPTION_HEADER + len(body))) + body
+
+
+_parse_cached = functools.lru_cache(maxsize=512)(_parse)
+_encode_cached = functools.lru_cache(maxsize=512)(_encode)

@@ -38,6 +38,8 @@ from tcpcrypt.errors import UsageError
 
 _HASH_LENGTH: Final = 32
 _MAX_EXPAND: Final = 255 * _HASH_LENGTH
+# HKDF-Expand's first block hashes info | 0x01; built once per constant, not per call.
+_FIRST_BLOCK_INFO: Final = tuple(bytes((constant, 1)) for constant in range(256))
 
 
 def extract(salt: bytes, ikm: bytes) -> bytes:
@@ -51,6 +53,8 @@ def cprf(key: bytes, constant: int, length: int) -> bytes:
         raise UsageError(f"CPRF output length {length} out of range 1..{_MAX_EXPAND}")
     if not 0 <= constant <= 0xFF:
         raise UsageError(f"CPRF constant {constant} is not one byte")
+    if length <= _HASH_LENGTH:  # every CPRF of the protocol: one block, T(1)
+        return hmac.digest(key, _FIRST_BLOCK_INFO[constant], "sha256")[:length]
     info = bytes((constant,))
     blocks: list[bytes] = []
     block = b""

@@ -33,14 +33,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa, x25519
+from cryptography.hazmat.primitives import serialization
 
 from experiments import batch_signing_server
 from tcpcrypt.auth.batch_sign import verify_batch_signed
 from tcpcrypt.auth.loopback import connect_inband
 from tcpcrypt.auth.signing import PublicKey
 from tcpcrypt.inband import InbandTcpcryptSocket
+from testbed.calibration.primitives import host_costs_us
 from testbed.experiment import Expectation, ExperimentOutput, ExperimentSpec, Param, RunContext
 
 METHODS = ("sign-each", "batch-sign", "tls")
@@ -87,23 +87,6 @@ SPEC = ExperimentSpec(
                     source="issue #12"),
     ),
 )
-
-
-def host_costs_us(rounds: int = 40) -> dict[str, float]:
-    """This host's RSA-2048 PSS sign and X25519 (key pair + exchange), thread CPU, median."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.DIGEST_LENGTH)
-    signs, exchanges = [], []
-    peer = x25519.X25519PrivateKey.generate().public_key()
-    for _ in range(rounds):
-        started = time.thread_time_ns()
-        key.sign(b"\x00" * 68, pss, hashes.SHA256())
-        signs.append(time.thread_time_ns() - started)
-        started = time.thread_time_ns()
-        x25519.X25519PrivateKey.generate().exchange(peer)
-        exchanges.append(time.thread_time_ns() - started)
-    return {"host.rsa2048_sign_us": statistics.median(signs) / 1000,
-            "host.x25519_us": statistics.median(exchanges) / 1000}
 
 
 def _tls_client(address: tuple[str, int], credential: Any) -> None:

@@ -162,7 +162,7 @@ def run(ctx: RunContext) -> ExperimentOutput:
         for text in engine_warnings(stop_middleboxes(net)):
             ctx.warn(text)
     if any(PROTOCOLS[label].auth for label in labels):
-        from experiments.batch_signing import host_costs_us
+        from testbed.calibration.primitives import host_costs_us
 
         ctx.add_environment("host_costs_us", host_costs_us())
     ctx.add_environment("topology", describe_topology(path))

@@ -10,6 +10,7 @@ import statistics
 import time
 from collections.abc import Callable
 
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa, x25519
 
 from tcpcrypt.aead import AEAD_NAMES, aead_by_name
@@ -32,6 +33,20 @@ def per_call_us(call: Callable[[], object], count: int) -> float:
         call()
         samples.append(time.thread_time_ns() - start)
     return statistics.median(samples) / 1000
+
+
+def host_costs_us(rounds: int = 40) -> dict[str, float]:
+    """This host's RSA-2048 PSS sign and X25519 (key pair + exchange), median thread CPU in us:
+    the two figures results are read against on hosts of differing speed."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.DIGEST_LENGTH)
+    peer = x25519.X25519PrivateKey.generate().public_key()
+    return {
+        "host.rsa2048_sign_us": per_call_us(
+            lambda: key.sign(b"\x00" * 68, pss, hashes.SHA256()), rounds),
+        "host.x25519_us": per_call_us(
+            lambda: x25519.X25519PrivateKey.generate().exchange(peer), rounds),
+    }
 
 
 def primitive_costs(count: int) -> dict[str, float]:

@@ -22,6 +22,21 @@ from tcpcrypt.kernel.loader import private_program
 
 ADDRESSES = {"a": "10.231.0.1", "b": "10.231.0.2"}
 _counter = itertools.count()
+# A program for host "a": ADDRESS COUNT PORT; COUNT connections, each sends "ping" and expects
+# it echoed; prints "ok N" (and where it stopped, if it did).
+PING_CLIENTS = """
+import socket, sys
+ok = 0
+for number in range(int(sys.argv[2])):
+    try:
+        with socket.create_connection((sys.argv[1], int(sys.argv[3])), timeout=5) as conn:
+            conn.sendall(b"ping")
+            ok += conn.recv(100) == b"ping"
+    except OSError as error:
+        print("failed at", number, error)
+        break
+print("ok", ok)
+"""
 
 
 def _ip(*args: str) -> None:

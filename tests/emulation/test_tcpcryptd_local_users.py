@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import sys
 
-from tests.emulation.netns_pair import ADDRESSES, netns_pair
+from tests.emulation.netns_pair import ADDRESSES, PING_CLIENTS, netns_pair
 
 PORT = 8000
 ECHO_SERVER = f"""
@@ -17,19 +17,6 @@ while True:
     conn, _ = server.accept()
     conn.sendall(conn.recv(100))
     conn.close()
-"""
-CLIENTS = """
-import socket, sys
-ok = 0
-for number in range(int(sys.argv[2])):
-    try:
-        with socket.create_connection((sys.argv[1], int(sys.argv[3])), timeout=5) as conn:
-            conn.sendall(b"ping")
-            ok += conn.recv(100) == b"ping"
-    except OSError as error:
-        print("failed at", number, error)
-        break
-print("ok", ok)
 """
 SQUATTER = """
 import socket
@@ -52,8 +39,8 @@ def test_daemon_with_an_unread_stderr_pipe_keeps_serving() -> None:
             pair.run("a", [sys.executable, "-c", "import socket; s = socket.socket("
                            "socket.AF_UNIX); s.connect('\\0tcpcryptd'); s.sendall(b'[' * 3000 "
                            "+ b'\\n'); s.recv(100)"])
-        result = pair.run("a", [sys.executable, "-c", CLIENTS, ADDRESSES["b"], str(connections),
-                                str(PORT)],
+        result = pair.run("a", [sys.executable, "-c", PING_CLIENTS, ADDRESSES["b"],
+                                str(connections), str(PORT)],
                           timeout=300)
         stats = json.loads(pair.run("a", [sys.executable, "-m", "tcpcrypt.cli", "--json",
                                           "stats"]).stdout)

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from tests.emulation.netns_pair import ADDRESSES, NetnsPair, netns_pair
+from tests.emulation.netns_pair import ADDRESSES, PING_CLIENTS, NetnsPair, netns_pair
 
 PORT, HOLD_PORT = 8000, 8001
 SERVERS = f"""
@@ -26,19 +26,6 @@ def echo_and_hold(server):
 threading.Thread(target=echo_and_hold, args=(socket.create_server(("", {HOLD_PORT})),),
                  daemon=True).start()
 echo_and_close(socket.create_server(("", {PORT}), backlog=128))
-"""
-CLIENTS = """
-import socket, sys
-ok = 0
-for number in range(int(sys.argv[2])):
-    try:
-        with socket.create_connection((sys.argv[1], int(sys.argv[3])), timeout=5) as conn:
-            conn.sendall(b"ping")
-            ok += conn.recv(100) == b"ping"
-    except OSError as error:
-        print("failed at", number, error)
-        break
-print("ok", ok)
 """
 IDLE_CLIENT = """
 import socket, sys, time
@@ -64,8 +51,8 @@ def rss_kib(pid: int) -> int:
 
 
 def connect_many(pair: NetnsPair, count: int) -> None:
-    done = pair.run("a", [sys.executable, "-c", CLIENTS, ADDRESSES["b"], str(count), str(PORT)],
-                    timeout=300)
+    done = pair.run("a", [sys.executable, "-c", PING_CLIENTS, ADDRESSES["b"], str(count),
+                          str(PORT)], timeout=300)
     assert done.stdout.split() == ["ok", str(count)], done.stdout
 
 

@@ -66,7 +66,8 @@ def test_a_second_concurrent_run_is_refused(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 RUNNER = textwrap.dedent("""
-    import sys, time
+    import faulthandler, signal, sys, time
+    faulthandler.register(signal.SIGUSR1)  # the test asks for a stack dump if it hangs
     sys.path.insert(0, {root!r})
     from testbed.emulation.network import emulated_network
     from topologies.line import LineTopo
@@ -79,7 +80,7 @@ RUNNER = textwrap.dedent("""
 
 def _start_runner() -> subprocess.Popen[str]:
     process = subprocess.Popen([sys.executable, "-c", RUNNER.format(root=str(ROOT))],
-                               stdout=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert process.stdout is not None
     assert process.stdout.readline().strip() == "up"
     time.sleep(0.3)
@@ -92,8 +93,15 @@ def test_interrupted_run_cleans_up_itself(signum: int) -> None:
     hosts = run_hosts(process.pid)
     assert leftovers(hosts) > 0
     process.send_signal(signum)
-    process.wait(timeout=30)
-    assert leftovers(hosts) == 0 and run_hosts(process.pid) == []
+    try:
+        _, error = process.communicate(timeout=120)  # generous: a loaded machine is slow
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGUSR1)  # where is it stuck?
+        time.sleep(1)
+        process.kill()
+        _, error = process.communicate()
+        raise AssertionError(f"the run did not end after signal {signum}:\n{error}") from None
+    assert leftovers(hosts) == 0 and run_hosts(process.pid) == [], error
 
 
 def test_clean_leftovers_repairs_a_killed_run() -> None:

@@ -108,9 +108,10 @@ def assert_still_serving_encrypted(lab: Lab) -> None:
     assert last["wire_local"].endswith(f":{GOOD_PORT}") and last["encrypted"]
 
 
-FAKE_A_PORTS = itertools.count(random.randrange(40000, 49000))
+FAKE_A_PORTS = itertools.count(random.randrange(20000, 29000))
 """Each fake host A connection gets its own source port: no two in one run share a 4-tuple
-(and the conntrack and TIME_WAIT state an earlier one left)."""
+(and the conntrack and TIME_WAIT state an earlier one left). They sit below the kernel's
+ephemeral range (32768-60999), where a connection of the host's own once took one first."""
 
 
 def fake_a(lab: Lab, syn_option: str, action: str, timeout: float = 30) -> dict[str, Any]:

@@ -80,5 +80,10 @@ def test_many_short_connections_leave_memory_flat_and_idle_ones_are_reset() -> N
         assert final[host]["established"] == 1601
         assert final[host]["live_connections"] == 0
         assert final[host]["buffered_bytes"] == 0
-    assert idle[0] in ("reset", "ended") and 1 <= int(idle[-1]) <= 6, idle
-    assert final["a"]["by_reason"]["resets"]["idle-timeout"] == 1  # type: ignore[index]
+    # reset for idleness, not left open (20 s); the upper bound leaves room for a busy machine
+    assert idle[0] in ("reset", "ended") and 1 <= int(idle[-1]) <= 15, idle
+    # both daemons run --idle-timeout 2: whichever timer fires first resets the connection, the
+    # other then sees its peer's reset; so one of them (rarely both) counts it as idle-timeout
+    idle_resets = [final[host]["by_reason"].get("resets", {}).get("idle-timeout", 0)  # type: ignore[attr-defined]
+                   for host in ("a", "b")]
+    assert 1 <= sum(idle_resets) <= 2, final

@@ -114,8 +114,14 @@ def connect(address: tuple[str, int], kernel: KernelEno, *, teps: Sequence[int] 
     try:
         sock.settimeout(timeout)
         kernel.offer(sock, option)
+        # Hold the handshake's ACK so that it rides on Init1, as the reference's own A does:
+        # the reference's B (redirect mode) relays nothing back when A's bare ACK lets its
+        # kernel accept before its proxy connection to the local server completed.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 0)
         sock.connect(address)
-        return DraftSocket._start(sock, kernel, "A", aeads)
+        session = DraftSocket._start(sock, kernel, "A", aeads)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
+        return session
     except BaseException:
         sock.close()
         raise

@@ -187,3 +187,44 @@ def test_reference_daemons_negotiate_and_our_codec_reads_their_wire(
             _release(client)
         assert len(ids) == 1 and ids[0][:2] == "21" and len(ids[0]) == 66
         _check_capture(pcap, _client_port(pcap))
+
+
+def test_our_endpoint_as_a_against_the_reference_as_b(
+        reference: ReferenceBuild, tmp_path: Path) -> None:
+    with netns_pair() as pair:
+        control_b = start_daemon(pair, "b", reference, PORT, tmp_path)
+        server = pair.popen("b", [sys.executable, "-c", PLAIN_SERVER, str(PORT),
+                                  str(len(MESSAGE))], stdin=subprocess.DEVNULL)
+        assert server.stdout is not None and "listening" in server.stdout.readline()
+        pcap = tmp_path / "ours-a.pcap"
+        with capture(pair, "a", pcap):
+            client = pair.popen("a", [sys.executable, "-c", OUR_CLIENT, ADDRESSES["b"],
+                                      str(PORT), MESSAGE], stdin=subprocess.PIPE)
+            ours = _json_line(client, "our client")
+            theirs = session_ids(pair, "b", reference, control_b, PORT)
+            _release(client)
+        assert ours["received"] == MESSAGE[::-1]
+        assert theirs == [ours["session_id"]]
+        _check_capture(pcap, _client_port(pcap))
+
+
+def test_the_reference_as_a_against_our_endpoint_as_b(
+        reference: ReferenceBuild, tmp_path: Path) -> None:
+    with netns_pair() as pair:
+        control_a = start_daemon(pair, "a", reference, PORT, tmp_path)
+        server = pair.popen("b", [sys.executable, "-m", "tcpcrypt.drafts", "serve", str(PORT),
+                                  "--length", str(len(MESSAGE))], stdin=subprocess.DEVNULL)
+        assert server.stdout is not None and "listening" in server.stdout.readline()
+        pcap = tmp_path / "ours-b.pcap"
+        with capture(pair, "a", pcap):
+            client = pair.popen("a", [sys.executable, "-c", PLAIN_CLIENT, ADDRESSES["b"],
+                                      str(PORT), MESSAGE], stdin=subprocess.PIPE)
+            assert client.stdout is not None
+            received = client.stdout.readline().strip()
+            ours = _json_line(server, "our server")
+            theirs = session_ids(pair, "a", reference, control_a, PORT)
+            _release(client)
+        assert received == MESSAGE[::-1]
+        assert ours["received"] == MESSAGE
+        assert theirs == [ours["session_id"]]
+        _check_capture(pcap, _client_port(pcap))

@@ -95,7 +95,7 @@ def encode_active(syn_option: bytes) -> bytes:
         raise UsageError("the SYN's ENO option must be bytes")
     draft = bytes(syn_option[:1]) == DRAFT_ENO_HEADER[:1]
     if not 2 <= len(syn_option) <= OPTION_MAX or syn_option[1] != len(syn_option) or not (
-        syn_option[0] == 69 or bytes(syn_option[2:4]) == DRAFT_ENO_HEADER[2:]
+        syn_option[0] == 69 or (draft and bytes(syn_option[2:4]) == DRAFT_ENO_HEADER[2:])
     ):
         raise UsageError("the SYN option must be a whole ENO option: kind 69 (or 253 with "
                          "the ExID 0x454E), its length, at most 40 bytes")

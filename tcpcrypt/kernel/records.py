@@ -69,6 +69,7 @@ class Negotiation:
 
     @property
     def transcript(self) -> bytes:
+        """The RFC profile's transcript (the drafts' is `tcpcrypt.drafts.eno03.transcript`)."""
         return self.syn_option + self.synack_option
 
 

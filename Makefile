@@ -8,9 +8,12 @@ PY := $(VENV)/bin/python
 # Debian packages the testbed needs (Mininet without Open vSwitch, iptables for NFQUEUE,
 # the real applications the experiments drive: Apache httpd and wrk for web-server;
 # clang/bpftool/libbpf-dev for the kernel's TCP-ENO program; chromium, headless, for the
-# test that opens the report's HTML page).
+# test that opens the report's HTML page; the autotools, a C compiler and the netfilter, libcap,
+# OpenSSL and libpcap headers to build the reference tcpcrypt daemon in the interop test).
 APT_PACKAGES := mininet iptables iperf3 tcpdump ethtool curl openssl iputils-ping python3-venv python3-dev \
-	apache2 wrk clang bpftool libbpf-dev chromium
+	apache2 wrk clang bpftool libbpf-dev chromium \
+	autoconf automake libtool make gcc pkg-config libnfnetlink-dev libnetfilter-queue-dev \
+	libnetfilter-conntrack-dev libcap-dev libssl-dev libpcap-dev
 INSTALLED := $(VENV)/.installed
 # The TCP-ENO sock_ops program, built against this kernel's BTF (vmlinux.h is generated, never
 # committed). A kernel without BTF gets a one-line note and no object; the rest still works.

@@ -86,11 +86,12 @@ class KernelEno:
             raise UsageError("ENO rides on the SYN: opt in before connect(), not after")
         bpf.update(self._fds["eno_sock"], _fd_key(sock), records.encode_active(syn_option))
 
-    def listen(self, sock: socket.socket, teps: Sequence[int]) -> None:
-        """Host B: the listener answers ENO with the first of `teps` A offered. Before listen()."""
+    def listen(self, sock: socket.socket, teps: Sequence[int], draft: bool = False) -> None:
+        """Host B: the listener answers ENO with the first of `teps` A offered. Before listen().
+        `draft`: the drafts' wire profile (kind 253 with ExID 0x454E, no b bit)."""
         if sock.type != socket.SOCK_STREAM:
             raise UsageError("ENO needs a TCP socket")
-        bpf.update(self._fds["eno_sock"], _fd_key(sock), records.encode_listener(teps))
+        bpf.update(self._fds["eno_sock"], _fd_key(sock), records.encode_listener(teps, draft))
 
     def negotiation(self, sock: socket.socket | int) -> records.Negotiation | None:
         raw = bpf.lookup(self._fds["eno_sock"], _fd_key(sock), records.SOCK_FORMAT.size)

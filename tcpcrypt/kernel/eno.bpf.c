@@ -13,6 +13,12 @@
 #include <bpf/bpf_endian.h>
 
 #define ENO_KIND 69
+/* The drafts' profile (eno-03, the reference daemon's): experimental kind 253 with the ExID
+ * 0x454E after the length byte, no b bit. Chosen per socket (A: its SYN option's kind; B: the
+ * listener's FLAG_DRAFT). */
+#define EXP_KIND 253
+#define EXID_HI 0x45
+#define EXID_LO 0x4E
 #define TFO_KIND 34
 #define OPT_MAX 40
 #define BUF 64
@@ -42,6 +48,7 @@ enum {
 #define NETNS_DISABLED 1u
 #define FLAG_B_SEGMENT_SEEN 1u
 #define FLAG_RESUMED 2u
+#define FLAG_DRAFT 4u
 
 /* One socket's ENO record (userspace creates it for A and for a listener; the program
  * creates it for B's accepted sockets). */
@@ -67,7 +74,8 @@ struct listener_key {
 
 struct listener_cfg {
 	__u8 n_teps;
-	__u8 pad[7];
+	__u8 draft;
+	__u8 pad[6];
 	__u8 teps[MAX_TEPS];
 };
 
@@ -214,8 +222,29 @@ struct optbuf {
 
 #define RELOAD(field) (*(volatile int *)&(field))
 
+/* The size of an ENO option's header: kind and length, plus the ExID in the drafts' profile. */
+static __always_inline int eno_header(int draft)
+{
+	return draft ? 4 : 2;
+}
+
+/* Prepares buf to find the profile's ENO option with bpf_load_hdr_opt (kind 253 is searched
+ * by kind, length 4 and its 2-byte ExID). */
+static __always_inline void eno_search(struct optbuf *buf, int draft)
+{
+	if (draft) {
+		buf->b[0] = EXP_KIND;
+		buf->b[1] = 4;
+		buf->b[2] = EXID_HI;
+		buf->b[3] = EXID_LO;
+	} else {
+		buf->b[0] = ENO_KIND;
+	}
+}
+
 /* Global (verified once, on its own), like the other __noinline functions below. */
-__noinline int parse_option(const struct optbuf *opt, int length, struct offers *out)
+__noinline int parse_option(const struct optbuf *opt, int length, int start,
+			    struct offers *out)
 {
 	const __u8 *buf;
 	int i;
@@ -225,9 +254,9 @@ __noinline int parse_option(const struct optbuf *opt, int length, struct offers 
 	buf = opt->b;
 	out->count = 0;
 	out->b = 0;
-	out->pos = 2;
+	out->pos = start == 4 ? 4 : 2;
 	out->global_seen = 0;
-	if (length < 2 || length > OPT_MAX)
+	if (length < 2 || length > OPT_MAX || length < start)
 		return -1;
 	for (i = 0; i < OPT_MAX; i++) {
 		int pos = RELOAD(out->pos), n = RELOAD(out->count);
@@ -297,8 +326,11 @@ static __always_inline int a_connect(struct bpf_sock_ops *skops, struct bpf_sock
 	if (!st || st->mode != MODE_A)
 		return 1;
 	st->role = ROLE_A;
-	if (st->syn_len < 2 || st->syn_len > OPT_MAX || st->syn[0] != ENO_KIND ||
-	    st->syn[1] != st->syn_len) {
+	if (st->syn[0] == EXP_KIND)
+		st->flags |= FLAG_DRAFT;
+	if (st->syn_len < 2 || st->syn_len > OPT_MAX || st->syn[1] != st->syn_len ||
+	    !(st->syn[0] == ENO_KIND || (st->syn[0] == EXP_KIND && st->syn_len >= 4 &&
+					 st->syn[2] == EXID_HI && st->syn[3] == EXID_LO))) {
 		st->state = ST_FALLBACK;
 		st->reason = R_BAD_CONFIG;
 		return 1;
@@ -335,11 +367,12 @@ static __always_inline int a_established(struct bpf_sock_ops *skops, struct bpf_
 	struct eno_sock *st = bpf_sk_storage_get(&eno_sock, sk, 0, 0);
 	struct offers mine = {}, theirs = {};
 	struct optbuf buf = {};
-	int length, i, common = 0;
+	int length, i, common = 0, draft;
 
 	if (!st || st->mode != MODE_A || st->state != ST_PENDING)
 		return 1;
-	buf.b[0] = ENO_KIND;
+	draft = !!(st->flags & FLAG_DRAFT);
+	eno_search(&buf, draft);
 	length = bpf_load_hdr_opt(skops, buf.b, OPT_MAX, 0);
 	if (length == -ENOMSG_) {
 		a_fall_back(skops, st, R_NO_ENO_SYNACK);
@@ -351,17 +384,17 @@ static __always_inline int a_established(struct bpf_sock_ops *skops, struct bpf_
 	}
 	__builtin_memcpy(st->synack, buf.b, OPT_MAX);
 	st->synack_len = length;
-	if (parse_option(&buf, length, &theirs) < 0) {
+	if (parse_option(&buf, length, eno_header(draft), &theirs) < 0) {
 		a_fall_back(skops, st, R_MALFORMED);
 		return 1;
 	}
-	if (!theirs.b) {
+	if (!draft && !theirs.b) {
 		a_fall_back(skops, st, R_ROLE_CONFLICT);
 		return 1;
 	}
 	__builtin_memset(&buf, 0, sizeof(buf));
 	__builtin_memcpy(buf.b, st->syn, OPT_MAX);
-	if (parse_option(&buf, st->syn_len, &mine) < 0) {
+	if (parse_option(&buf, st->syn_len, eno_header(draft), &mine) < 0) {
 		a_fall_back(skops, st, R_BAD_CONFIG);
 		return 1;
 	}
@@ -429,7 +462,7 @@ static __always_inline int a_option_length(struct bpf_sock_ops *skops, struct en
 	if (flags & TH_SYN)
 		return st->state == ST_PENDING ? st->syn_len : 0;
 	if (st->state == ST_NEGOTIATED && !(st->flags & FLAG_B_SEGMENT_SEEN))
-		return 2;
+		return eno_header(st->flags & FLAG_DRAFT);
 	return 0;
 }
 
@@ -455,6 +488,7 @@ static __always_inline int a_write(struct bpf_sock_ops *skops, struct bpf_sock *
 {
 	struct eno_sock *st = bpf_sk_storage_get(&eno_sock, sk, 0, 0);
 	__u8 empty[2] = {ENO_KIND, 2};
+	__u8 empty_draft[4] = {EXP_KIND, 4, EXID_HI, EXID_LO};
 	__u32 flags = skops->skb_tcp_flags;
 	__u32 length;
 
@@ -468,7 +502,11 @@ static __always_inline int a_write(struct bpf_sock_ops *skops, struct bpf_sock *
 			bpf_store_hdr_opt(skops, st->syn, length + 2, 0);
 		return 1;
 	}
-	if (st->state == ST_NEGOTIATED && !(st->flags & FLAG_B_SEGMENT_SEEN))
+	if (st->state != ST_NEGOTIATED || (st->flags & FLAG_B_SEGMENT_SEEN))
+		return 1;
+	if (st->flags & FLAG_DRAFT)
+		bpf_store_hdr_opt(skops, empty_draft, 4, 0);
+	else
 		bpf_store_hdr_opt(skops, empty, 2, 0);
 	return 1;
 }
@@ -492,6 +530,7 @@ static __always_inline int b_listen(struct bpf_sock_ops *skops, struct bpf_sock 
 	key.netns = bpf_get_netns_cookie(skops);
 	key.port = skops->local_port;
 	cfg.n_teps = st->n_teps;
+	cfg.draft = !!(st->flags & FLAG_DRAFT);
 	for (i = 0; i < MAX_TEPS; i++)
 		cfg.teps[i] = st->teps[i];
 	if (bpf_setsockopt(skops, SOL_TCP_, TCP_SAVE_SYN_, &one, sizeof(one)) != 0 ||
@@ -532,10 +571,11 @@ __noinline int b_decide(struct bpf_sock_ops *skops, struct listener_cfg *cfg, st
 	struct resume_key rkey = {};
 	struct resume_val *rval;
 	struct optbuf buf = {};
-	int length, i, j, k;
+	int length, i, j, k, draft;
 
 	if (!cfg || !out)
 		return 0;
+	draft = cfg->draft ? 1 : 0;
 
 	buf.b[0] = TFO_KIND;
 	if (bpf_load_hdr_opt(skops, buf.b, OPT_MAX, BPF_LOAD_HDR_OPT_TCP_SYN) >= 0) {
@@ -544,14 +584,35 @@ __noinline int b_decide(struct bpf_sock_ops *skops, struct listener_cfg *cfg, st
 		return 0;
 	}
 	__builtin_memset(&buf, 0, sizeof(buf));
-	buf.b[0] = ENO_KIND;
+	eno_search(&buf, draft);
 	length = bpf_load_hdr_opt(skops, buf.b, OPT_MAX, BPF_LOAD_HDR_OPT_TCP_SYN);
 	if (length == -ENOMSG_) {
 		out->reason = R_NO_ENO_SYN;
 		return 0;
 	}
-	if (length < 2 || length > OPT_MAX || parse_option(&buf, length, &theirs) < 0) {
+	if (length < 2 || length > OPT_MAX ||
+	    parse_option(&buf, length, eno_header(draft), &theirs) < 0) {
 		out->reason = R_MALFORMED;
+		return 0;
+	}
+	if (draft) {
+		/* eno-03: no b bit and no resumption here; B answers its first preferred TEP. */
+		for (j = 0; j < MAX_TEPS; j++) {
+			__u8 tep = cfg->teps[j];
+
+			if (j >= cfg->n_teps)
+				break;
+			if (!offered(&theirs, tep))
+				continue;
+			out->synack[0] = EXP_KIND;
+			out->synack[1] = 5;
+			out->synack[2] = EXID_HI;
+			out->synack[3] = EXID_LO;
+			out->synack[4] = tep;
+			out->synack_len = 5;
+			return 0;
+		}
+		out->reason = R_NO_COMMON_TEP;
 		return 0;
 	}
 	if (theirs.b) {
@@ -681,22 +742,33 @@ static __always_inline int b_established(struct bpf_sock_ops *skops, struct bpf_
 	struct listener_key lkey = {};
 	struct conn_key key;
 	struct pending *p;
+	struct listener_cfg *cfg;
 	struct eno_sock *st;
-	__u8 ack[BUF] = {};
-	int length;
+	struct optbuf ack = {};
+	int length, draft;
 
 	fill_conn_key(skops, &key);
 	lkey.netns = key.netns;
 	lkey.port = skops->local_port;
-	if (!bpf_map_lookup_elem(&eno_listeners, &lkey))
+	cfg = bpf_map_lookup_elem(&eno_listeners, &lkey);
+	if (!cfg)
 		return 1; /* not an opted-in listener's connection */
+	draft = cfg->draft ? 1 : 0;
 	bpf_sock_ops_cb_flags_set(skops, 0);
 	st = bpf_sk_storage_get(&eno_sock, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!st)
 		return 1;
 	st->mode = MODE_B;
 	st->role = ROLE_B;
-	st->syn[0] = ENO_KIND;
+	if (draft) {
+		st->flags |= FLAG_DRAFT;
+		st->syn[0] = EXP_KIND;
+		st->syn[1] = 4;
+		st->syn[2] = EXID_HI;
+		st->syn[3] = EXID_LO;
+	} else {
+		st->syn[0] = ENO_KIND;
+	}
 	length = bpf_load_hdr_opt(skops, st->syn, OPT_MAX, BPF_LOAD_HDR_OPT_TCP_SYN);
 	if (length >= 2 && length <= OPT_MAX)
 		st->syn_len = length;
@@ -711,8 +783,8 @@ static __always_inline int b_established(struct bpf_sock_ops *skops, struct bpf_
 			st->reason = R_NO_ENO_SYN;
 		else {
 			/* ENO in the SYN but B's answer is unknown: A may believe ENO succeeded. */
-			ack[0] = ENO_KIND;
-			if (bpf_load_hdr_opt(skops, ack, OPT_MAX, 0) >= 2) {
+			eno_search(&ack, draft);
+			if (bpf_load_hdr_opt(skops, ack.b, OPT_MAX, 0) >= 2) {
 				st->state = ST_ERROR;
 				count(C_STATE_LOST);
 			}
@@ -732,8 +804,8 @@ static __always_inline int b_established(struct bpf_sock_ops *skops, struct bpf_
 		count(C_B_FALLBACK);
 		return 1;
 	}
-	ack[0] = ENO_KIND;
-	if (bpf_load_hdr_opt(skops, ack, OPT_MAX, 0) >= 2) {
+	eno_search(&ack, draft);
+	if (bpf_load_hdr_opt(skops, ack.b, OPT_MAX, 0) >= 2) {
 		st->state = ST_NEGOTIATED;
 		count(C_B_NEGOTIATED);
 	} else {

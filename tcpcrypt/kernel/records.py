@@ -27,6 +27,8 @@ REASONS: Final = {
 }
 FLAG_B_SEGMENT_SEEN: Final = 1
 FLAG_RESUMED: Final = 2
+FLAG_DRAFT: Final = 4  # the drafts' wire profile: ENO as kind 253 with ExID 0x454E
+DRAFT_ENO_HEADER: Final = bytes((253, 4, 0x45, 0x4E))  # searched for, and A's empty option
 NETNS_DISABLED: Final = 1
 COUNTERS: Final = (
     "a_offered", "a_negotiated", "a_fallback", "b_synack_eno", "b_negotiated", "b_fallback",
@@ -63,9 +65,11 @@ class Negotiation:
     synack_option: bytes
     resumed: bool
     peer_segment_seen: bool
+    draft: bool = False
 
     @property
     def transcript(self) -> bytes:
+        """The RFC profile's transcript (the drafts' is `tcpcrypt.drafts.eno03.transcript`)."""
         return self.syn_option + self.synack_option
 
 
@@ -82,6 +86,7 @@ def decode_sock(raw: bytes) -> Negotiation:
         synack_option=bytes(synack[:synack_len]),
         resumed=bool(flags & FLAG_RESUMED),
         peer_segment_seen=bool(flags & FLAG_B_SEGMENT_SEEN),
+        draft=bool(flags & FLAG_DRAFT),
     )
 
 
@@ -89,23 +94,28 @@ def encode_active(syn_option: bytes) -> bytes:
     """The record userspace creates for an active socket: mode A and its SYN's ENO option."""
     if not isinstance(syn_option, bytes | bytearray):
         raise UsageError("the SYN's ENO option must be bytes")
-    if not 2 <= len(syn_option) <= OPTION_MAX or syn_option[0] != 69 or (
-        syn_option[1] != len(syn_option)
+    draft = bytes(syn_option[:1]) == DRAFT_ENO_HEADER[:1]
+    if not 2 <= len(syn_option) <= OPTION_MAX or syn_option[1] != len(syn_option) or not (
+        syn_option[0] == 69 or (draft and bytes(syn_option[2:4]) == DRAFT_ENO_HEADER[2:])
     ):
-        raise UsageError("the SYN option must be a whole ENO option: kind 69, its length, "
-                         "at most 40 bytes")
+        raise UsageError("the SYN option must be a whole ENO option: kind 69 (or 253 with "
+                         "the ExID 0x454E), its length, at most 40 bytes")
+    if draft and len(syn_option) < 4:
+        raise UsageError("a kind-253 ENO option needs its ExID")
     return SOCK_FORMAT.pack(MODE_A, 0, 0, 0, len(syn_option), 0, 0, 0, bytes(syn_option),
                             b"", b"")
 
 
-def encode_listener(teps: Sequence[int]) -> bytes:
-    """The record userspace creates for a listener: mode B and its TEPs, preferred first."""
+def encode_listener(teps: Sequence[int], draft: bool = False) -> bytes:
+    """The record userspace creates for a listener: mode B and its TEPs, preferred first;
+    `draft` answers ENO as the drafts do (kind 253 with ExID, no b bit, no resumption)."""
     teps = list(teps)
     if not 1 <= len(teps) <= MAX_LISTENER_TEPS or len(set(teps)) != len(teps) or not all(
         isinstance(tep, int) and 0x20 <= tep <= 0x7F for tep in teps
     ):
         raise UsageError(f"a listener needs 1..{MAX_LISTENER_TEPS} distinct TEPs in 0x20..0x7f")
-    return SOCK_FORMAT.pack(MODE_B_LISTEN, 0, 0, 0, 0, 0, len(teps), 0, b"", b"", bytes(teps))
+    return SOCK_FORMAT.pack(MODE_B_LISTEN, 0, 0, 0, 0, 0, len(teps), FLAG_DRAFT if draft else 0,
+                            b"", b"", bytes(teps))
 
 
 def encode_resume_key(netns: int, port: int, tep: int, a_id: bytes) -> bytes:

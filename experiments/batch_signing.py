@@ -73,7 +73,8 @@ SPEC = ExperimentSpec(
               high=10_000),
         Param("max_batch", 64, help="most session IDs per signature", validate=_positive,
               low=1, high=65_536),
-        Param("clients", 48, quick=32, help="client threads (concurrent connections)",
+        Param("clients", 48, quick=32, help="client threads opening the tcpcrypt connections "
+              "before the clock starts (arrivals then run on as many threads as they need)",
               validate=_positive, low=1, high=1024),
     ),
     expectations=(
@@ -161,7 +162,7 @@ def run_point(method: str, rate: float, params: dict[str, Any]) -> dict[str, Any
         opened = [] if method == "tls" else _open_all(address, count, int(params["clients"]))
         parent.send("handshakes-done")
         began = time.perf_counter()
-        with ThreadPoolExecutor(int(params["clients"])) as pool:
+        with ThreadPoolExecutor(count) as pool:  # a thread per arrival if need be: open loop
             for index in range(count):
                 scheduled = began + index / rate
                 delay = scheduled - time.perf_counter()
@@ -220,6 +221,11 @@ def _added(rows: list[dict[str, Any]], rate: float, window_ms: float) -> dict[st
                                              - base["connect_ms_p95"])
     summary["batch_within_window"] = (
         "PASS" if summary["batch-sign_added_ms_median"] <= window_ms else "FAIL")
+    achieved = at_rate["batch-sign"]["achieved_rate"]
+    summary["batch_achieved_rate"] = achieved
+    # below 90 % of the offered rate the server fell behind the arrivals: the latency is then
+    # its backlog (CPU it did not get on this machine), not the batching window
+    summary["batch_server_kept_up"] = achieved >= 0.9 * rate
     return summary
 
 
@@ -257,9 +263,11 @@ def run(ctx: RunContext) -> ExperimentOutput:
         if summary["batch_within_window"] == "FAIL":
             median, p95 = (summary["batch-sign_added_ms_median"],
                            summary["batch-sign_added_ms_p95"])
+            behind = ("" if summary["batch_server_kept_up"] else
+                      f"; the server fell behind (served {summary['batch_achieved_rate']:.0f}/s)")
             ctx.warn(f"batch signing at {rate:g}/s adds {median:.2f} ms (median; p95 "
                      f"{p95:.2f}) to the same connection without authentication, more than "
-                     f"the {window_ms:g} ms window")
+                     f"the {window_ms:g} ms window{behind}")
     rows.extend(added)
     metrics["auth.batch_added_ms"] = max(summary["batch-sign_added_ms_median"]
                                          for summary in added)

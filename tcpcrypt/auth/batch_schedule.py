@@ -7,9 +7,11 @@ and their writes): a signature more than the window. So the batch closes that lo
 the window ends: `DeliveryEstimate` learns the time from a batch's close to its last proof
 being sent (the batch's own measurement, an exponentially weighted mean and mean deviation as
 TCP's retransmission timer does, RFC 6298) and the batch closes at `first arrival + window -
-(mean + 2 deviations)`. When the estimate reaches the window, batches close at once: every
-connection then waits one close-to-sent time, more than the window, and the window is too
-short for the key on this machine.
+(mean + 2 deviations)`, but never before half the window: an overloaded server's proofs go
+out late because the CPU is short, and closing batches ever earlier would make them smaller,
+cost more signatures and load it further (a feedback loop the first version of this rule
+fell into at 2000 arrivals/s). If the close-to-sent time is over half the window, the window
+is too short for this key on this machine and connections wait longer than the window.
 
 `DeliveryLog` collects the measurement: the batcher opens an entry when it closes a batch and
 marks it resolved; each connection reports when its proof was sent (`Batcher.delivered`); the
@@ -29,6 +31,7 @@ from typing import Generic, TypeVar
 GAIN = 1 / 8  # RFC 6298's alpha
 DEVIATION_GAIN = 1 / 4  # RFC 6298's beta
 DEVIATIONS = 2.0  # the margin: mean + this many mean deviations
+MAX_MARGIN_SHARE = 0.5  # ... but a batch always collects for at least half its window
 
 T = TypeVar("T")
 
@@ -60,7 +63,7 @@ class DeliveryEstimate:
 
 def close_time(first_arrival: float, window_s: float, estimate: DeliveryEstimate) -> float:
     """When a batch whose first session ID arrived at `first_arrival` closes."""
-    return first_arrival + max(0.0, window_s - estimate.margin_s)
+    return first_arrival + window_s - min(estimate.margin_s, MAX_MARGIN_SHARE * window_s)
 
 
 @dataclass

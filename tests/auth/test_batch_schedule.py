@@ -113,11 +113,10 @@ def test_a_batch_whose_time_comes_during_a_signature_waits_and_keeps_filling() -
     assert outcome.queue.queued_s > 0
 
 
-def test_a_signature_longer_than_the_window_closes_every_batch_at_once() -> None:
-    outcome = simulate(50, sign_s=0.012, count=50)  # a signature ends before the next ID
-    assert all(size == 1 for size in outcome.sizes)
-    assert min(outcome.waited) > WINDOW  # the window cannot be met with this key here
-    assert max(outcome.waited) == pytest.approx(0.012 + 0.00005)  # but nothing more is added
+def test_a_signature_longer_than_half_the_window_still_lets_batches_collect() -> None:
+    outcome = simulate(2000, sign_s=0.008)  # the margin is capped at half the window
+    assert min(outcome.sizes[1:-1]) >= 9  # 5 ms of arrivals at least, not batches of one
+    assert max(outcome.from_first) > WINDOW  # the window cannot be met with this key here
 
 
 def test_the_estimate_starts_at_the_first_sample_and_follows_the_mean() -> None:
@@ -134,13 +133,13 @@ def test_the_estimate_starts_at_the_first_sample_and_follows_the_mean() -> None:
     assert estimate.mean_s is not None and estimate.mean_s > 0
 
 
-def test_the_close_moves_earlier_by_the_margin_but_never_before_the_arrival() -> None:
+def test_the_close_moves_earlier_by_the_margin_but_at_most_half_the_window() -> None:
     estimate = DeliveryEstimate()
     assert close_time(5.0, 0.010, estimate) == 5.010
     estimate.observe(0.002)  # margin 4 ms
     assert close_time(5.0, 0.010, estimate) == pytest.approx(5.006)
-    estimate.observe(0.050)
-    assert close_time(5.0, 0.010, estimate) == 5.0
+    estimate.observe(0.050)  # an overloaded server: closing sooner would only add signatures
+    assert close_time(5.0, 0.010, estimate) == pytest.approx(5.005)
 
 
 def test_a_batch_is_measured_from_its_close_to_its_last_proof_sent() -> None:

@@ -30,6 +30,8 @@ def test_auth_experiment_succeeds_and_detects_the_mitm_every_time(tmp_path: Path
     for method in ("cmac", "batch-sign", "pake"):
         assert metrics[f"auth.success_fraction.{method}"] == 1.0
         assert metrics[f"auth.mitm_detected_fraction.{method}"] == 1.0
+        assert f"auth.added_ms.{method}" in metrics
+    assert metrics["host.rsa2048_sign_us"] > 0 and metrics["host.x25519_us"] > 0
 
 
 def test_batch_signing_experiment_batches_under_load_and_reports_every_metric(

@@ -3,8 +3,9 @@
 `submit(session_id)` returns a future; a worker thread closes a batch when it holds
 `max_batch` IDs or when the batch's window is about to end, signs its Merkle root once and
 resolves every future with that ID's proof. "About to end": the batch closes one learned
-close-to-sent time before `window_s` after its first ID arrived (`batch_schedule`), so that
-the proofs are sent within the window and a connection waits at most one window in all. The
+close-to-sent time (at most half the window) before `window_s` after its first ID arrived
+(`batch_schedule`), so that the proofs are sent within the window and a connection waits at
+most one window in all while the server gets the CPU it needs. The
 server reports each proof sent with `delivered(proof)` (`serve_batch_signed` does); without
 reports the batcher still learns its own close-to-resolved time, measured on a warm-up
 signature when it starts and on every batch.

@@ -7,11 +7,14 @@ and their writes): a signature more than the window. So the batch closes that lo
 the window ends: `DeliveryEstimate` learns the time from a batch's close to its last proof
 being sent (the batch's own measurement, an exponentially weighted mean and mean deviation as
 TCP's retransmission timer does, RFC 6298) and the batch closes at `first arrival + window -
-(mean + 2 deviations)`, but never before half the window: an overloaded server's proofs go
-out late because the CPU is short, and closing batches ever earlier would make them smaller,
-cost more signatures and load it further (a feedback loop the first version of this rule
-fell into at 2000 arrivals/s). If the close-to-sent time is over half the window, the window
-is too short for this key on this machine and connections wait longer than the window.
+(mean + 2 deviations + check)`, where `check` is this host's time to check one proof (what
+the client does before it has authenticated the server; measured once by the batcher's
+warm-up, for a client as fast as the server). But never before half the window: an
+overloaded server's proofs go out late because the CPU is short, and closing batches ever
+earlier would make them smaller, cost more signatures and load it further (a feedback loop
+the first version of this rule fell into at 2000 arrivals/s). If the close-to-sent time is
+over half the window, the window is too short for this key on this machine and connections
+wait longer than the window.
 
 `DeliveryLog` collects the measurement: the batcher opens an entry when it closes a batch and
 marks it resolved; each connection reports when its proof was sent (`Batcher.delivered`); the
@@ -43,6 +46,7 @@ class DeliveryEstimate:
     mean_s: float | None = None
     deviation_s: float = 0.0
     samples: int = 0
+    check_s: float = 0.0  # a client's check of a proof, as long as this host takes for one
 
     def observe(self, duration_s: float) -> None:
         duration_s = max(0.0, duration_s)
@@ -55,10 +59,11 @@ class DeliveryEstimate:
 
     @property
     def margin_s(self) -> float:
-        """How long before the window's end a batch closes (0 before any measurement)."""
+        """How long before the window's end a batch closes (the check alone before any
+        measurement)."""
         if self.mean_s is None:
-            return 0.0
-        return self.mean_s + DEVIATIONS * self.deviation_s
+            return self.check_s
+        return self.mean_s + DEVIATIONS * self.deviation_s + self.check_s
 
 
 def close_time(first_arrival: float, window_s: float, estimate: DeliveryEstimate) -> float:

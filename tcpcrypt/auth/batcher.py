@@ -8,7 +8,8 @@ close-to-sent time (at most half the window) before `window_s` after its first I
 most one window in all while the server gets the CPU it needs. The
 server reports each proof sent with `delivered(proof)` (`serve_batch_signed` does); without
 reports the batcher still learns its own close-to-resolved time, measured on a warm-up
-signature when it starts and on every batch.
+signature when it starts and on every batch. The margin also holds the time the client needs
+to check its proof, taken as this host's time for one check (measured on the warm-up).
 
 One worker both closes and signs. While it signs, new IDs keep joining the next batch, which
 closes as soon as the worker is free if its time has come: a second signer would not sign
@@ -33,7 +34,7 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future
 
-from tcpcrypt.auth.batch_proof import BatchProof, sign_batch
+from tcpcrypt.auth.batch_proof import BatchProof, check_proof, sign_batch
 from tcpcrypt.auth.batch_schedule import BatchQueue, Waiting
 from tcpcrypt.auth.errors import AuthConfigError
 from tcpcrypt.auth.signing import SigningKey
@@ -120,13 +121,18 @@ class Batcher:
                 self._wake.wait(None if due is None else due - now)
 
     def _warm_up(self) -> None:
-        """One signature before the first batch: the first close-to-sent estimate."""
+        """One signature and its check before the first batch: the first close-to-sent
+        estimate, and how long a client takes to check a proof (if it is as fast as we are)."""
         started_cpu, started = time.thread_time_ns(), self.clock()
         proof = sign_batch(self.key, [WARM_UP_ID])[0]
+        signed = self.clock()
+        check_proof(proof, self.key.public_key(), WARM_UP_ID)
+        checked = self.clock()
         self.stats["warmup_cpu_ns"] += time.thread_time_ns() - started_cpu
         with self._wake:
-            self._queue.deliveries.resolved(proof.root, 1, started, self.clock())
-            self._queue.deliveries.delivered(proof.root, self.clock())
+            self._queue.deliveries.estimate.check_s = max(0.0, checked - signed)
+            self._queue.deliveries.resolved(proof.root, 1, started, signed)
+            self._queue.deliveries.delivered(proof.root, signed)
 
     def _run(self) -> None:
         with contextlib.suppress(Exception):  # a failing key fails every batch, visibly

@@ -133,6 +133,13 @@ def test_the_estimate_starts_at_the_first_sample_and_follows_the_mean() -> None:
     assert estimate.mean_s is not None and estimate.mean_s > 0
 
 
+def test_the_clients_check_is_part_of_the_margin_from_the_start() -> None:
+    estimate = DeliveryEstimate(check_s=0.0003)
+    assert close_time(5.0, 0.010, estimate) == pytest.approx(5.0097)
+    estimate.observe(0.001)  # mean 1 ms, deviation 0.5 ms
+    assert estimate.margin_s == pytest.approx(0.001 + 2 * 0.0005 + 0.0003)
+
+
 def test_the_close_moves_earlier_by_the_margin_but_at_most_half_the_window() -> None:
     estimate = DeliveryEstimate()
     assert close_time(5.0, 0.010, estimate) == 5.010

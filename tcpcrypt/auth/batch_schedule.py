@@ -9,12 +9,15 @@ being sent (the batch's own measurement, an exponentially weighted mean and mean
 TCP's retransmission timer does, RFC 6298) and the batch closes at `first arrival + window -
 (mean + 2 deviations + check)`, where `check` is this host's time to check one proof (what
 the client does before it has authenticated the server; measured once by the batcher's
-warm-up, for a client as fast as the server). But never before half the window: an
-overloaded server's proofs go out late because the CPU is short, and closing batches ever
-earlier would make them smaller, cost more signatures and load it further (a feedback loop
-the first version of this rule fell into at 2000 arrivals/s). If the close-to-sent time is
-over half the window, the window is too short for this key on this machine and connections
-wait longer than the window.
+warm-up, for a client as fast as the server).
+
+When that margin exceeds half the window the server is overloaded (its proofs go out late
+because the CPU is short, not because of the window) and the window cannot be met: closing
+batches ever earlier would make them smaller, cost more signatures and load it further (a
+feedback loop the first version of this rule fell into at 2000 arrivals/s, batches shrinking
+to 8 IDs). Then batches close at the window's end again, batching for throughput, so that
+each signature covers as many connections as the window allows and the server can catch up;
+once proofs go out in time again, the margin comes back.
 
 `DeliveryLog` collects the measurement: the batcher opens an entry when it closes a batch and
 marks it resolved; each connection reports when its proof was sent (`Batcher.delivered`); the
@@ -34,7 +37,7 @@ from typing import Generic, TypeVar
 GAIN = 1 / 8  # RFC 6298's alpha
 DEVIATION_GAIN = 1 / 4  # RFC 6298's beta
 DEVIATIONS = 2.0  # the margin: mean + this many mean deviations
-MAX_MARGIN_SHARE = 0.5  # ... but a batch always collects for at least half its window
+MAX_MARGIN_SHARE = 0.5  # a larger margin means overload: batches then use the whole window
 
 T = TypeVar("T")
 
@@ -68,7 +71,10 @@ class DeliveryEstimate:
 
 def close_time(first_arrival: float, window_s: float, estimate: DeliveryEstimate) -> float:
     """When a batch whose first session ID arrived at `first_arrival` closes."""
-    return first_arrival + window_s - min(estimate.margin_s, MAX_MARGIN_SHARE * window_s)
+    margin = estimate.margin_s
+    if margin > MAX_MARGIN_SHARE * window_s:  # overloaded: the window cannot be met anyway
+        margin = 0.0
+    return first_arrival + window_s - margin
 
 
 @dataclass

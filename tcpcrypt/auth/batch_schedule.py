@@ -17,11 +17,14 @@ batches ever earlier would make them smaller, cost more signatures and load it f
 feedback loop the first version of this rule fell into at 2000 arrivals/s, batches shrinking
 to 8 IDs). Then batches close at the window's end again, batching for throughput, so that
 each signature covers as many connections as the window allows and the server can catch up;
-once proofs go out in time again, the margin comes back.
+once proofs go out in time again, the margin comes back. A batch with a single ID loses no
+signature by closing early, so it still closes half a window early.
 
 `DeliveryLog` collects the measurement: the batcher opens an entry when it closes a batch and
 marks it resolved; each connection reports when its proof was sent (`Batcher.delivered`); the
-sample is the last report's time minus the close. A connection that never reports (it failed,
+sample is the largest margin one of the batch's connections needed: its send time minus the
+close, less how much later than the batch's first it arrived (its own window ends that much
+later). A connection that never reports (it failed,
 or its server does not report) cannot hold an entry for ever: after `max_open` newer batches
 the entry is taken with what it has (at least the close-to-resolved time).
 
@@ -69,19 +72,23 @@ class DeliveryEstimate:
         return self.mean_s + DEVIATIONS * self.deviation_s + self.check_s
 
 
-def close_time(first_arrival: float, window_s: float, estimate: DeliveryEstimate) -> float:
-    """When a batch whose first session ID arrived at `first_arrival` closes."""
+def close_time(first_arrival: float, window_s: float, estimate: DeliveryEstimate,
+               waiting: int = 1) -> float:
+    """When a batch whose first session ID arrived at `first_arrival` closes, `waiting` IDs
+    being in it now."""
     margin = estimate.margin_s
     if margin > MAX_MARGIN_SHARE * window_s:  # overloaded: the window cannot be met anyway
-        margin = 0.0
+        # several IDs already share the batch: batch for throughput; a lone ID loses no
+        # signature by closing early, so it still gets as much of the margin as half a window
+        margin = 0.0 if waiting > 1 else MAX_MARGIN_SHARE * window_s
     return first_arrival + window_s - margin
 
 
 @dataclass
 class _Open:
-    size: int
+    offsets: list[float]  # each connection's arrival after the batch's first
     closed_at: float
-    latest: float
+    needed: float  # the largest margin one of its connections needed so far
     reported: int = 0
 
 
@@ -93,25 +100,31 @@ class DeliveryLog:
     max_open: int = 8
     _open: OrderedDict[bytes, _Open] = field(default_factory=OrderedDict)
 
-    def resolved(self, key: bytes, size: int, closed_at: float, now: float) -> None:
-        """The batch closed at `closed_at` has its proofs now (handed to its connections)."""
-        self._open[key] = _Open(size, closed_at, now)
+    def resolved(self, key: bytes, offsets: list[float], closed_at: float, now: float) -> None:
+        """The batch closed at `closed_at`, whose connections arrived `offsets` after its
+        first, has its proofs now (handed to its connections)."""
+        self._open[key] = _Open(list(offsets), closed_at, now - closed_at)
         while len(self._open) > self.max_open:
             _, stale = self._open.popitem(last=False)
-            self.estimate.observe(stale.latest - stale.closed_at)
+            self.estimate.observe(stale.needed)
 
-    def delivered(self, key: bytes, now: float) -> bool:
-        """One connection of batch `key` has sent its proof (unknown keys are ignored); True
-        when that completed the batch's measurement."""
+    def delivered(self, key: bytes, index: int, now: float) -> bool:
+        """Connection `index` of batch `key` has sent its proof (unknown keys and indexes are
+        ignored); True when that completed the batch's measurement.
+
+        A connection that arrived later than the batch's first has that much more time: it
+        needed a margin of (sent - close) - (its arrival - the first's). The batch's sample is
+        the largest of these, so the margin covers every connection of the batch.
+        """
         entry = self._open.get(key)
-        if entry is None:
+        if entry is None or not 0 <= index < len(entry.offsets):
             return False
         entry.reported += 1
-        entry.latest = max(entry.latest, now)
-        if entry.reported < entry.size:
+        entry.needed = max(entry.needed, now - entry.closed_at - entry.offsets[index])
+        if entry.reported < len(entry.offsets):
             return False
         del self._open[key]
-        self.estimate.observe(entry.latest - entry.closed_at)
+        self.estimate.observe(entry.needed)
         return True
 
 
@@ -148,7 +161,8 @@ class BatchQueue(Generic[T]):
         """When the waiting batch closes (None: nothing waits)."""
         if not self.waiting:
             return None
-        due = close_time(self.waiting[0].arrival, self.window_s, self.deliveries.estimate)
+        due = close_time(self.waiting[0].arrival, self.window_s, self.deliveries.estimate,
+                         len(self.waiting))
         if len(self.waiting) >= self.max_batch:
             due = min(due, self.waiting[self.max_batch - 1].arrival)  # full when that came
         return due
@@ -165,7 +179,10 @@ class BatchQueue(Generic[T]):
         del self.waiting[: self.max_batch]
         return batch
 
-    def finished(self, root: bytes, size: int, closed_at: float, now: float) -> None:
-        """The batch closed at `closed_at` is signed and its proofs handed out at `now`."""
+    def finished(self, root: bytes, batch: list[Waiting[T]], closed_at: float,
+                 now: float) -> None:
+        """`batch`, closed at `closed_at`, is signed and its proofs handed out at `now`."""
         self.free_since = now
-        self.deliveries.resolved(root, size, closed_at, now)
+        first = batch[0].arrival
+        self.deliveries.resolved(root, [waiting.arrival - first for waiting in batch],
+                                 closed_at, now)

@@ -85,7 +85,7 @@ class Batcher:
         """The connection holding `proof` has sent it: a measurement for the next closes."""
         now = self.clock()
         with self._wake:
-            if self._queue.deliveries.delivered(proof.root, now):
+            if self._queue.deliveries.delivered(proof.root, proof.leaf_index, now):
                 self._wake.notify()  # a new estimate: the waiting batch's close may move
 
     @property
@@ -131,8 +131,8 @@ class Batcher:
         self.stats["warmup_cpu_ns"] += time.thread_time_ns() - started_cpu
         with self._wake:
             self._queue.deliveries.estimate.check_s = max(0.0, checked - signed)
-            self._queue.deliveries.resolved(proof.root, 1, started, signed)
-            self._queue.deliveries.delivered(proof.root, signed)
+            self._queue.deliveries.resolved(proof.root, [0.0], started, signed)
+            self._queue.deliveries.delivered(proof.root, 0, signed)
 
     def _run(self) -> None:
         with contextlib.suppress(Exception):  # a failing key fails every batch, visibly
@@ -152,6 +152,6 @@ class Batcher:
             for waiting, proof in zip(batch, proofs, strict=True):
                 waiting.ticket.set_result(proof)
             with self._wake:
-                self._queue.finished(proofs[0].root, len(batch), closed_at, self.clock())
+                self._queue.finished(proofs[0].root, batch, closed_at, self.clock())
                 self.stats["queued_batches"] = self._queue.queued_batches
                 self.stats["queued_ns"] = int(self._queue.queued_s * 1e9)

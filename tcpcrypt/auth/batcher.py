@@ -149,9 +149,9 @@ class Batcher:
             self.stats["sign_cpu_ns"] += time.thread_time_ns() - started
             self.stats["batches"] += 1
             self.stats["session_ids"] += len(batch)
-            for waiting, proof in zip(batch, proofs, strict=True):
-                waiting.ticket.set_result(proof)
-            with self._wake:
+            with self._wake:  # before any proof is handed out, so no report comes too early
                 self._queue.finished(proofs[0].root, batch, closed_at, self.clock())
                 self.stats["queued_batches"] = self._queue.queued_batches
                 self.stats["queued_ns"] = int(self._queue.queued_s * 1e9)
+            for waiting, proof in zip(batch, proofs, strict=True):
+                waiting.ticket.set_result(proof)

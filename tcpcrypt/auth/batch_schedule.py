@@ -11,14 +11,14 @@ TCP's retransmission timer does, RFC 6298) and the batch closes at `first arriva
 the client does before it has authenticated the server; measured once by the batcher's
 warm-up, for a client as fast as the server).
 
-When that margin exceeds half the window the server is overloaded (its proofs go out late
-because the CPU is short, not because of the window) and the window cannot be met: closing
-batches ever earlier would make them smaller, cost more signatures and load it further (a
-feedback loop the first version of this rule fell into at 2000 arrivals/s, batches shrinking
-to 8 IDs). Then batches close at the window's end again, batching for throughput, so that
-each signature covers as many connections as the window allows and the server can catch up;
-once proofs go out in time again, the margin comes back. A batch with a single ID loses no
-signature by closing early, so it still closes half a window early.
+When that margin reaches the window the server is overloaded (its proofs go out late because
+the CPU is short, not because of the window) and the window cannot be met even by closing at
+once. Closing batches ever earlier would make them smaller, cost more signatures and load it
+further (a feedback loop the first version of this rule fell into at 2000 arrivals/s,
+batches shrinking to 8 IDs). Then a batch that several IDs share closes at the window's end,
+batching for throughput, so that each signature covers as many connections as the window
+allows and the server can catch up; once proofs go out in time again, the margin comes back.
+A lone ID loses no signature by closing at once, and does.
 
 `DeliveryLog` collects the measurement: the batcher opens an entry when it closes a batch and
 marks it resolved; each connection reports when its proof was sent (`Batcher.delivered`); the
@@ -40,7 +40,6 @@ from typing import Generic, TypeVar
 GAIN = 1 / 8  # RFC 6298's alpha
 DEVIATION_GAIN = 1 / 4  # RFC 6298's beta
 DEVIATIONS = 2.0  # the margin: mean + this many mean deviations
-MAX_MARGIN_SHARE = 0.5  # a larger margin means overload: batches then use the whole window
 
 T = TypeVar("T")
 
@@ -77,10 +76,10 @@ def close_time(first_arrival: float, window_s: float, estimate: DeliveryEstimate
     """When a batch whose first session ID arrived at `first_arrival` closes, `waiting` IDs
     being in it now."""
     margin = estimate.margin_s
-    if margin > MAX_MARGIN_SHARE * window_s:  # overloaded: the window cannot be met anyway
+    if margin >= window_s:  # overloaded: even closing at once would miss the window
         # several IDs already share the batch: batch for throughput; a lone ID loses no
-        # signature by closing early, so it still gets as much of the margin as half a window
-        margin = 0.0 if waiting > 1 else MAX_MARGIN_SHARE * window_s
+        # signature by closing at once
+        margin = 0.0 if waiting > 1 else window_s
     return first_arrival + window_s - margin
 
 

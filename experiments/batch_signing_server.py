@@ -1,8 +1,9 @@
 """The server process of the `batch-signing` experiment (not an experiment itself: no SPEC).
 
 Runs in its own process so that its CPU time (getrusage) is the server's alone. It serves one
-method, `sign-each`, `batch-sign` (tcpcrypt via the in-band shim, then the session ID signed
-by a `Batcher`) or `tls` (TLS 1.3, RSA-2048 certificate), and answers the parent over a pipe:
+method, `none` (tcpcrypt via the in-band shim; the go byte is answered with one byte: the
+same connection without authentication), `sign-each`, `batch-sign` (the session ID signed by
+a `Batcher`) or `tls` (TLS 1.3, RSA-2048 certificate), and answers the parent over a pipe:
 "ready" with its address and public key, then its measurements over the phases the parent
 marks ("start", "handshakes-done", "stop"). A tcpcrypt connection's authentication starts
 when its client sends one byte (`GO`): the parent opens the connections first and then sends
@@ -37,6 +38,8 @@ from tcpcrypt.inband import InbandTcpcryptSocket
 
 TLS_NAME = "localhost"
 GO = b"g"
+NO_AUTH = "none"  # the same tcpcrypt connection, no authentication: the latency baseline
+NO_AUTH_REPLY = b"k"
 
 
 def _process_cpu_s() -> float:
@@ -128,7 +131,10 @@ def serve(pipe: Connection, method: str, window_s: float, max_batch: int) -> Non
             if sock.recv(1) != GO:  # the client's authentication "arrives" with this byte
                 raise ConnectionError("expected the go byte")
             started = time.thread_time_ns()
-            serve_batch_signed(sock, batcher, timeout=30)
+            if method == NO_AUTH:
+                sock.sendall(NO_AUTH_REPLY)  # the same connection, answered without a proof
+            else:
+                serve_batch_signed(sock, batcher, timeout=30)
             auth_ns.append(time.thread_time_ns() - started - writing[0])
             send_ns.append(writing[0])
 
@@ -141,8 +147,12 @@ def serve(pipe: Connection, method: str, window_s: float, max_batch: int) -> Non
             measurements["auth_cpu_ns"] = sum(auth_ns) + batcher.stats["sign_cpu_ns"]
             measurements["send_cpu_ns"] = sum(send_ns)
             measurements["connection_cpu_ns"] = sum(server.cpu_ns) + batcher.stats["sign_cpu_ns"]
-            measurements["batches"] = batcher.stats["batches"]
-            measurements["sign_cpu_ns"] = batcher.stats["sign_cpu_ns"]
+            if method != NO_AUTH:
+                measurements["batches"] = batcher.stats["batches"]
+                measurements["sign_cpu_ns"] = batcher.stats["sign_cpu_ns"]
+                measurements["margin_ms"] = batcher.margin_s * 1000
+                measurements["queued_batches"] = batcher.stats["queued_batches"]
+                measurements["queued_ns"] = batcher.stats["queued_ns"]
     pipe.send(measurements)
 
 

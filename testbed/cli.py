@@ -65,7 +65,10 @@ def _parser() -> argparse.ArgumentParser:
         "reproduce", help="the paper reproduction (make run): quick experiments, then the report")
     reproduce.add_argument("--out", type=Path, default=Path("results/paper"))
     reproduce.add_argument("--only", help="comma-separated experiments of the plan to run")
-    commands.add_parser("clean", help="remove what a killed emulation run left behind")
+    clean = commands.add_parser("clean", help="remove what a killed emulation run left behind")
+    clean.add_argument("--run", type=int, metavar="PID",
+                       help="only the run whose runner had this process id (default: every "
+                            "run whose runner is gone)")
     sweep = commands.add_parser("sweep", help="run one experiment over seeds and parameter "
                                 "values on a Dask cluster, merged into one result file")
     sweep.add_argument("name")
@@ -220,14 +223,17 @@ def _check(console: Console, path: Path, baseline: Path | None, tolerance: float
     return 1 if failed else 0
 
 
-def _clean(console: Console) -> int:
+def _clean(console: Console, run_pid: int | None = None) -> int:
+    if run_pid is not None and run_pid <= 0:
+        print(f"testbed clean: --run takes a process id > 0, not {run_pid}", file=sys.stderr)
+        return 2
     try:
         from testbed.emulation.cleanup import clean_leftovers
     except ModuleNotFoundError:
         print("testbed clean: the emulation runtime is not installed in this version",
               file=sys.stderr)
         return 2
-    removed = clean_leftovers()
+    removed = clean_leftovers(run_pid)
     for line in removed:
         console.print(line)
     if not removed:
@@ -346,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
             return _reproduce(console, args.out, args.only)
         if args.command == "regress":
             return regress(console, args.results, args.baseline, args.update)
-        return _clean(console)
+        return _clean(console, args.run)
     except ConfigError as error:
         print(f"testbed: error: {error}", file=sys.stderr)
         return 2

@@ -18,11 +18,13 @@ from tcpcrypt.auth.wire import MessageType, StreamLike, receive_message, send_me
 def serve_batch_signed(stream: StreamLike, batcher: Batcher, *,
                        session_id: SessionIdSource | None = None,
                        timeout: float | None = 10.0) -> bytes:
-    """Send this connection's proof (waits at most one batching window plus a signature)."""
+    """Send this connection's proof (within one batching window of its batch's first ID, once
+    the batcher has learned its close-to-sent time; see `batch_schedule`)."""
     with guarded(stream, timeout):
         sid = session_id_of(stream, session_id)
         proof = batcher.sign(sid, timeout)
         send_message(stream, MessageType.BATCH_PROOF, encode_proof(proof))
+        batcher.delivered(proof)  # the batcher learns how long closing to sending takes
     return sid
 
 

@@ -48,15 +48,19 @@ def _remaining(host: HostRecord) -> bool:
         return bool(left)
 
 
-def clean_leftovers() -> list[str]:
+def clean_leftovers(run_pid: int | None = None) -> list[str]:
     """Clean every recorded run whose owning process has died, and the kernel programs
-    (pins, attachments, cgroups) of runs whose process is gone."""
+    (pins, attachments, cgroups) of runs whose process is gone. With `run_pid`, only the run
+    that process owned (its state file and its kernel program), however many others died:
+    on a shared machine the others may be someone else's to inspect or clean."""
     from testbed.emulation.kernel_program import clean_programs
 
     removed: list[str] = []
     for state in load_states():
+        if run_pid is not None and state.owner_pid != run_pid:
+            continue
         if state.owner_pid != os.getpid() and pid_alive(state.owner_pid):
             continue
         removed.extend(kill_run(state) or [f"run {state.owner_pid}: nothing left"])
-    removed.extend(clean_programs())
+    removed.extend(clean_programs(run_pid))
     return removed

@@ -38,8 +38,8 @@ def run_program() -> Iterator[Path | None]:
         manager.__exit__(None, None, None)
 
 
-def leftover_tags() -> list[str]:
-    """Tags of private programs whose owning process is gone."""
+def leftover_tags(run_pid: int | None = None) -> list[str]:
+    """Tags of private programs whose owning process is gone (only run `run_pid`'s if given)."""
     from tcpcrypt.kernel.loader import cgroup2_root
 
     roots = [BPFFS]
@@ -51,14 +51,17 @@ def leftover_tags() -> list[str]:
             continue
         for entry in root.iterdir():
             match = TAG.match(entry.name)
-            if match and not pid_alive(int(match.group(2))):
+            if not match or pid_alive(int(match.group(2))):
+                continue
+            if run_pid is None or match.group(1) == f"run-{run_pid}":
                 tags.add(match.group(1))
     return sorted(tags)
 
 
-def clean_programs() -> list[str]:
+def clean_programs(run_pid: int | None = None) -> list[str]:
+    """Remove the kernel programs of dead runs (only run `run_pid`'s if given)."""
     removed: list[str] = []
-    for tag in leftover_tags():
+    for tag in leftover_tags(run_pid):
         try:
             removed.extend(remove_private(tag))
         except KernelUnavailable as error:

@@ -85,3 +85,37 @@ def test_a_closed_batcher_refuses_new_ids(ed25519_key: SigningKey) -> None:
 def test_bad_parameters_are_refused(ed25519_key: SigningKey, kwargs: dict[str, float]) -> None:
     with pytest.raises(AuthConfigError):
         Batcher(ed25519_key, **kwargs)  # type: ignore[arg-type]
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_window_runs_on_the_batchers_clock(ed25519_key: SigningKey) -> None:
+    clock = FakeClock()  # frozen: the warm-up measures nothing, the margin stays 0
+    with Batcher(ed25519_key, max_batch=64, window_s=0.05, clock=clock) as batcher:
+        future = batcher.submit(sid(1))
+        assert not future.done()
+        threading.Event().wait(0.3)  # real time passes, the batcher's does not
+        assert not future.done() and batcher.margin_s == 0.0
+        clock.now += 0.05
+        proof = future.result(timeout=10)
+    check_proof(proof, ed25519_key.public_key(), sid(1))
+
+
+def test_proofs_reported_sent_teach_the_batcher_to_close_earlier(
+        ed25519_key: SigningKey) -> None:
+    clock = FakeClock()
+    with Batcher(ed25519_key, max_batch=2, window_s=0.5, clock=clock) as batcher:
+        futures = [batcher.submit(sid(i)) for i in range(2)]  # full: closes at once
+        proofs = [future.result(timeout=10) for future in futures]
+        clock.now += 0.004  # both proofs sent 4 ms (on this clock) after the close
+        for proof in proofs:
+            batcher.delivered(proof)
+        # the warm-up took 0 on this clock (mean 0, deviation 0); then one 4 ms sample:
+        # mean 0 + 4/8 ms, deviation 0 + (4 - 0)/4 ms, margin mean + 2 deviations
+        assert batcher.margin_s == pytest.approx(0.0005 + 2 * 0.001)

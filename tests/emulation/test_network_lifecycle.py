@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from testbed.emulation.cleanup import clean_leftovers
+from testbed.emulation.kernel_program import leftover_tags
 from testbed.emulation.network import EmulationError, emulated_network
 from testbed.emulation.state import HostRecord, load_states, processes_in_netns, processes_of_host
 from topologies.line import LineTopo
@@ -110,6 +111,17 @@ def test_clean_leftovers_repairs_a_killed_run() -> None:
     process.kill()
     process.wait(timeout=10)
     assert leftovers(hosts) > 0
-    removed = clean_leftovers()
+    removed = clean_leftovers(process.pid)  # only this run's: other runs may be live or kept
     assert any("killed" in line for line in removed)
+    assert f"run-{process.pid}" not in leftover_tags()  # its kernel program went too
     assert leftovers(hosts) == 0 and run_hosts(process.pid) == []
+
+
+def test_clean_refuses_a_bad_run_id_before_touching_anything(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from testbed.cli import main
+
+    before = [state.owner_pid for state in load_states()]
+    assert main(["clean", "--run", "0"]) == 2
+    assert "--run takes a process id" in capsys.readouterr().err
+    assert [state.owner_pid for state in load_states()] == before

@@ -2,8 +2,9 @@
 
 `auth`: every method succeeds and detects the relay on every attempt (these are outcomes, not
 timings). `batch-signing`: every point authenticates every connection, batches form when
-arrivals outpace the window, and every metric the report quotes is there; the CPU ratio
-itself is an expectation of the experiment, not asserted here (a shared machine's noise).
+arrivals outpace the window, and every metric the report quotes is there, the latency added
+per rate with its verdict included; the CPU ratio and the latency bound themselves are
+expectations of the experiment, not asserted here (a shared machine's noise).
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ def test_auth_experiment_succeeds_and_detects_the_mitm_every_time(tmp_path: Path
     for method in ("cmac", "batch-sign", "pake"):
         assert metrics[f"auth.success_fraction.{method}"] == 1.0
         assert metrics[f"auth.mitm_detected_fraction.{method}"] == 1.0
+        assert f"auth.added_ms.{method}" in metrics
+    assert metrics["host.rsa2048_sign_us"] > 0 and metrics["host.x25519_us"] > 0
 
 
 def test_batch_signing_experiment_batches_under_load_and_reports_every_metric(
@@ -37,8 +40,8 @@ def test_batch_signing_experiment_batches_under_load_and_reports_every_metric(
     metrics = document["metrics"]
     rows = document["rows"]
     assert isinstance(metrics, dict) and isinstance(rows, list)
-    points = [row for row in rows if row["method"] != "host"]
-    assert len(points) == 6
+    points = [row for row in rows if row["method"] not in ("host", "added-latency")]
+    assert len(points) == 8  # none, sign-each, batch-sign, tls at two rates
     assert all(row["failed"] == 0 and row["authenticated"] == 60 for row in points)
     assert all(row["ids_per_signature"] == 1.0 for row in points if row["method"] == "sign-each")
     assert metrics["auth.ids_per_signature.batch-sign.r2000"] > 1.0  # arrivals shared signatures
@@ -46,6 +49,13 @@ def test_batch_signing_experiment_batches_under_load_and_reports_every_metric(
         for name in ("server_cpu_us", "server_total_cpu_us", "connect_ms", "signatures_per_s"):
             assert metrics[f"auth.{name}.{method}"] > 0
     assert metrics["host.rsa2048_sign_us"] > 0 and metrics["host.x25519_us"] > 0
+    added = {row["offered_rate"]: row for row in rows if row["method"] == "added-latency"}
+    assert sorted(added) == [100.0, 2000.0]
+    for rate, row in added.items():  # against the same connection without authentication
+        assert row["batch_within_window"] in ("PASS", "FAIL")
+        assert metrics[f"auth.added_ms.batch-sign.r{rate:g}"] == row["batch-sign_added_ms_median"]
+    assert metrics["auth.batch_added_ms"] == max(
+        row["batch-sign_added_ms_median"] for row in added.values())
 
 
 def test_a_bad_rate_list_is_refused_before_anything_runs(tmp_path: Path) -> None:

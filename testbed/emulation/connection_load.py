@@ -1,8 +1,13 @@
 """Connection workloads (`testbed.scenario.ConnectionLoad`) on an emulated network: the line
 topology (client - path - server) with the server host pinned to the topology's cores, one
 single-threaded `rr_server` per core sharing the port (SO_REUSEPORT), and `concurrency`
-load generators in the client host at once. TCP and TLS only: tcpcrypt needs its daemons,
-which `experiments/connect.py` starts; this network refuses it rather than run plain TCP.
+load generators in the client host at once. TCP, TLS and tcpcrypt through the in-process
+library (`rr_server --tcpcrypt SUITE`, TCP-ENO in the kernel program the emulation loads; its
+listener takes SO_REUSEPORT like the TLS one, so each core's process accepts its share). A
+tcpcrypt run whose connections were not all encrypted is refused (it would measure plain
+TCP under a tcpcrypt label). Not here: the daemon's `tcpcryptd-*` rows and the authenticated
+ones (see `experiments/connect.py`). Resumed rows resume within each server process: with
+several, a connection that reaches another process than its session's runs in full.
 """
 
 from __future__ import annotations
@@ -18,7 +23,9 @@ from typing import Any
 from testbed.scenario import ConnectionLoad, LoadReport, Topology
 
 PORT = 8000
-SUPPORTED = ("tcp", "tls12-rsa", "tls12-rsa-resumed", "tls13", "tls13-resumed")
+SUPPORTED = ("tcp", "tls12-rsa", "tls12-rsa-resumed", "tls13", "tls13-resumed",
+             "tcpcrypt-x25519", "tcpcrypt-x25519-resumed", "tcpcrypt-rsa-exp3",
+             "tcpcrypt-rsa-exp3-resumed")
 
 
 class EmulatedLoadNetwork:
@@ -31,13 +38,16 @@ class EmulatedLoadNetwork:
 
         if load.protocol not in SUPPORTED:
             raise ValueError(f"the emulated load network runs {', '.join(SUPPORTED)}, not "
-                             f"{load.protocol} (tcpcrypt needs daemons: see connect)")
+                             f"{load.protocol} (daemon and authenticated rows: see connect)")
         spec = PROTOCOLS[load.protocol]
         client, server = self.net.get("client"), self.net.get("server")
         args = ["--port", str(PORT), "--response-bytes", str(load.response_bytes),
                 "--reuse-port"]
         if spec.tls:
             args += ["--tls", spec.tls, "--cert", str(self.cert), "--key", str(self.key)]
+        if spec.library_suite:
+            args += ["--tcpcrypt", spec.library_suite] + (["--resumption"] if spec.resumed
+                                                          else [])
         servers = [start_module(server, "testbed.apps.rr_server", *args)
                    for _ in range(self.topology.server_cores)]
         try:
@@ -59,6 +69,11 @@ class EmulatedLoadNetwork:
             for process in servers:
                 stop_process(process)
         samples = [sample for report in reports for sample in report["samples"]]
+        if spec.library_suite:
+            plain = sum(1 for sample in samples if not sample.get("encrypted"))
+            if plain:
+                raise RuntimeError(f"{load.protocol}: {plain} of {len(samples)} connections "
+                                   "were not encrypted")
         handled = len(samples) + (clients if spec.resumed else 0)
         # each generator's connections run back to back: its busy time is the sum of their
         # times; the mean over generators excludes their start-up (Python imports)

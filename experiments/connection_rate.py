@@ -115,6 +115,12 @@ def run(ctx: RunContext) -> ExperimentOutput:
         raise ConfigError("background_cores models other tenants of a shared machine in "
                          "simulation: it needs machine_cores and the simulation runtime")
     if ctx.runtime == "emulation":
+        resumed = [label for label in labels
+                   if label.startswith("tcpcrypt") and label.endswith("-resumed")]
+        if resumed and max(cores_list) > 1:
+            from testbed.emulation.connection_load import refuse_resumed_library
+
+            raise ConfigError(refuse_resumed_library(resumed[0]))
         labels = [label for label in labels if label in EMULATED]
         cores_list = [c for c in cores_list if c <= _this_machines_cores()]
         ctx.warn(f"emulation: protocols {','.join(labels)}, cores {cores_list} (at most this "

@@ -6,8 +6,9 @@ library (`rr_server --tcpcrypt SUITE`, TCP-ENO in the kernel program the emulati
 listener takes SO_REUSEPORT like the TLS one, so each core's process accepts its share). A
 tcpcrypt run whose connections were not all encrypted is refused (it would measure plain
 TCP under a tcpcrypt label). Not here: the daemon's `tcpcryptd-*` rows and the authenticated
-ones (see `experiments/connect.py`). Resumed rows resume within each server process: with
-several, a connection that reaches another process than its session's runs in full.
+ones (see `experiments/connect.py`). Resumed tcpcrypt rows run on one server core only:
+each process has its own resumption cache, and the library resets (rather than running a
+full handshake) a connection that resumes a session another process holds.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ class EmulatedLoadNetwork:
             raise ValueError(f"the emulated load network runs {', '.join(SUPPORTED)}, not "
                              f"{load.protocol} (daemon and authenticated rows: see connect)")
         spec = PROTOCOLS[load.protocol]
+        if spec.library_suite and spec.resumed and self.topology.server_cores > 1:
+            raise ValueError(refuse_resumed_library(load.protocol))
         client, server = self.net.get("client"), self.net.get("server")
         args = ["--port", str(PORT), "--response-bytes", str(load.response_bytes),
                 "--reuse-port"]
@@ -82,6 +85,13 @@ class EmulatedLoadNetwork:
         return LoadReport(load.protocol, len(samples), steady_s,
                           [s["first_byte_ms"] for s in samples], used / 1e9 * len(samples)
                           / max(1, handled))
+
+
+def refuse_resumed_library(label: str) -> str:
+    """Why a resumed library row cannot run on a server of several processes."""
+    return (f"{label} on more than one server core: each core's process keeps its own "
+            "resumption cache, and the library resets a connection that resumes a session "
+            "another process holds (one core only)")
 
 
 @contextmanager

@@ -47,30 +47,19 @@ def compare(metric: str, emulation: float | None, simulation: float | None,
     return Comparison(metric, emulation, simulation, difference, abs(difference) <= bound)
 
 
-def busy_cores(interval_s: float = 2.0) -> float:
-    """Core-equivalents busy on this machine over `interval_s` (from /proc/stat): before an
-    emulated run, the other tenants' load, which the simulation then reproduces."""
-    def sample() -> tuple[int, int]:
-        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-        return sum(fields), fields[3] + fields[4]  # all, idle + iowait
-
-    total_before, idle_before = sample()
-    time.sleep(interval_s)
-    total_after, idle_after = sample()
-    total = total_after - total_before
-    busy = 1.0 - (idle_after - idle_before) / total if total else 0.0
-    return busy * (os.cpu_count() or 1)
-
-
-def others_during(environment: dict[str, Any], fallback: float) -> float:
-    """Cores the processes outside an emulated run used during it, as its host monitor saw
-    them (`environment.host_cpu.other_cores`); `fallback` if it has none. Measured before
-    the run instead, the others' load is what they take of an idle machine, far more than
-    the kernel's fair share leaves them beside the run's busy processes."""
-    host = environment.get("host_cpu")
-    if isinstance(host, dict) and isinstance(host.get("other_cores"), (int, float)):
-        return float(host["other_cores"])
-    return fallback
+def runnable_others(interval_s: float = 2.0, every_s: float = 0.02) -> float:
+    """Other tenants' runnable threads on this machine, on average over `interval_s` (from
+    /proc/stat's procs_running, less this sampling thread): measured before an emulated run,
+    what the simulation then shares the machine's cores with (`testbed.sim.machine`)."""
+    samples = []
+    deadline = time.monotonic() + interval_s
+    while time.monotonic() < deadline:
+        for line in Path("/proc/stat").read_text().splitlines():
+            if line.startswith("procs_running "):
+                samples.append(int(line.split()[1]) - 1)
+                break
+        time.sleep(every_s)
+    return max(0.0, sum(samples) / len(samples)) if samples else 0.0
 
 
 def simulated_server_cpu_us(protocol: str, profile: str, connections: int) -> float:
@@ -87,12 +76,11 @@ def validate(out_dir: Path, quick: bool, profile: str = "measured") -> tuple[lis
     cores = ",".join(str(c) for c in RATE_CORES)
     rate_overrides = {"protocols": protocols, "cores": cores,
                       "connections": "200" if quick else "2000"}
-    before = busy_cores()
+    background = runnable_others()
     emulated_rate = run_experiment("connection-rate", out_dir=out_dir / "emulation",
                                    runtime="emulation", overrides=rate_overrides)
     # the simulation of the same thing: clients and server on one machine of this many cores,
-    # with the other tenants' load measured during the emulated run (processes outside it)
-    background = others_during(emulated_rate.environment, before)
+    # sharing it with the other tenants' runnable threads counted just before the emulated run
     shared = {**rate_overrides, "machine_cores": str(os.cpu_count() or 1),
               "background_cores": f"{background:.3f}"}
     simulated_rate = run_experiment("connection-rate", out_dir=out_dir / "simulation",
@@ -114,8 +102,7 @@ def validate(out_dir: Path, quick: bool, profile: str = "measured") -> tuple[lis
     document: dict[str, Any] = {
         "schema": 1, "experiment": "validate", "runtime": "emulation+simulation",
         "profile": profile, "bound": BOUND, "quick": quick,
-        "background_cores_before_emulation": before,
-        "background_cores_during_emulation": background,
+        "runnable_others_before_emulation": background,
         "comparisons": [asdict(c) for c in comparisons],
         "passed": all(c.within for c in comparisons),
     }

@@ -70,3 +70,4 @@ def test_background_load_outside_a_simulated_shared_machine_is_refused(tmp_path:
     with pytest.raises(ConfigError, match="background_cores models other tenants"):
         run_experiment("connection-rate", runtime="sim", out_dir=tmp_path,
                        overrides={**SMALL_RATE, "background_cores": "0.5"})
+

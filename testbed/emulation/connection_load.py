@@ -1,7 +1,8 @@
 """Connection workloads (`testbed.scenario.ConnectionLoad`) on an emulated network: the line
 topology (client - path - server) with the server host pinned to the topology's cores, one
 single-threaded `rr_server` per core sharing the port (SO_REUSEPORT), and `concurrency`
-load generators in the client host at once. TCP, TLS and tcpcrypt through the in-process
+load generators in the client host at once: each starts, imports and sets up, says "ready",
+and all connect when told "go" (their start-up stays out of the measured connections). TCP, TLS and tcpcrypt through the in-process
 library (`rr_server --tcpcrypt SUITE`, TCP-ENO in the kernel program the emulation loads; its
 listener takes SO_REUSEPORT like the TLS one, so each core's process accepts its share). A
 tcpcrypt run whose connections were not all encrypted is refused (it would measure plain

@@ -2,14 +2,16 @@
 topology (client - path - server) with the server host pinned to the topology's cores, one
 single-threaded `rr_server` per core sharing the port (SO_REUSEPORT), and `concurrency`
 load generators in the client host at once: each starts, imports and sets up, says "ready",
-and all connect when told "go" (their start-up stays out of the measured connections). TCP, TLS and tcpcrypt through the in-process
-library (`rr_server --tcpcrypt SUITE`, TCP-ENO in the kernel program the emulation loads; its
-listener takes SO_REUSEPORT like the TLS one, so each core's process accepts its share). A
-tcpcrypt run whose connections were not all encrypted is refused (it would measure plain
-TCP under a tcpcrypt label). Not here: the daemon's `tcpcryptd-*` rows and the authenticated
-ones (see `experiments/connect.py`). Resumed tcpcrypt rows run on one server core only:
-each process has its own resumption cache, and the library resets (rather than running a
-full handshake) a connection that resumes a session another process holds.
+and all connect when told "go" (their start-up stays out of the measured connections).
+
+TCP, TLS and tcpcrypt through the in-process library (`rr_server --tcpcrypt SUITE`, TCP-ENO
+in the kernel program the emulation loads; its listener takes SO_REUSEPORT like the TLS
+one, so each core's process accepts its share). A tcpcrypt run whose connections were not
+all encrypted is refused (it would measure plain TCP under a tcpcrypt label). Not here: the
+daemon's `tcpcryptd-*` rows and the authenticated ones (see `experiments/connect.py`).
+Resumed tcpcrypt rows run on one server core only: each process has its own resumption
+cache, and the library resets (rather than running a full handshake) a connection that
+resumes a session another process holds.
 """
 
 from __future__ import annotations

@@ -38,6 +38,9 @@ sign and X25519 times (`environment.host_costs_us`) to read their figures agains
 Beside the measurements: the 2010 paper's LAN connect time for the closest row of its table
 (`paper_2010_ms`), and its server-cost ratios (SSL / TCP 80x, SSL / tcpcrypt 36x, tcpcrypt /
 TCP 3x) against the same ratios measured here, from `testbed/data/paper_2010.json`.
+
+`--runtime sim [--profile NAME]` runs the same protocols in the simulated world instead
+(`experiments/connect_sim.py`, through the runtime seam), with the same rows and metrics.
 """
 
 from __future__ import annotations
@@ -75,8 +78,10 @@ DEFAULT_PROTOCOLS = ",".join(label for label, spec in PROTOCOLS.items() if spec.
 
 SPEC = ExperimentSpec(
     name="connect",
-    description="connect latency and server CPU per connection: TCP, TLS, tcpcrypt (Mininet)",
+    description="connect latency and server CPU per connection: TCP, TLS, tcpcrypt (Mininet, "
+                "or simulated)",
     runtime="emulation",
+    runtimes=("emulation", "simulation"),
     params=(
         Param("connections", 200, quick=20, help="measured connections per protocol",
               low=1, high=10_000),
@@ -110,6 +115,14 @@ def run(ctx: RunContext) -> ExperimentOutput:
     labels = _protocols(str(ctx.params["protocols"]))
     count = int(ctx.params["connections"])
     path = check_path(str(ctx.params["path"]))
+    if ctx.runtime == "simulation":
+        from experiments.connect_sim import simulated_rows
+
+        simulated, sim_metrics, sim_samples = simulated_rows(
+            ctx, labels, count, path, int(ctx.params["response_bytes"]))
+        ctx.add_environment("path", path)
+        return ExperimentOutput(simulated + _beside_the_paper(sim_metrics), sim_metrics,
+                                samples=sim_samples)
     rows: list[dict[str, object]] = []
     metrics: dict[str, float] = {}
     samples: dict[str, list[float]] = {}

@@ -5,8 +5,9 @@ Covers: server connections per second at saturation vs cores, per protocol (TCP,
 RSA key exchange as the paper's SSL, TLS 1.3, tcpcrypt with RSA-exp3 and with X25519), and in
 simulation the simulator's own speed (`sim.connections_per_wall_s`). In simulation the costs
 come from the run's cost profile (`--profile xeon-2008` replays the paper's machine); in
-emulation the server host is pinned to the cores asked for (at most this machine's), TCP and
-TLS only (tcpcrypt needs its daemons). Ratios of rates follow from the costs; none is set.
+emulation the server host is pinned to the cores asked for (at most this machine's), and
+tcpcrypt runs through the in-process library (TCP-ENO in the kernel program), one server
+process per core sharing the port. Ratios of rates follow from the costs; none is set.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from testbed.runner import ConfigError
 from testbed.scenario import ConnectionLoad, Topology
 
 PROTOCOLS = ("tcp", "tls12-rsa", "tls13", "tcpcrypt-rsa-exp3", "tcpcrypt-x25519")
-EMULATED = ("tcp", "tls12-rsa", "tls13")
+EMULATED = ("tcp", "tls12-rsa", "tls12-rsa-resumed", "tls13", "tls13-resumed",
+            "tcpcrypt-x25519", "tcpcrypt-x25519-resumed", "tcpcrypt-rsa-exp3",
+            "tcpcrypt-rsa-exp3-resumed")
 
 
 def _labels(text: object) -> list[str]:
@@ -52,7 +55,7 @@ SPEC = ExperimentSpec(
     params=(
         Param("cores", "1,2,4,8,16", help="server core counts", validate=_cores),
         Param("protocols", ",".join(PROTOCOLS), validate=_labels,
-              help="protocol labels (emulation runs tcp and TLS ones only)"),
+              help="protocol labels"),
         Param("connections", 20000, quick=2000, low=1, high=10_000_000,
               help="connections per protocol and core count"),
         Param("machine_cores", 0, help="0: clients on machines of their own; N: clients and "
@@ -112,10 +115,16 @@ def run(ctx: RunContext) -> ExperimentOutput:
         raise ConfigError("background_cores models other tenants of a shared machine in "
                          "simulation: it needs machine_cores and the simulation runtime")
     if ctx.runtime == "emulation":
+        resumed = [label for label in labels
+                   if label.startswith("tcpcrypt") and label.endswith("-resumed")]
+        if resumed and max(cores_list) > 1:
+            from testbed.emulation.connection_load import refuse_resumed_library
+
+            raise ConfigError(refuse_resumed_library(resumed[0]))
         labels = [label for label in labels if label in EMULATED]
         cores_list = [c for c in cores_list if c <= _this_machines_cores()]
-        ctx.warn(f"emulation: protocols {','.join(labels)}, cores {cores_list} (this machine "
-                 "has its own core count; tcpcrypt needs daemons)")
+        ctx.warn(f"emulation: protocols {','.join(labels)}, cores {cores_list} (at most this "
+                 "machine's cores)")
     rows: list[dict[str, object]] = []
     metrics: dict[str, float] = {}
     simulated, wall = 0, 0.0

@@ -20,7 +20,8 @@ class Topology:
     # 0: clients run on machines of their own; N: every host shares one machine of N cores,
     # the server pinned to `server_cores` of them (what an emulation on one machine is)
     machine_cores: int = 0
-    # with machine_cores: core-equivalents other tenants keep busy on that machine
+    # with machine_cores: other tenants' threads, always runnable, sharing that machine's
+    # cores fairly with this run's work (`testbed.sim.machine`)
     background_cores: float = 0.0
 
 

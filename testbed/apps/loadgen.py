@@ -55,6 +55,7 @@ def one_connection(
         "ready_ms": (ready - start) * 1000,
         "first_byte_ms": (first_byte - start) * 1000,
         "resumed": float(reused),
+        "done_s": time.time(),  # wall clock, comparable across generators: rates in steady state
     }
     return timings, new_session
 
@@ -90,11 +91,14 @@ def one_library_connection(host: str, port: int, context: Any,
         raise ConnectionError("no response")
     return {"connect_ms": (connected - start) * 1000, "ready_ms": (ready - start) * 1000,
             "first_byte_ms": (first_byte - start) * 1000, "resumed": float(stream.resumed),
-            "encrypted": float(stream.encrypted), **authenticated}
+            "encrypted": float(stream.encrypted), "done_s": time.time(), **authenticated}
 
 
 def run(host: str, port: int, protocol: str, connections: int,
-        trusted_key: Path | None = None) -> dict[str, object]:
+        trusted_key: Path | None = None,
+        ready: Callable[[], None] | None = None) -> dict[str, object]:
+    """`connections` connections one after another; `ready`, if given, is called once
+    everything is imported and set up, before the first connection."""
     spec = PROTOCOLS[protocol]
     if spec.library_suite:
         authenticate = None
@@ -103,12 +107,18 @@ def run(host: str, port: int, protocol: str, connections: int,
 
             authenticate = ClientAuth(spec.auth, trusted_key)
         library = library_context(spec.library_suite, spec.resumed)
+        import tcpcrypt  # noqa: F401 - imported before `ready`, not during the first connection
+
+        if ready is not None:
+            ready()
         if spec.resumed:  # one unmeasured connection leaves a session to resume
             one_library_connection(host, port, library, authenticate)
         return {"protocol": protocol, "samples": [
             one_library_connection(host, port, library, authenticate)
             for _ in range(connections)]}
     context = client_context(spec.tls) if spec.tls else None
+    if ready is not None:
+        ready()
     session = None
     if spec.resumed:  # one unmeasured connection leaves a session to resume (TLS or tcpcrypt)
         _, session = one_connection(host, port, context, None)
@@ -129,12 +139,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=10)
     parser.add_argument("--trusted-key", type=Path,
                         help="a +batch-sign protocol: the server's public key (PEM)")
+    parser.add_argument("--wait-for-go", action="store_true",
+                        help='print "ready" once set up, then wait for a line on stdin')
     args = parser.parse_args(argv)
     if PROTOCOLS[args.protocol].auth == "batch-sign" and not args.trusted_key:
         parser.error(f"--protocol {args.protocol} needs --trusted-key")
     print(json.dumps(run(args.host, args.port, args.protocol, args.connections,
-                         args.trusted_key)))
+                         args.trusted_key, _wait_for_go if args.wait_for_go else None)))
     return 0
+
+
+def _wait_for_go() -> None:
+    """Say "ready" on standard output, then wait for a line on standard input: a caller
+    starting several generators lets them all finish starting before any connects."""
+    print("ready", flush=True)
+    sys.stdin.readline()
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ handshake in memory (the sans-IO core, both sides timed apart, full and resumed)
 from __future__ import annotations
 
 import functools
+import hashlib
 import hmac
 import os
 import statistics
@@ -72,7 +73,20 @@ def primitive_costs(count: int) -> dict[str, float]:
             lambda: mine.exchange(peer), count),
         "tcpcrypt.key_schedule": KEY_SCHEDULE_HMACS * per_call_us(
             lambda: hmac.digest(key, b"\x01" * 64, "sha256"), count * 10),
+        "hmac-sha256.native": native_hmac_us(),
     }
+
+
+def native_hmac_us(iterations: int = 20000, rounds: int = 5) -> float:
+    """One HMAC-SHA256 iteration of OpenSSL's PBKDF2 loop (C, no interpreter per HMAC): the
+    median over `rounds` of the thread CPU of `iterations` of them, per iteration, in us."""
+    key = os.urandom(32)
+    samples = []
+    for _ in range(rounds):
+        start = time.thread_time_ns()
+        hashlib.pbkdf2_hmac("sha256", key, b"testbed-salt", iterations)
+        samples.append((time.thread_time_ns() - start) / iterations)
+    return statistics.median(samples) / 1000
 
 
 def aead_ns_per_byte(size: int = 16384, total: int = 8_000_000) -> dict[str, float]:

@@ -70,9 +70,10 @@ EMULATED_LABELS = ("tcp", "tls12-rsa", "tls12-rsa-resumed", "tls13", "tls13-resu
 def with_emulated_server_costs(profile: CostProfile, connections: int,
                                say: Callable[[str], None]) -> CostProfile:
     """The profile with every server cost taken from an emulated `connect` run: what the
-    server host really pays there (veth instead of loopback; for tcpcrypt, tcpcryptd's relay
-    and its kernel work beside the protocol core). The figures they replace stay, renamed
-    `<name>.loopback` (TCP, TLS) and `<name>.core` (tcpcrypt in memory)."""
+    server host really pays there (veth instead of loopback; for tcpcrypt, the in-process
+    library on the kernel's TCP-ENO: its socket calls and framing beside the protocol core).
+    The figures they replace stay, renamed `<name>.loopback` (TCP, TLS) and `<name>.core`
+    (tcpcrypt in memory)."""
     from testbed.runner import run_experiment
 
     with tempfile.TemporaryDirectory(prefix="testbed-calibrate-") as scratch:
@@ -94,7 +95,7 @@ def with_emulated_server_costs(profile: CostProfile, connections: int,
         costs[f"{label}.server"] = max(0.0, value - tcp)
         say(f"{label}: emulated server {value:.0f} us per connection")
     environment = {**profile.environment, "server_costs_from": "an emulated connect run "
-                   f"({connections} connections per protocol; tcpcrypt through tcpcryptd)",
+                   f"({connections} connections per protocol; tcpcrypt through the library)",
                    "emulation_warnings": result.warnings}
     return CostProfile(profile.name, profile.source + "; server costs from an emulated "
                        "connect run (testbed calibrate --emulation)", costs,

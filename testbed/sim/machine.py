@@ -1,11 +1,17 @@
-"""One machine shared by every host, as an emulation on one machine is: client work needs a
-machine core, server work one of the server's pinned cores and a machine core, and other
-tenants of the machine (the background load measured before an emulated run) take their
-share of its cores."""
+"""One machine shared by every host, as an emulation on one machine is, scheduled the way a
+fair scheduler shares cores: processor sharing.
+
+Every piece of work running on the machine (a client's or the server's share of a
+connection) and every other tenant's runnable thread (the background, always runnable) get
+an equal share of the machine's cores, at most one core each: with n of them on c cores,
+each runs at min(1, c / n) of a core's speed. A short piece of work therefore never waits
+behind a tenant's whole time slice (a waking task gets the core at once under Linux's fair
+scheduler), and a long one gets its fair share, not the whole core. Server work also needs
+one of the server's own cores first: one single-threaded server process per pinned core.
+"""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
@@ -14,10 +20,65 @@ import simpy
 if TYPE_CHECKING:
     from testbed.sim.network import SimHost
 
-SLICE_S = 0.001  # a tenant holds a core for this long at a time (a scheduler's time slice)
+EPSILON_S = 1e-12
 
 
-def shared_connection(server: SimHost, machine: simpy.Resource,
+class SharedCpu:
+    """`cores` cores shared equally by the running jobs and `tenants` always-running others."""
+
+    def __init__(self, env: simpy.Environment, cores: int, tenants: float = 0.0) -> None:
+        if cores < 1 or tenants < 0:
+            raise ValueError(f"a machine needs cores >= 1 and tenants >= 0, got {cores}, "
+                             f"{tenants}")
+        self.env, self.cores, self.tenants = env, cores, tenants
+        self._jobs: dict[simpy.Event, float] = {}  # job -> CPU seconds still to do
+        self._since = env.now
+        self._version = 0
+
+    def speed(self) -> float:
+        """The share of a core each running job gets now."""
+        sharers = len(self._jobs) + self.tenants
+        return min(1.0, self.cores / sharers) if sharers else 1.0
+
+    def run(self, seconds: float) -> Generator[Any, Any, None]:
+        """Do `seconds` of CPU work on the machine, sharing it."""
+        if seconds <= 0:
+            return
+        self._advance()
+        done = self.env.event()
+        self._jobs[done] = seconds
+        self._reschedule()
+        yield done
+
+    def _advance(self) -> None:
+        now = self.env.now
+        if self._jobs and now > self._since:
+            progress = (now - self._since) * self.speed()
+            for job in self._jobs:
+                self._jobs[job] -= progress
+        self._since = now
+
+    def _reschedule(self) -> None:
+        self._version += 1
+        if not self._jobs:
+            return
+        version = self._version
+        first = min(self._jobs.values())
+        timer = self.env.timeout(max(0.0, first) / self.speed())
+        timer.callbacks.append(lambda _event: self._on_timer(version))
+
+    def _on_timer(self, version: int) -> None:
+        if version != self._version:
+            return  # a job arrived or left since: a later timer holds
+        self._advance()
+        finished = [job for job, left in self._jobs.items() if left <= EPSILON_S]
+        for job in finished:
+            del self._jobs[job]
+            job.succeed()
+        self._reschedule()
+
+
+def shared_connection(server: SimHost, machine: SharedCpu,
                       segments: list[tuple[str, float]], latencies: list[float],
                       finished: list[float]) -> Generator[Any, Any, None]:
     """One connection's ("wire" | "server" | "client", seconds) segments on the machine."""
@@ -27,37 +88,13 @@ def shared_connection(server: SimHost, machine: simpy.Resource,
         if kind == "wire":
             yield env.timeout(seconds)
             continue
-        own = server.cores.request() if kind == "server" else None
-        if own is not None:
-            yield own
-        shared = machine.request()
-        yield shared
-        yield env.timeout(seconds)
-        machine.release(shared)
-        if own is not None:
-            server.cores.release(own)
-            server.busy_s += seconds
+        if kind != "server":
+            yield from machine.run(seconds)
+            continue
+        own = server.cores.request()
+        yield own
+        yield from machine.run(seconds)
+        server.cores.release(own)
+        server.busy_s += seconds
     latencies.append((env.now - start) * 1000)
     finished.append(env.now)
-
-
-def start_background(env: simpy.Environment, machine: simpy.Resource, cores: float) -> None:
-    """Tenants that keep `cores` core-equivalents of the machine busy on average: ceil(cores)
-    of them, each wanting a core for `SLICE_S` out of every SLICE_S / duty seconds."""
-    if cores <= 0:
-        return
-    tenants = math.ceil(cores)
-    duty = cores / tenants
-    for _ in range(tenants):
-        env.process(_tenant(env, machine, SLICE_S * (1 / duty - 1)))
-
-
-def _tenant(env: simpy.Environment, machine: simpy.Resource,
-            idle_s: float) -> Generator[Any, Any, None]:
-    while True:
-        claim = machine.request()
-        yield claim
-        yield env.timeout(SLICE_S)
-        machine.release(claim)
-        if idle_s:
-            yield env.timeout(idle_s)

@@ -25,7 +25,7 @@ import simpy
 from testbed.scenario import ConnectionLoad, LoadReport, Topology
 from testbed.sim.costs import CostProfile
 from testbed.sim.exchanges import CONNECTION, HANDSHAKE, Flight, exchange
-from testbed.sim.machine import shared_connection, start_background
+from testbed.sim.machine import SharedCpu, shared_connection
 
 SYN_RTO_S = 1.0
 RTO_S = 0.2
@@ -57,7 +57,7 @@ class SimNetwork:
         # without loss, a protocol's plan is the same for every connection: computed once
         self._fixed = not topology.loss
         self._plans: dict[str, tuple[list[tuple[float, float]], float]] = {}
-        self._machine: simpy.Resource | None = None
+        self._machine: SharedCpu | None = None
         self._done: tuple[simpy.Event, int, list[float]] = (simpy.Environment().event(), 0, [])
         if topology.machine_cores and topology.machine_cores < topology.server_cores:
             raise ValueError(f"a server of {topology.server_cores} cores does not fit a "
@@ -154,9 +154,8 @@ class SimNetwork:
         env = simpy.Environment()
         server = SimHost(env, "server", self.topology.server_cores)
         machine_cores = self.topology.machine_cores
-        self._machine = simpy.Resource(env, machine_cores) if machine_cores else None
-        if self._machine is not None and self.topology.background_cores:
-            start_background(env, self._machine, self.topology.background_cores)
+        self._machine = (SharedCpu(env, machine_cores, self.topology.background_cores)
+                         if machine_cores else None)
         latencies: list[float] = []
         finished: list[float] = []
         if self._fixed and protocol not in self._plans:
@@ -172,7 +171,7 @@ class SimNetwork:
                     env.process(self._client(server, protocol, count, latencies, finished))
         done = env.event()
         self._done = (done, load.connections, latencies)
-        env.run(until=done)  # background tenants never stop: run until the last connection
+        env.run(until=done)
         self.wall_s += time.perf_counter() - clock
         return LoadReport(load.protocol, len(latencies), env.now, latencies, server.busy_s,
                           finish_times_s=finished)

@@ -16,9 +16,9 @@ SMALL_RATE = {"cores": "1,2", "protocols": "tcp,tls12-rsa", "connections": "300"
 
 
 def test_an_emulation_only_experiment_refuses_the_simulation_runtime(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="connect runs in emulation, not in simulation"):
-        run_experiment("connect", runtime="sim", out_dir=tmp_path)
-    assert not (tmp_path / "connect.json").exists()
+    with pytest.raises(ConfigError, match="throughput runs in emulation, not in simulation"):
+        run_experiment("throughput", runtime="sim", out_dir=tmp_path)
+    assert not (tmp_path / "throughput.json").exists()
 
 
 def test_a_profile_outside_simulation_is_refused(tmp_path: Path) -> None:
@@ -70,3 +70,4 @@ def test_background_load_outside_a_simulated_shared_machine_is_refused(tmp_path:
     with pytest.raises(ConfigError, match="background_cores models other tenants"):
         run_experiment("connection-rate", runtime="sim", out_dir=tmp_path,
                        overrides={**SMALL_RATE, "background_cores": "0.5"})
+

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from testbed.runner import run_experiment
 from testbed.sweep import run_sweep, sweep_points
 
@@ -13,13 +15,13 @@ def _failed(result: object) -> list[str]:
     return [o.description for o in result.expectations if not o.passed]  # type: ignore[attr-defined]
 
 
-def test_connection_rate_on_the_papers_machine_gives_the_papers_tcpcrypt_ratio(
+def test_connection_rate_on_the_papers_machine_gives_the_papers_ratios_to_tls12(
     tmp_path: Path,
 ) -> None:
     result = run_experiment("connection-rate", quick=True, runtime="sim", profile="xeon-2008",
                             out_dir=tmp_path, overrides={"cores": "1,8"})
-    ratio = result.metrics["rate.ratio_to_tls12-rsa.tcpcrypt-rsa-exp3.8"]
-    assert 25 <= ratio <= 50
+    assert 25 <= result.metrics["rate.ratio_to_tls12-rsa.tcpcrypt-rsa-exp3.8"] <= 50
+    assert 50 <= result.metrics["rate.ratio_to_tls12-rsa.tcp.8"] <= 120
     assert (tmp_path / "connection-rate.png").stat().st_size > 0
     assert {row["cores"] for row in result.rows} == {1, 8}
 
@@ -57,3 +59,31 @@ def test_a_sweep_runs_on_a_local_dask_cluster_and_merges_every_point(tmp_path: P
         (1, 500), (1, 800), (2, 500), (2, 800)]
     assert all(p["metrics"]["deploy.paths"] == p["params"]["paths"] for p in points)
     assert all((tmp_path / p["result"]).exists() for p in points)
+
+
+def test_connect_in_simulation_reports_the_emulated_schema_from_the_profile(
+        tmp_path: Path) -> None:
+    from testbed.sim.costs import load_profile
+
+    result = run_experiment("connect", quick=True, runtime="sim", profile="kernel",
+                            out_dir=tmp_path, overrides={
+                                "protocols": "tcp,tls13,tcpcrypt-x25519,tcpcryptd-x25519"})
+    profile = load_profile("kernel")
+    for label in ("tcp", "tls13", "tcpcrypt-x25519"):
+        assert result.metrics[f"connect.server_cpu_us.{label}"] == pytest.approx(
+            profile.server_us(label))
+        assert result.metrics[f"connect.latency_ms.{label}"] > 0
+    assert "connect.server_cpu_us.tcpcryptd-x25519" not in result.metrics
+    assert any("no exchange for tcpcryptd-x25519" in w for w in result.warnings)
+    document = json.loads((tmp_path / "connect.json").read_text())
+    assert document["runtime"] == "simulation" and document["profile"] == "kernel"
+
+
+def test_connect_in_simulation_over_an_option_stripping_path_falls_back_without_a_metric(
+        tmp_path: Path) -> None:
+    result = run_experiment("connect", quick=True, runtime="sim", out_dir=tmp_path, overrides={
+        "protocols": "tcp,tcpcrypt-x25519", "path": "strip-options(on=syn)"})
+    row = next(r for r in result.rows if r.get("protocol") == "tcpcrypt-x25519")
+    assert row["outcome"] == "fallback" and row["encrypted"] == 0.0
+    assert "connect.server_cpu_us.tcpcrypt-x25519" not in result.metrics
+    assert "connect.server_cpu_us.tcp" in result.metrics

@@ -236,11 +236,14 @@ class _Relay:
             self.fail(error)
 
     def write(self, side: _Side, data: bytes) -> None:
-        if data and side.transport is not None and not side.transport.is_closing():
-            side.transport.write(data)
-            if self.budget is not None:
-                self.budget.update(self)
-                if self.budget.over:
+        transport = side.transport
+        if data and transport is not None and not transport.is_closing():
+            transport.write(data)
+            budget = self.budget
+            # the transport sends at once when it can: only a buffered write changes the count
+            if budget is not None and (transport.get_write_buffer_size() or budget.holds(self)):
+                budget.update(self)
+                if budget.over:
                     self.refresh_reading()
 
     def write_eof(self, side: _Side) -> None:

@@ -119,13 +119,15 @@ class Acceptor:
     def _ready(self) -> None:
         for _ in range(ACCEPT_BATCH):
             try:
-                sock, peer = self.listener.accept()
+                # the socket's own accept() would convert family and type to enums twice
+                fd, peer = self.listener._accept()  # type: ignore[attr-defined]
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as error:
                 self._rest()
                 self._on_error(error)
                 return
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, 0, fileno=fd)
             self._handler(sock, (str(peer[0]), int(peer[1])))
 
     def _rest(self) -> None:

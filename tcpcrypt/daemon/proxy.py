@@ -79,6 +79,7 @@ class Proxy:
         self._tasks: set[asyncio.Task[None]] = set()  # one per relayed connection
         self._listeners: list[socket.socket] = []
         self._acceptors: list[Acceptor] = []
+        self._loop: asyncio.AbstractEventLoop | None = None  # the serving loop, from start()
 
     @staticmethod
     def listen(port: int, context: DaemonContext | None = None) -> socket.socket:
@@ -101,11 +102,13 @@ class Proxy:
         self._acceptors = [Acceptor(outgoing, self._accepted_outgoing, self._accept_error)]
         self._acceptors += [Acceptor(listener, self._accepted_incoming, self._accept_error)
                             for listener in incoming]
+        self._loop = asyncio.get_running_loop()
         for acceptor in self._acceptors:
             acceptor.start()
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(coroutine)
+        assert self._loop is not None
+        task = self._loop.create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import os
+import resource
 import socket
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -95,5 +97,39 @@ def test_acceptor_hands_over_every_waiting_connection_with_its_peer(run_loop: Ru
                 sock.close()
             for client in [*clients, late]:
                 client.close()
+
+    run_loop(main())
+
+
+def test_acceptor_rests_after_running_out_of_descriptors_then_resumes(run_loop: Runner) -> None:
+    async def main() -> None:
+        with socket.create_server(("127.0.0.1", 0)) as listener:
+            listener.setblocking(False)
+            clients = [socket.create_connection(listener.getsockname()) for _ in range(2)]
+            got: list[socket.socket] = []
+            errors: list[OSError] = []
+            acceptor = Acceptor(listener, lambda sock, _peer: got.append(sock), errors.append)
+            soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+            lowest_free = os.open(os.devnull, os.O_RDONLY)  # the next descriptor's number
+            os.close(lowest_free)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (lowest_free, hard))  # none left
+            try:
+                acceptor.start()
+                for _ in range(100):
+                    if errors:
+                        break
+                    await asyncio.sleep(0.01)
+            finally:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+            assert [error.errno for error in errors] == [errno.EMFILE]
+            assert not got
+            for _ in range(100):  # after ACCEPT_RETRY_S the listener is read again
+                if len(got) == 2:
+                    break
+                await asyncio.sleep(0.01)
+            acceptor.stop()
+            assert len(got) == 2
+            for sock in [*got, *clients]:
+                sock.close()
 
     run_loop(main())

@@ -11,7 +11,8 @@ in non-blocking mode and given TCP_NODELAY twice (once here, once by the transpo
   complete when `connect()` returns (the loopback handshake runs inside the call), which
   one `getpeername()` confirms, and then no event-loop round trip is spent waiting for it.
 * `Acceptor` keeps a listener registered for reading for its whole life and accepts every
-  waiting connection per wake-up.
+  waiting connection per wake-up; a connection reset while it queued is counted and skipped,
+  running out of descriptors rests the listener for ACCEPT_RETRY_S.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ ACCEPT_BATCH: Final = 64
 """Connections accepted per wake-up at most, so that one listener cannot starve the rest."""
 ACCEPT_RETRY_S: Final = 0.05
 """After an accept error (out of descriptors, say), the listener rests this long."""
+PER_CONNECTION_ERRORS: Final = frozenset({errno.ECONNABORTED, errno.EPROTO, errno.EPERM})
+"""Accept errors that concern one connection only (it was reset while queued, or a firewall
+refused it): counted, and accepting goes on without a rest."""
 
 Address = tuple[str, int]
 
@@ -124,8 +128,10 @@ class Acceptor:
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as error:
-                self._rest()
                 self._on_error(error)
+                if error.errno in PER_CONNECTION_ERRORS:
+                    continue
+                self._rest()  # out of descriptors or memory: let some go first
                 return
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, 0, fileno=fd)
             self._handler(sock, (str(peer[0]), int(peer[1])))

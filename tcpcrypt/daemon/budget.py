@@ -47,6 +47,11 @@ class BufferBudget:
             self._timer = asyncio.get_running_loop().call_later(REFRESH_S, self._refresh)
         self._judge()
 
+    def holds(self, holder: Holder) -> bool:
+        """Whether `holder` was counted holding bytes (a relay whose writes all went out at
+        once, the usual case, is never counted and need not re-count after each write)."""
+        return holder in self._held
+
     def release(self, holder: Holder) -> None:
         """`holder` ended: whatever it held is freed."""
         self._set(holder, 0)

@@ -33,6 +33,7 @@ from tcpcrypt.daemon.relay import (
 )
 from tcpcrypt.daemon.rules import SOCKET_MARK
 from tcpcrypt.daemon.sessions import Address, SessionRecord, SessionTable
+from tcpcrypt.daemon.socket_calls import Acceptor, connect, stream_socket
 from tcpcrypt.daemon.stats import Stats
 from tcpcrypt.events import ConnectionReset, DataReceived, Established, Fallback
 
@@ -60,14 +61,6 @@ def _abort(*sockets: socket.socket) -> None:
         abort_with_reset(sock)
 
 
-def marked_socket() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_MARK, SOCKET_MARK)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.setblocking(False)
-    return sock
-
-
 class Proxy:
     """Accepts redirected connections on two ports and relays them."""
 
@@ -83,8 +76,10 @@ class Proxy:
         self._sessions = sessions
         self._stats = stats
         self._on_established = on_established
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()  # one per relayed connection
         self._listeners: list[socket.socket] = []
+        self._acceptors: list[Acceptor] = []
+        self._loop: asyncio.AbstractEventLoop | None = None  # the serving loop, from start()
 
     @staticmethod
     def listen(port: int, context: DaemonContext | None = None) -> socket.socket:
@@ -104,53 +99,58 @@ class Proxy:
     def start(self, outgoing: socket.socket, incoming: Sequence[socket.socket]) -> None:
         """Serve the outgoing listener and the incoming ones (one per covered port)."""
         self._listeners = [outgoing, *incoming]
-        self._spawn(self._accept_loop(outgoing, self._outgoing))
-        for listener in incoming:
-            self._spawn(self._accept_loop(listener, self._incoming))
+        self._acceptors = [Acceptor(outgoing, self._accepted_outgoing, self._accept_error)]
+        self._acceptors += [Acceptor(listener, self._accepted_incoming, self._accept_error)
+                            for listener in incoming]
+        self._loop = asyncio.get_running_loop()
+        for acceptor in self._acceptors:
+            acceptor.start()
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(coroutine)
+        assert self._loop is not None
+        task = self._loop.create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def close(self) -> None:
+        for acceptor in self._acceptors:
+            acceptor.stop()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         for listener in self._listeners:
             listener.close()
 
-    async def _accept_loop(
-        self, listener: socket.socket,
-        handler: Callable[[socket.socket], Coroutine[Any, Any, None]],
-    ) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            try:
-                sock, _ = await loop.sock_accept(listener)
-            except OSError as error:
-                self._stats.count("accept_errors", errno.errorcode.get(error.errno or 0, "?"))
-                await asyncio.sleep(0.05)
-                continue
-            if len(self._tasks) - len(self._listeners) >= self._max_connections:
-                self._stats.count("refused", "too-many-connections")
-                _abort(sock)  # fail closed: a reset, never an unrelayed connection
-                continue
-            sock.setblocking(False)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            self._spawn(handler(sock))
+    def _accept_error(self, error: OSError) -> None:
+        self._stats.count("accept_errors", errno.errorcode.get(error.errno or 0, "?"))
+
+    def _admit(self, sock: socket.socket) -> bool:
+        """Whether one more connection may be relayed; if not it is reset (fail closed: a
+        reset, never an unrelayed connection)."""
+        if len(self._tasks) < self._max_connections:
+            return True
+        self._stats.count("refused", "too-many-connections")
+        _abort(sock)
+        return False
+
+    def _accepted_outgoing(self, app: socket.socket, peer: Address) -> None:
+        if self._admit(app):
+            self._spawn(self._outgoing(app, peer))
+
+    def _accepted_incoming(self, wire: socket.socket, peer: Address) -> None:
+        if self._admit(wire):
+            self._spawn(self._incoming(wire, peer))
 
     async def _connect(
         self, destination: Address, connection: TcpcryptConnection | None = None,
     ) -> socket.socket | None:
-        """A marked socket connected to `destination`; opted in to ENO with `connection`."""
-        sock = marked_socket()
+        """A marked socket connected to `destination`: with `connection`, a wire socket opted
+        in to ENO; without, the connection to the local server."""
+        sock = stream_socket(SOCKET_MARK)
         try:
             if connection is not None:
                 self._context.kernel.offer(sock, connection.syn_option())
-            await asyncio.wait_for(
-                asyncio.get_running_loop().sock_connect(sock, destination), CONNECT_TIMEOUT_S
-            )
+            await connect(sock, destination, CONNECT_TIMEOUT_S, local=connection is None)
             if connection is not None:
                 self._context.after_connect(sock, connection)
             return sock
@@ -160,10 +160,9 @@ class Proxy:
             sock.close()
             return None
 
-    async def _outgoing(self, app: socket.socket) -> None:
+    async def _outgoing(self, app: socket.socket, app_local: Address) -> None:
         try:
             destination = original_destination(app)
-            app_local = _address(app.getpeername())
         except OSError:
             app.close()
             return
@@ -172,14 +171,17 @@ class Proxy:
         if wire is None:
             _abort(app)
             return
-        local, remote = _address(wire.getsockname()), _address(wire.getpeername())
-        record = self._sessions.open("A", local, remote, app_local, destination)
+        try:
+            local = _address(wire.getsockname())
+        except OSError:
+            _abort(app, wire)
+            return
+        record = self._sessions.open("A", local, destination, app_local, destination)
         await self._carry(app, wire, connection, record)
 
-    async def _incoming(self, wire: socket.socket) -> None:
+    async def _incoming(self, wire: socket.socket, remote: Address) -> None:
         try:
             destination = original_destination(wire)
-            local, remote = _address(wire.getsockname()), _address(wire.getpeername())
         except OSError:
             wire.close()
             return
@@ -188,9 +190,10 @@ class Proxy:
         if app is None:
             _abort(wire)
             return
-        # the wire's local port as the network sees it is the original one, not the proxy's
+        # the wire's local address as the network sees it is the original destination, not
+        # the proxy port the redirect delivered it to
         record = self._sessions.open(
-            "B", (local[0], destination[1]), remote, destination, _address(app.getsockname())
+            "B", destination, remote, destination, _address(app.getsockname())
         )
         await self._carry(app, wire, connection, record)
 

@@ -147,12 +147,15 @@ class _Relay:
         self.done: asyncio.Future[None] | None = None  # made in run(), inside the loop
         self.last_active = 0.0
         self.idle_timer: asyncio.TimerHandle | None = None
+        # the loop, kept: each asyncio.get_running_loop() is a getpid() system call (a fork
+        # check) and `active()` runs for every read
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     def other(self, side: _Side) -> _Side:
         return self.wire if side is self.app else self.app
 
     async def run(self, app: socket.socket, wire: socket.socket) -> None:
-        loop = asyncio.get_running_loop()
+        loop = self.loop = asyncio.get_running_loop()
         self.done = loop.create_future()
         try:
             for side, sock in ((self.app, app), (self.wire, wire)):
@@ -185,13 +188,15 @@ class _Relay:
 
     # --- bounds -------------------------------------------------------------------------------
     def active(self) -> None:
-        self.last_active = asyncio.get_running_loop().time()
+        assert self.loop is not None
+        self.last_active = self.loop.time()
 
     def check_idle(self) -> None:
         if self.finished:
             return
         quiet_until = self.last_active + self.limits.idle_timeout_s
-        loop = asyncio.get_running_loop()
+        loop = self.loop
+        assert loop is not None
         if loop.time() >= quiet_until:
             self.fail(PeerReset("idle-timeout"))
         else:
@@ -236,11 +241,14 @@ class _Relay:
             self.fail(error)
 
     def write(self, side: _Side, data: bytes) -> None:
-        if data and side.transport is not None and not side.transport.is_closing():
-            side.transport.write(data)
-            if self.budget is not None:
-                self.budget.update(self)
-                if self.budget.over:
+        transport = side.transport
+        if data and transport is not None and not transport.is_closing():
+            transport.write(data)
+            budget = self.budget
+            # the transport sends at once when it can: only a buffered write changes the count
+            if budget is not None and (transport.get_write_buffer_size() or budget.holds(self)):
+                budget.update(self)
+                if budget.over:
                     self.refresh_reading()
 
     def write_eof(self, side: _Side) -> None:
@@ -323,7 +331,8 @@ class EncryptedRelay(_Relay):
         self.deliver()  # a resumed session is established already
         self.flush()  # Init1 (host A), or nothing
         if self.connection.state is not ConnectionState.ESTABLISHED:
-            self.deadline = asyncio.get_running_loop().call_later(
+            assert self.loop is not None
+            self.deadline = self.loop.call_later(
                 KEY_EXCHANGE_TIMEOUT_S, self.guarded, self.key_exchange_timeout
             )
 

@@ -13,11 +13,15 @@ engine splits super-packets.
 
 Frames that are not IPv4/TCP (ARP, ICMP) are bridged without the model, but other IPv4 frames
 (ICMP) wait the fixed delay of the chain's `link` models, so that ping sees the path's RTT;
-ARP crosses at once. `Delay` actions wait in a timer heap; `Inject` sends a new packet out of
-the interface its direction points to; a model that holds packets back (`next_timer`/
-`expire`) is called when its time comes. Packets the engine sends itself take the Ethernet
-header last seen towards their IPv4 destination (for a destination not seen yet, the
-direction's last one), so several hosts may share a side (a dumbbell's clients).
+ARP crosses at once. Pass-through frames are read into one reused buffer and sent from it, in
+batches, with no parsing and no per-frame objects. A delay counts from the kernel's receive
+stamp of the frame, and the packet leaves at its release time to within microseconds: the
+loop polls for the last 300 us instead of trusting a timer wake-up (`engines.timing`).
+`Delay` actions wait in a `scheduling.DeadlineQueue` (the simulator's queue); `Inject` sends
+a new packet out of the interface its direction points to; a model that holds packets back
+(`next_timer`/`expire`) is called when its time comes. Packets the engine sends itself take
+the Ethernet header last seen towards their IPv4 destination (for a destination not seen yet,
+the direction's last one), so several hosts may share a side (a dumbbell's clients).
 
 The engine reports its counters as one JSON line on stdout, {"event": "stats", ...}, when it
 gets SIGUSR1 and when it stops (SIGTERM, SIGINT): per model the counters (`dropped:model-error`
@@ -25,8 +29,10 @@ counts packets dropped because the model raised) and the last errors, and the en
 (`bytes-in`, `engine-errors`, `send-errors`, `send-retries`, `non-tcp`, `socket-drops`,
 `truncated`, `super-packets-split`, ...; `delayed`, `delayed-late` and `lateness-us`: packets
 a model delayed, those sent more than 10% after the delay asked for, and their total lateness,
-from which the runtime warns that a shaped link missed its rate or delay), with the scope the
-chain runs at.
+from which the runtime warns that a shaped link missed its rate or delay; histograms
+`late<=Nus` (release time to send) and `read-lag<=Nus` (kernel stamp to read),
+`stamp-unusable`, and `spin-us`/`spins`, the CPU spent polling before release times), with
+the scope the chain runs at.
 
     python -m middleboxes.engines.bridge --path "link(delay_ms=10)" --client IF --server IF
 """
@@ -52,6 +58,13 @@ from typing import Any
 from middleboxes.base import Direction, Middlebox, Scope
 from middleboxes.chain import Chain
 from middleboxes.engines.dispatch import Dispatcher, Outgoing
+from middleboxes.engines.timing import (
+    SO_TIMESTAMPNS,
+    STAMP_SPACE,
+    bucket,
+    stamped_arrival,
+    wait_before,
+)
 from middleboxes.engines.vnet import HEADER_BYTES
 from middleboxes.link import Link
 from middleboxes.registry import parse_chain
@@ -65,24 +78,14 @@ PACKET_STATISTICS = 6  # struct tpacket_stats {unsigned tp_packets, tp_drops}; r
 PACKET_VNET_HDR = 15  # set before any ring: frames carry the 10-byte virtio-net header
 PACKET_IGNORE_OUTGOING = 23  # the socket does not read back what it sends
 SIOCGIFMTU = 0x8921
-SO_TIMESTAMPNS = 35  # each frame read comes with the kernel's receive time (CLOCK_REALTIME)
-STAMP_SPACE = socket.CMSG_SPACE(16)  # struct timespec
 PR_SET_TIMERSLACK = 29
 RETRY_S = 0.0002
 SOCKET_BUFFER = 32 << 20  # smaller ones dropped thousands of super-packets in bursts
 LATE_FRACTION = 0.10  # see testbed.fidelity
 RECEIVE_BUFFER = 256 << 10  # a 64 KB super-packet and its headers, with room to spare
 FRAME_START = HEADER_BYTES + ETH_HEADER  # where the IPv4 packet starts in what we read
+BATCH = 64  # frames read from one side before the other side's turn
 IDLE_S = 0.05  # the longest the loop sleeps (signals are handled between rounds)
-SPIN_S = 0.0003  # wake this long before a release time and poll until it comes
-SPIN_MAX_PENDING = 16  # more delayed packets than this: no spinning (see Bridge._timeout)
-
-
-def _bucket(name: str, seconds: float) -> str:
-    for limit in (10, 20, 50, 100, 200, 500, 1000, 2000, 5000):
-        if seconds * 1e6 <= limit:
-            return f"{name}<={limit}us"
-    return f"{name}>5000us"
 
 
 def _models(model: Middlebox) -> list[Middlebox]:
@@ -192,18 +195,14 @@ class Bridge:
                 self._retry_at = now + RETRY_S
 
     def _arrival(self, ancillary: list[tuple[int, int, bytes]]) -> float:
-        """When the frame just read arrived, on the monotonic clock, from the kernel's receive
-        stamp (SCM_TIMESTAMPNS, CLOCK_REALTIME); now if there is none."""
+        """When the frame just read arrived, on the monotonic clock (now without a stamp)."""
         now = time.monotonic()
-        for level, kind, data in ancillary:
-            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(data) >= 16:
-                seconds, nanoseconds = struct.unpack_from("qq", data)
-                arrived: float = seconds + nanoseconds / 1e9 - (time.time() - now)
-                if now - 0.1 < arrived <= now + 1e-6:
-                    self.counters[_bucket("read-lag", now - arrived)] += 1
-                    return min(arrived, now)
-        self.counters["stamp-unusable"] += 1
-        return now
+        arrived = stamped_arrival(ancillary, now, time.time())
+        if arrived is None:
+            self.counters["stamp-unusable"] += 1
+            return now
+        self.counters[bucket("read-lag", now - arrived)] += 1
+        return arrived
 
     def _count_lateness(self, late: float, asked: float) -> None:
         """Shaping fidelity: a delayed packet sent more than 10% after the delay its link
@@ -211,7 +210,7 @@ class Bridge:
         if asked <= 0:
             return
         self.counters["delayed"] += 1
-        self.counters[_bucket("late", late)] += 1
+        self.counters[bucket("late", late)] += 1
         self.counters["lateness-us"] += int(late * 1e6)
         if late > LATE_FRACTION * asked:
             self.counters["delayed-late"] += 1
@@ -222,6 +221,36 @@ class Bridge:
                 self._timers.push(now + out.delay, out)
             else:
                 self._send(out)
+
+    def _forward_raw(self, arrived_on: Direction) -> None:
+        """Pass-through (Scope.NOTHING): up to BATCH frames cross unparsed, each read into the
+        one reused buffer and sent from it; the counters are updated once per batch."""
+        direction = arrived_on.reverse
+        recv_into = self.sockets[arrived_on].recv_into
+        send = self.sockets[direction].send
+        buffer, view, backlog = self._buffer, self._view, self._backlog[direction]
+        frames = size_sum = 0
+        try:
+            for _ in range(BATCH):
+                try:
+                    size = recv_into(buffer, RECEIVE_BUFFER, socket.MSG_TRUNC)
+                except BlockingIOError:
+                    return
+                frames += 1
+                size_sum += size
+                if size > RECEIVE_BUFFER:
+                    self.counters["truncated"] += 1
+                    continue
+                if backlog:
+                    self._send_frame(direction, view[:size])
+                    continue
+                try:
+                    send(view[:size])
+                except OSError:  # full queue or an error: the general path sorts it out
+                    self._send_frame(direction, view[:size])
+        finally:
+            self.counters["fast-forwarded"] += frames
+            self.counters["bytes-in"] += size_sum
 
     def _receive(self, arrived_on: Direction) -> None:
         direction = arrived_on.reverse  # a frame from the client side travels to the server
@@ -242,10 +271,6 @@ class Bridge:
                 self.counters["truncated"] += 1  # cannot happen below 64 KB super-packets
                 continue
             self.counters["bytes-in"] += size
-            if self.scope is Scope.NOTHING:
-                self._send_frame(direction, view[:size])
-                self.counters["fast-forwarded"] += 1
-                continue
             vnet = bytes(view[:HEADER_BYTES])
             header = bytes(view[HEADER_BYTES:FRAME_START])
             packet = bytes(view[FRAME_START:size])
@@ -319,36 +344,34 @@ class Bridge:
         return IDLE_S, False
 
     def _timeout(self, now: float) -> float:
-        """How long to wait for frames before the next round. A release time is met by waking
-        SPIN_S early and polling the sockets until it comes: this machine's timer wake-ups
-        arrive 50-100 us late even with 1 ns of timer slack (more under load). Spinning is
-        left out when many packets wait (bulk data, where the engine is awake anyway)."""
+        """How long to wait for frames before the next round (`timing.wait_before`), with
+        the time spent polling before release times counted (`spin-us`)."""
         timeout, release = self._due(now)
-        if release and len(self._timers) <= SPIN_MAX_PENDING:
-            if timeout <= SPIN_S:
-                if self._spin_since is None:
-                    self._spin_since = now
-                return 0.0
-            timeout -= SPIN_S
-        if self._spin_since is not None:  # what spinning cost, in every report
+        wait = wait_before(timeout, release, len(self._timers))
+        if wait == 0.0 and release:
+            if self._spin_since is None:
+                self._spin_since = now
+        elif self._spin_since is not None:
             self.counters["spin-us"] += int((now - self._spin_since) * 1e6)
             self.counters["spins"] += 1
             self._spin_since = None
-        return timeout
+        return wait
 
     def run(self) -> None:
         by_fd = {sock.fileno(): direction for direction, sock in self.sockets.items()}
+        fds = list(by_fd)
+        receive = self._forward_raw if self.scope is Scope.NOTHING else self._receive
         while not self.stopped:
             if self.report_requested:
                 self.report_requested = False
                 self._print_report()
             timeout = self._timeout(time.monotonic())
             try:
-                ready, _, _ = select.select(list(by_fd), [], [], timeout)
+                ready, _, _ = select.select(fds, [], [], timeout)
             except InterruptedError:
                 continue
             for fd in ready:
-                self._receive(by_fd[fd])
+                receive(by_fd[fd])
 
 
 def main(argv: list[str] | None = None) -> int:

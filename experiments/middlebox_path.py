@@ -11,7 +11,9 @@ after subtracting the pass-through path's own RTT (what the engine adds), from t
 (`net_rtt_error_ms`) and from the fastest connections (`net_rtt_error_min_ms`: scheduling
 noise on a loaded machine only ever adds to a fixed delay), and each iperf3 run
 records the cores the engine used (`engine_cpu`; on 2 cores it shares them with iperf3's two
-ends).
+ends). The delay path also records, from the engine's own histograms, how late its delayed
+packets left (`release_late_p50_us`, `_p90_us`) and how long frames waited before it read them
+(`read_lag_p50_us`, `_p90_us`): the engine's timing, apart from the load the RTTs met.
 """
 
 from __future__ import annotations

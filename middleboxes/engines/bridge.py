@@ -31,7 +31,8 @@ counts packets dropped because the model raised) and the last errors, and the en
 a model delayed, those sent more than 10% after the delay asked for, and their total lateness,
 from which the runtime warns that a shaped link missed its rate or delay; histograms
 `late<=Nus` (release time to send) and `read-lag<=Nus` (kernel stamp to read),
-`stamp-unusable`, and `spin-us`/`spins`, the CPU spent polling before release times), with
+`stamp-unusable`, `spin-us`/`spins`, the CPU spent polling before release times, and
+`wakes`, the rounds that found frames), with
 the scope the chain runs at.
 
     python -m middleboxes.engines.bridge --path "link(delay_ms=10)" --client IF --server IF
@@ -370,6 +371,8 @@ class Bridge:
                 ready, _, _ = select.select(fds, [], [], timeout)
             except InterruptedError:
                 continue
+            if ready:
+                self.counters["wakes"] += 1  # rounds with frames: frames per wake-up
             for fd in ready:
                 receive(by_fd[fd])
 

@@ -11,7 +11,9 @@ after subtracting the pass-through path's own RTT (what the engine adds), from t
 (`net_rtt_error_ms`) and from the fastest connections (`net_rtt_error_min_ms`: scheduling
 noise on a loaded machine only ever adds to a fixed delay), and each iperf3 run
 records the cores the engine used (`engine_cpu`; on 2 cores it shares them with iperf3's two
-ends).
+ends). The delay path also records, from the engine's own histograms, how late its delayed
+packets left (`release_late_p50_us`, `_p90_us`) and how long frames waited before it read them
+(`read_lag_p50_us`, `_p90_us`): the engine's timing, apart from the load the RTTs met.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import time
 from typing import Any
 
 from testbed.apps.hosts import wait_until_listening
+from testbed.emulation.middlebox_nodes import middlebox_reports
 from testbed.emulation.network import emulated_network
 from testbed.emulation.offloads import read_offloads
 from testbed.emulation.paths import EngineMeter, sharing_note
@@ -81,6 +84,38 @@ def _ping_ms(net: Any, count: int) -> float:
         raise RuntimeError(f"ping gave no RTT: {output[-300:]}") from error
 
 
+def _bucket_quantile(counters: dict[str, int], name: str, fraction: float) -> float | None:
+    """The upper bound in us of the engine's histogram bucket (`name<=Nus`) holding the given
+    fraction of its counts (5001 for the open last bucket)."""
+    buckets = []
+    for key, count in counters.items():
+        if key.startswith(f"{name}<=") and key.endswith("us"):
+            buckets.append((float(key[len(name) + 2:-2]), int(count)))
+        elif key == f"{name}>5000us":
+            buckets.append((5001.0, int(count)))
+    total = sum(count for _, count in buckets)
+    seen = 0
+    for limit, count in sorted(buckets):
+        seen += count
+        if seen >= fraction * total:
+            return limit
+    return None
+
+
+def _engine_timing(net: Any) -> dict[str, float]:
+    """Load-independent evidence of the engine's timing: how late its delayed packets left
+    (release time to send) and how long frames waited before it read them, as the upper
+    bounds in us of the histogram buckets holding the median and the 90th percentile."""
+    found: dict[str, float] = {}
+    for report in middlebox_reports(net):
+        for name, label in (("late", "release_late"), ("read-lag", "read_lag")):
+            for fraction, tag in ((0.5, "p50"), (0.9, "p90")):
+                value = _bucket_quantile(report.engine, name, fraction)
+                if value is not None:
+                    found[f"{label}_{tag}_us"] = value
+    return found
+
+
 def _iperf_mbps(net: Any, seconds: int) -> tuple[float, float | None]:
     """(Mbit/s, cores the engine used meanwhile or None without an engine)."""
     client, server = net.get("client"), net.get("server")
@@ -110,6 +145,7 @@ def run(ctx: RunContext) -> ExperimentOutput:
             with emulated_network(LineTopo(paths=chain)) as net:
                 rtt, fastest = _connect_ms(net, count)
                 ping = _ping_ms(net, count)
+                timing = _engine_timing(net) if label == "delay10" else {}
                 mbps, engine = _iperf_mbps(net, seconds) if label != "delay10" else (0.0, None)
                 ctx.add_environment(f"offloads.{label}", read_offloads(net))
             row: dict[str, object] = {"path": label, "connect_rtt_ms": rtt,
@@ -117,6 +153,8 @@ def run(ctx: RunContext) -> ExperimentOutput:
             metrics[f"middlebox.connect_rtt_ms.{label}"] = rtt
             metrics[f"middlebox.connect_rtt_min_ms.{label}"] = fastest
             metrics[f"middlebox.ping_rtt_ms.{label}"] = ping
+            row.update(timing)
+            metrics.update({f"middlebox.{key}.{label}": value for key, value in timing.items()})
             if engine is not None:
                 row["engine_cpu"] = engine
                 metrics[f"middlebox.engine_cpu.{label}"] = engine

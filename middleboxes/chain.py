@@ -14,6 +14,7 @@ from middleboxes.base import (
     Action,
     Delay,
     Direction,
+    Drop,
     EnoEffect,
     Forward,
     Inject,
@@ -73,6 +74,21 @@ class Chain(Middlebox):
     def process(self, packet: TcpPacket, direction: Direction, now: float) -> list[Action]:
         # Nothing at all comes out when a model holds the packet back (a coalescer).
         return self._through(self._order(direction), [(0.0, packet.raw)], direction, now)
+
+    def handle(self, raw: bytes, direction: Direction, now: float) -> list[Action]:
+        """As `Middlebox.handle`, without parsing the packet first: each model parses (and
+        drops a malformed packet) itself, so a segment is parsed once per model, not once
+        more for the chain (per-segment paths parse every wire segment)."""
+        if not self.models:
+            return super().handle(raw, direction, now)
+        self.stats["seen"] += 1
+        try:
+            actions = self._through(self._order(direction), [(0.0, raw)], direction, now)
+        except Exception as error:  # a buggy model must not kill the engine
+            return [Drop(self._model_error(error))]
+        for action in actions:
+            self.stats[type(action).__name__.lower()] += 1
+        return actions
 
     def holds_packets(self) -> bool:
         return bool(self._timed)

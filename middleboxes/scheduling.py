@@ -4,8 +4,13 @@
 model delays in a heap, asks the model's own timers (`next_timer`/`release`) and hands back
 every packet that leaves, with its direction, at the time it is due. It reads no clock and
 opens no socket: the caller passes `now` and does the sending. The simulator drives it with
-simulated time; a bridge engine can drive it with its monotonic clock and a socket shell
-(feed what arrives, sleep until `next_deadline()`, send what `due(now)` returns).
+simulated time (feed what arrives, sleep until `next_deadline()`, send what `due(now)`
+returns).
+
+`DeadlineQueue` is the heap underneath: items that fall due at a time, equal deadlines in the
+order they were set. The AF_PACKET bridge engine keeps its delayed packets (with their
+virtio-net headers) in one too, so the simulation and the emulation order and release delayed
+packets with the same code.
 """
 
 from __future__ import annotations
@@ -13,9 +18,38 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from middleboxes.base import Action, Delay, Direction, Drop, Forward, Inject, Middlebox
+
+T = TypeVar("T")
+
+
+class DeadlineQueue(Generic[T]):
+    """Items that fall due at a time (any clock the caller keeps); equal deadlines come out in
+    the order they went in."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, T]] = []
+        self._order = itertools.count()
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+    def push(self, at: float, item: T) -> None:
+        heapq.heappush(self._heap, (at, next(self._order), item))
+
+    def next_deadline(self) -> float | None:
+        return self._heap[0][0] if self._heap else None
+
+    def pop_due(self, now: float) -> Iterator[tuple[float, T]]:
+        """(deadline, item) for every item due by `now`, earliest first."""
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            at, _, item = heapq.heappop(heap)
+            yield at, item
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,8 +65,7 @@ class PathScheduler:
     def __init__(self, model: Middlebox) -> None:
         self.model = model
         self.counters: Counter[str] = Counter()
-        self._heap: list[tuple[float, int, Direction, bytes]] = []
-        self._order = itertools.count()  # equal deadlines leave in the order they were set
+        self._delayed: DeadlineQueue[tuple[Direction, bytes]] = DeadlineQueue()
         self._timed = model.holds_packets()
 
     def feed(self, packet: bytes, direction: Direction, now: float) -> list[Release]:
@@ -41,7 +74,8 @@ class PathScheduler:
 
     def next_deadline(self) -> float | None:
         """When `due` next has something to hand back (None: nothing is held)."""
-        deadlines = [self._heap[0][0]] if self._heap else []
+        delayed = self._delayed.next_deadline()
+        deadlines = [] if delayed is None else [delayed]
         if self._timed and (held := self.model.next_timer()) is not None:
             deadlines.append(held)
         return min(deadlines) if deadlines else None
@@ -52,13 +86,13 @@ class PathScheduler:
         out: list[Release] = []
         while True:
             held = self.model.next_timer() if self._timed else None
-            delayed = self._heap[0][0] if self._heap else None
+            delayed = self._delayed.next_deadline()
             if held is not None and held <= now and (delayed is None or held <= delayed):
                 for direction, action in self.model.release(held):
                     out.extend(self._apply([action], direction, held))
             elif delayed is not None and delayed <= now:
-                at, _, direction, packet = heapq.heappop(self._heap)
-                out.append(Release(direction, packet, at))
+                for at, (direction, packet) in self._delayed.pop_due(delayed):
+                    out.append(Release(direction, packet, at))
             else:
                 return out
 
@@ -68,8 +102,7 @@ class PathScheduler:
             if isinstance(action, Forward):
                 out.append(Release(direction, action.packet, now))
             elif isinstance(action, Delay):
-                heapq.heappush(self._heap, (now + action.seconds, next(self._order), direction,
-                                            action.packet))
+                self._delayed.push(now + action.seconds, (direction, action.packet))
             elif isinstance(action, Inject):
                 out.append(Release(action.direction, action.packet, now))
                 self.counters["injected"] += 1

@@ -99,13 +99,16 @@ class Dispatcher:
             whole = [Outgoing(direction, first, header, packet)]
             return whole + self._outgoing([a for _, a in extra], direction, None, None,
                                           vnet.gso_size)
+        by_piece: dict[int, list[Action]] = {}
+        for index, action in extra:
+            by_piece.setdefault(index, []).append(action)
         out: list[Outgoing] = []
         for index, piece in enumerate(pieces):
             delay = passed[index]
             if delay is not None:
                 out += self._outgoing([Delay(delay, piece) if delay else Forward(piece)],
                                       direction, None, None, vnet.gso_size)
-            out += self._outgoing([a for i, a in extra if i == index], direction, None, None,
+            out += self._outgoing(by_piece.get(index, []), direction, None, None,
                                   vnet.gso_size)
         return out
 

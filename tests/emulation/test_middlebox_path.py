@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from testbed.emulation.middlebox_nodes import middlebox_reports
 from testbed.emulation.network import emulated_network
 from testbed.emulation.state import load_states
 from topologies.line import LineTopo
@@ -51,5 +52,9 @@ def test_link_delay_is_applied_in_each_direction() -> None:
         time.sleep(0.5)
         connect = client.cmd(f"curl -s -o /dev/null --retry 5 --retry-connrefused "
                              f"-w '%{{time_connect}}' http://{server.IP()}:8080/")
+        [report] = middlebox_reports(net)
     rtt_ms = float(connect) * 1000
     assert rtt_ms >= 19.5, rtt_ms  # the SYN and the SYN-ACK each waited 10 ms
+    # every delay counted from the kernel's receive stamp (none fell back to the read time)
+    assert report.engine.get("stamp-unusable", 0) == 0, report.engine
+    assert sum(v for k, v in report.engine.items() if k.startswith("read-lag")) > 0

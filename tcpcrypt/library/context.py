@@ -12,7 +12,7 @@ from collections.abc import Hashable, Sequence
 from pathlib import Path
 
 from tcpcrypt.config import TcpcryptConfig
-from tcpcrypt.connection import ConnectionState, TcpcryptConnection
+from tcpcrypt.connection import ConnectionState, TcpcryptConnection, suite_table
 from tcpcrypt.daemon.keylog import ENVIRONMENT_VARIABLE as KEYLOG_VARIABLE
 from tcpcrypt.daemon.keylog import KeyLog
 from tcpcrypt.eno_option import parse_eno_option
@@ -22,7 +22,7 @@ from tcpcrypt.kernel.loader import pin_dir
 from tcpcrypt.kernel.records import Negotiation
 from tcpcrypt.randomness import system_random
 from tcpcrypt.resumption import ResumptionCache
-from tcpcrypt.suites import RsaKeyHolder, get_suite
+from tcpcrypt.suites import RsaKeyHolder
 
 EMPTY_ENO = bytes((69, 2))
 
@@ -65,7 +65,8 @@ class TcpcryptContext:
         self.config = TcpcryptConfig(suites=tuple(suites), aeads=tuple(aeads))
         self.cache = cache if cache is not None else ResumptionCache()
         self.rsa_keys = RsaKeyHolder()
-        self.teps = [get_suite(name).tep for name in self.config.suites]
+        self.suites = suite_table(self.config, self.rsa_keys)  # built once, not per connection
+        self.teps = list(self.suites)
         self._keylog: KeyLog | None = None
         self._keylog_path: str | None = None
         self._lock = threading.Lock()
@@ -85,7 +86,7 @@ class TcpcryptContext:
         with self._lock:  # the cache is shared by threads
             return TcpcryptConnection(active=active, config=self.config, random=system_random,
                                       cache=self.cache, rsa_keys=self.rsa_keys, peer=peer,
-                                      now=time.monotonic())
+                                      now=time.monotonic(), suites=self.suites)
 
     def prepare_active(self, sock: socket.socket, peer: Hashable) -> TcpcryptConnection:
         """Host A, before connect(): the core's SYN option goes into the kernel's record."""
@@ -127,10 +128,8 @@ class TcpcryptContext:
         elif record.state != "negotiated":
             connection.fall_back(_reason(record))
         else:
-            with self._lock:
-                connection.adopt_decided_synack(record.syn_option, record.synack_option)
-                if connection.state is ConnectionState.NEGOTIATING:
-                    connection.on_ack(EMPTY_ENO)
+            with self._lock:  # the cache is shared by threads
+                connection.adopt_kernel_negotiation(record.syn_option, record.synack_option)
         return connection
 
     def register_resumption(self, sock: socket.socket, connection: TcpcryptConnection) -> None:

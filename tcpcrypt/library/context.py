@@ -19,7 +19,7 @@ from tcpcrypt.eno_option import parse_eno_option
 from tcpcrypt.errors import UsageError
 from tcpcrypt.kernel.api import KernelEno, netns_cookie
 from tcpcrypt.kernel.loader import pin_dir
-from tcpcrypt.kernel.records import Negotiation
+from tcpcrypt.kernel.records import Negotiation, decode_sock, negotiated_options
 from tcpcrypt.randomness import system_random
 from tcpcrypt.resumption import ResumptionCache
 from tcpcrypt.suites import RsaKeyHolder
@@ -119,45 +119,68 @@ class TcpcryptContext:
 
     def accepted(self, sock: socket.socket) -> TcpcryptConnection:
         """Host B, an accepted connection: replay the kernel's negotiation in the core."""
-        record = self.kernel.negotiation(sock)
+        raw = self.kernel.negotiation_raw(sock)
+        options = negotiated_options(raw) if raw is not None else None
+        if options is not None:  # the common case, without decoding the whole record
+            with self._lock:  # the cache is shared by threads
+                connection = TcpcryptConnection(
+                    active=False, config=self.config, random=system_random, cache=self.cache,
+                    rsa_keys=self.rsa_keys, now=time.monotonic(), suites=self.suites)
+                connection.adopt_kernel_negotiation(*options)
+            return connection
+        record = decode_sock(raw) if raw is not None else None
         connection = self.new_connection(False, None)
         if record is None:
             connection.fall_back("no-kernel-record")
         elif record.state == "error":
             connection.abort(record.reason or "kernel-error")
-        elif record.state != "negotiated":
+        else:  # not negotiated (that case was handled above)
             connection.fall_back(_reason(record))
-        else:
-            with self._lock:  # the cache is shared by threads
-                connection.adopt_kernel_negotiation(record.syn_option, record.synack_option)
         return connection
 
-    def register_resumption(self, sock: socket.socket, connection: TcpcryptConnection) -> None:
+    def register_resumption(self, sock: socket.socket, connection: TcpcryptConnection,
+                            where: tuple[int, int] | None = None) -> None:
         """Host B puts an established session's resumption identifiers in the kernel's table,
         keyed by the listener's port: those the core cached it under, of ss[i+1], the secret
-        a resumed session will use (docs/protocol.md, "the resumption identifier")."""
+        a resumed session will use (docs/protocol.md, "the resumption identifier").
+        `where` is (listening port, netns cookie) when the caller knows them (a listener
+        reads them once); otherwise they are read from `sock`."""
         secret, session_id = connection.secret, connection.session_id
         if secret is None or session_id is None:
             return
         a_id, b_id = secret.next().resumption_ids()
-        self.kernel.add_resumption(sock.getsockname()[1], session_id[0], a_id, b_id,
-                                   netns=netns_cookie(sock))
+        port, netns = where if where is not None else listening_place(sock)
+        self.kernel.add_resumption(port, session_id[0], a_id, b_id, netns=netns)
 
     def established(self, sock: socket.socket, connection: TcpcryptConnection,
                     server_side: bool) -> None:
         """Keys exist: B registers the session's resumption identifiers in the kernel's table
         (the core already cached it), and the key log gets its line."""
+        self._established(sock, connection, server_side, None)
+
+    def established_at(self, sock: socket.socket, connection: TcpcryptConnection,
+                       where: tuple[int, int]) -> None:
+        """`established` for host B whose listener knows (listening port, netns cookie)."""
+        self._established(sock, connection, True, where)
+
+    def _established(self, sock: socket.socket, connection: TcpcryptConnection,
+                     server_side: bool, where: tuple[int, int] | None) -> None:
         secret, session_id = connection.secret, connection.session_id
         if secret is None or session_id is None:
             return
         if server_side and self.cache.capacity:
-            self.register_resumption(sock, connection)
+            self.register_resumption(sock, connection, where)
         path = os.environ.get(KEYLOG_VARIABLE)
         if path:
             with self._lock:
                 if self._keylog is None or self._keylog_path != path:
                     self._keylog, self._keylog_path = KeyLog(Path(path)), path
                 self._keylog.write(connection)
+
+
+def listening_place(sock: socket.socket) -> tuple[int, int]:
+    """(local port, netns cookie) of a socket: for an accepted one, its listener's."""
+    return sock.getsockname()[1], netns_cookie(sock)
 
 
 def _reason(record: Negotiation | None) -> str:

@@ -19,9 +19,10 @@ from typing import Any
 from tcpcrypt.connection import ConnectionState, TcpcryptConnection
 from tcpcrypt.errors import UsageError
 from tcpcrypt.events import ConnectionReset, DataReceived, Established
-from tcpcrypt.library.context import TcpcryptConnectionError, TcpcryptContext
+from tcpcrypt.library.context import TcpcryptConnectionError, TcpcryptContext, listening_place
 
 RECV_CHUNK = 65536
+_HANDSHAKING = (ConnectionState.NEGOTIATING, ConnectionState.KEY_EXCHANGE)
 
 
 def reset(sock: socket.socket) -> None:
@@ -56,11 +57,13 @@ class TcpcryptSocket:
     """One tcpcrypt connection (or plain TCP after a fallback), used like a socket."""
 
     def __init__(self, context: TcpcryptContext, sock: socket.socket, *, server_side: bool,
-                 connection: TcpcryptConnection | None = None) -> None:
+                 connection: TcpcryptConnection | None = None,
+                 where: tuple[int, int] | None = None) -> None:
         self.context = context
         self._sock = sock
         self.server_side = server_side
         self._connection = connection
+        self._where = where  # B: (listening port, netns cookie), known to its listener
         self._plain = bytearray()
         self._eof = False
         self._closed = False
@@ -79,7 +82,7 @@ class TcpcryptSocket:
         """Run the key exchange to its end (Established, a fallback, or a reset)."""
         connection = self._require()
         self._flush()
-        while connection.state in (ConnectionState.NEGOTIATING, ConnectionState.KEY_EXCHANGE):
+        while connection.state in _HANDSHAKING:
             try:
                 data = self._sock.recv(RECV_CHUNK)
             except OSError as error:
@@ -110,17 +113,24 @@ class TcpcryptSocket:
     def _drain_events(self) -> None:
         connection = self._require()
         while (event := connection.next_event()) is not None:
-            if isinstance(event, DataReceived):
-                self._plain += event.data
-            elif isinstance(event, ConnectionReset):
-                self._fail(event.reason)
-            elif isinstance(event, Established):
-                self.context.established(self._sock, connection, self.server_side)
+            kind = type(event)
+            if kind is DataReceived:
+                self._plain += event.data  # type: ignore[union-attr]
+            elif kind is ConnectionReset:
+                self._fail(event.reason)  # type: ignore[union-attr]
+            elif kind is Established:
+                if self._where is not None:
+                    self.context.established_at(self._sock, connection, self._where)
+                else:
+                    self.context.established(self._sock, connection, self.server_side)
         if connection.state is ConnectionState.RESET:
             self._fail(connection.reason or "reset")
 
     def _flush(self) -> None:
-        out = self._require().data_to_send()
+        connection = self._connection
+        if connection is None:
+            raise UsageError("not connected")
+        out = connection.data_to_send()
         if out:
             try:
                 self._sock.sendall(out)
@@ -181,8 +191,13 @@ class TcpcryptSocket:
             connection.receive(data)
             self._drain_events()
             self._flush()
-        chunk = bytes(self._plain[:size])
-        del self._plain[:size]
+        plain = self._plain
+        if len(plain) <= size:  # all of it (the usual case): one copy
+            chunk = bytes(plain)
+            plain.clear()
+            return chunk
+        chunk = bytes(memoryview(plain)[:size])
+        del plain[:size]
         return chunk
 
     def recv_into(self, buffer: bytearray | memoryview, nbytes: int = 0) -> int:
@@ -273,6 +288,7 @@ class TcpcryptListener:
     def __init__(self, context: TcpcryptContext, sock: socket.socket) -> None:
         self.context = context
         self._sock = sock
+        self._where: tuple[int, int] | None = None  # (port, netns cookie), read once
 
     def listen(self, backlog: int = 128) -> None:
         self._sock.listen(backlog)
@@ -282,7 +298,13 @@ class TcpcryptListener:
         A connection whose key exchange fails is reset and `TcpcryptConnectionError` raised."""
         raw, address = self._sock.accept()
         connection = self.context.accepted(raw)
-        wrapped = TcpcryptSocket(self.context, raw, server_side=True, connection=connection)
+        where = None
+        if self.context.cache.capacity:  # B registers resumable sessions under these
+            where = self._where
+            if where is None:
+                where = self._where = listening_place(self._sock)
+        wrapped = TcpcryptSocket(self.context, raw, server_side=True, connection=connection,
+                                 where=where)
         if connection.state is ConnectionState.RESET:
             wrapped._fail(connection.reason or "reset")
         wrapped._handshake()

@@ -103,6 +103,7 @@ class TcpcryptConnection:
         self.resumed = False
         self.reason: str | None = None
         self.secret: SessionSecret | None = None
+        self.resumable: ResumableSession | None = None  # what this end cached to resume
         self._events: deque[Event] = deque()
         self._outgoing: list[bytes | bytearray] = []
         self._inbuf = bytearray()
@@ -207,7 +208,7 @@ class TcpcryptConnection:
         if self._cache is not None and outcome.a_data:
             session = self._cache.take(outcome.a_data, self._now)
         if session is None or session.tep != outcome.tep or (
-            session.secret.resumption_ids()[1] != outcome.b_data
+            session.b_resumption_id != outcome.b_data
         ):
             return False
         self._b_resumed = session
@@ -229,8 +230,7 @@ class TcpcryptConnection:
             cached = self._cache.take(self._peer, self._now)
             if cached is not None and cached.tep in self._suites:
                 self._resuming = cached
-                a_id = cached.secret.resumption_ids()[0]
-                offers = [TepSuboption(cached.tep, a_id)] + [
+                offers = [TepSuboption(cached.tep, cached.a_resumption_id)] + [
                     offer for offer in offers if offer.tep != cached.tep
                 ]
         return offers
@@ -246,7 +246,7 @@ class TcpcryptConnection:
                 session = self._cache.take(offer.data, self._now)
                 if session is not None and session.tep == offer.tep:
                     self._b_resumed = session
-                    return TepSuboption(offer.tep, session.secret.resumption_ids()[1])
+                    return TepSuboption(offer.tep, session.b_resumption_id)
         offered_teps = {offer.tep for offer in offered}
         for tep in self._suites:
             if tep in offered_teps:
@@ -263,7 +263,7 @@ class TcpcryptConnection:
         if a_offer is not None and self._cache is not None:
             session = self._cache.take(a_offer.data, self._now)
         if session is None or session.tep != decided.tep or (
-            session.secret.resumption_ids()[1] != decided.data
+            session.b_resumption_id != decided.data
         ):
             raise PeerError("bad-resumption-id", "the resumed session is not in the cache")
         self._b_resumed = session
@@ -287,8 +287,7 @@ class TcpcryptConnection:
         self.state = ConnectionState.KEY_EXCHANGE
         if result.role is Role.A:
             if self._resuming is not None and result.tep == self._resuming.tep and result.b_data:
-                expected_b = self._resuming.secret.resumption_ids()[1]
-                if result.b_data != expected_b:
+                if result.b_data != self._resuming.b_resumption_id:
                     self._reset("bad-resumption-id")
                     return
                 self._establish(self._resuming.secret, self._resuming.aead_id, True)
@@ -366,10 +365,11 @@ class TcpcryptConnection:
         if self._cache is not None and self._cache.capacity:
             # Only ss[i+1] is kept (ss[i] is not), and the identifiers come from it.
             session = ResumableSession(secret.next(), result.tep, aead_id)
+            self.resumable = session
             if result.role is Role.A and self._peer is not None:
                 self._cache.put(self._peer, session, self._now)
             elif result.role is Role.B:
-                self._cache.put(session.secret.resumption_ids()[0], session, self._now)
+                self._cache.put(session.a_resumption_id, session, self._now)
         pending, self._pending_plaintext = self._pending_plaintext, []
         for data in pending:
             self.send(data)
@@ -435,6 +435,21 @@ class TcpcryptConnection:
         except PeerError as error:
             self._reset(error.reason)
 
+    def receive_established(self, data: bytes) -> list[bytearray]:
+        """`receive` for a connection in ESTABLISHED state with no event waiting: the
+        application data that `data` completes is returned (in order) instead of queued as
+        `DataReceived` events, so a caller reading a stream copies it once less. A bad frame
+        resets the connection as in `receive` (the `ConnectionReset` event is queued, the
+        state becomes RESET) and nothing of that call is returned."""
+        opener = self._opener
+        if self.state is not ConnectionState.ESTABLISHED or opener is None or self._events:
+            raise UsageError("receive_established: only an established connection, events read")
+        try:
+            return opener.feed(data)
+        except PeerError as error:
+            self._reset(error.reason)
+            return []
+
     def _progress_key_exchange(self) -> None:
         if self._eno.role is Role.B:
             self._receive_init1()
@@ -455,6 +470,11 @@ class TcpcryptConnection:
         out = b"".join(self._outgoing)
         self._outgoing.clear()
         return out
+
+    @property
+    def has_events(self) -> bool:
+        """Whether `next_event` has something to return."""
+        return bool(self._events)
 
     def next_event(self) -> Event | None:
         return self._events.popleft() if self._events else None

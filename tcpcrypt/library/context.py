@@ -148,7 +148,9 @@ class TcpcryptContext:
         secret, session_id = connection.secret, connection.session_id
         if secret is None or session_id is None:
             return
-        a_id, b_id = secret.next().resumption_ids()
+        resumable = connection.resumable  # ss[i+1] as the core cached it, ids derived
+        a_id, b_id = ((resumable.a_resumption_id, resumable.b_resumption_id) if resumable
+                      else secret.next().resumption_ids())
         port, netns = where if where is not None else listening_place(sock)
         self.kernel.add_resumption(port, session_id[0], a_id, b_id, netns=netns)
 

@@ -14,6 +14,7 @@ import contextlib
 import io
 import socket
 import struct
+from collections import deque
 from typing import Any
 
 from tcpcrypt.connection import ConnectionState, TcpcryptConnection
@@ -64,7 +65,7 @@ class TcpcryptSocket:
         self.server_side = server_side
         self._connection = connection
         self._where = where  # B: (listening port, netns cookie), known to its listener
-        self._plain = bytearray()
+        self._plain: deque[bytes | bytearray | memoryview] = deque()  # plaintext not yet read
         self._eof = False
         self._closed = False
 
@@ -115,7 +116,7 @@ class TcpcryptSocket:
         while (event := connection.next_event()) is not None:
             kind = type(event)
             if kind is DataReceived:
-                self._plain += event.data  # type: ignore[union-attr]
+                self._plain.append(event.data)  # type: ignore[union-attr]
             elif kind is ConnectionReset:
                 self._fail(event.reason)  # type: ignore[union-attr]
             elif kind is Established:
@@ -174,9 +175,11 @@ class TcpcryptSocket:
     def sendall(self, data: bytes | bytearray | memoryview) -> None:
         self.send(data)
 
-    def recv(self, size: int = RECV_CHUNK) -> bytes:
+    def _fill(self) -> None:
+        """Read from the socket until some plaintext waits in `_plain`, or the peer's end."""
         connection = self._require()
-        while not self._plain and not self._eof:
+        plain = self._plain
+        while not plain and not self._eof:
             try:
                 data = self._sock.recv(RECV_CHUNK)
             except TimeoutError:
@@ -188,23 +191,48 @@ class TcpcryptSocket:
             if not data:
                 self._eof = True
                 break
+            if connection.state is ConnectionState.ESTABLISHED and not connection.has_events:
+                plain.extend(connection.receive_established(data))  # frames opened in place
+                if connection.state is not ConnectionState.ESTABLISHED:
+                    self._drain_events()  # a bad frame: reset and raise
+                continue
             connection.receive(data)
             self._drain_events()
             self._flush()
+
+    def recv(self, size: int = RECV_CHUNK) -> bytes:
+        self._fill()
         plain = self._plain
-        if len(plain) <= size:  # all of it (the usual case): one copy
-            chunk = bytes(plain)
-            plain.clear()
-            return chunk
-        chunk = bytes(memoryview(plain)[:size])
-        del plain[:size]
-        return chunk
+        if not plain:
+            return b""
+        chunk = plain[0]
+        if len(chunk) <= size:
+            plain.popleft()
+            return bytes(chunk)
+        plain[0] = memoryview(chunk)[size:]
+        return bytes(memoryview(chunk)[:size])
 
     def recv_into(self, buffer: bytearray | memoryview, nbytes: int = 0) -> int:
-        view = memoryview(buffer)
-        data = self.recv(nbytes or len(view))
-        view[: len(data)] = data
-        return len(data)
+        """Plaintext into `buffer` (at most `nbytes` when given): what is waiting, copied
+        once from the opened frames, at least one byte unless the peer ended."""
+        view = memoryview(buffer).cast("B")
+        room = min(nbytes, len(view)) if nbytes else len(view)
+        self._fill()
+        plain = self._plain
+        done = 0
+        while plain and done < room:
+            chunk = plain[0]
+            size = len(chunk)
+            if size <= room - done:
+                view[done : done + size] = chunk
+                done += size
+                plain.popleft()
+            else:
+                take = room - done
+                view[done:room] = memoryview(chunk)[:take]
+                plain[0] = memoryview(chunk)[take:]
+                done = room
+        return done
 
     def makefile(self, mode: str = "r", buffering: int | None = None, *,
                  encoding: str | None = None, errors: str | None = None,

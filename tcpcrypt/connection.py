@@ -10,14 +10,13 @@ randomness are passed in. Nothing the peer sends escapes as an exception: it bec
 from __future__ import annotations
 
 import enum
-import functools
 from collections import deque
 from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import cast
 
-from tcpcrypt.aead import AeadSpec, aead_by_id, aead_by_name
+from tcpcrypt.aead import AeadSpec, aead_by_id
 from tcpcrypt.config import TcpcryptConfig
+from tcpcrypt.connection_tables import ConfigTables, plain_offers, suite_table, tables
 from tcpcrypt.constants import NONCE_LENGTH, RESUMPTION_ID_LENGTH
 from tcpcrypt.eno_negotiation import EnoEndpoint, EnoResult, EnoState, Role, replay_decided_b
 from tcpcrypt.eno_option import TepSuboption
@@ -28,35 +27,7 @@ from tcpcrypt.init_messages import encode_init1, encode_init2, try_parse_init1, 
 from tcpcrypt.key_schedule import SessionSecret
 from tcpcrypt.randomness import RandomSource
 from tcpcrypt.resumption import ResumableSession, ResumptionCache
-from tcpcrypt.suites import KeyAgreementSuite, RsaKeyHolder, get_suite, suite_name_for_tep
-
-
-@dataclass(frozen=True, slots=True)
-class _ConfigTables:
-    """What every connection of one configuration looks up: its AEADs (preference order)
-    and their wire identifiers."""
-
-    aeads: tuple[AeadSpec, ...]
-    aead_ids: tuple[int, ...]
-
-
-@functools.lru_cache(maxsize=64)
-def _tables(config: TcpcryptConfig) -> _ConfigTables:
-    aeads = tuple(aead_by_name(name) for name in config.aeads)
-    return _ConfigTables(aeads, tuple(spec.wire_id for spec in aeads))
-
-
-def suite_table(config: TcpcryptConfig,
-                rsa_keys: RsaKeyHolder | None = None) -> dict[int, KeyAgreementSuite]:
-    """The configuration's key-agreement suites by TEP, in preference order: what a caller
-    that opens many connections builds once and passes to each (`suites=`)."""
-    suites = (get_suite(name, rsa_keys=rsa_keys) for name in config.suites)
-    return {suite.tep: suite for suite in suites}
-
-
-@functools.lru_cache(maxsize=64)
-def _plain_offers(teps: tuple[int, ...]) -> tuple[TepSuboption, ...]:
-    return tuple(TepSuboption(tep) for tep in teps)
+from tcpcrypt.suites import KeyAgreementSuite, RsaKeyHolder, suite_name_for_tep
 
 
 class ConnectionState(enum.Enum):
@@ -90,7 +61,7 @@ class TcpcryptConnection:
         self._cache = cache
         self._peer = peer
         self._now = now
-        self._tables = _tables(self.config)
+        self._tables: ConfigTables = tables(self.config)
         self._suites = suites if suites is not None else suite_table(self.config, rsa_keys)
         self._resuming: ResumableSession | None = None  # A: the session offered for resumption
         self._b_resumed: ResumableSession | None = None  # B: the session A's identifier named
@@ -225,7 +196,7 @@ class TcpcryptConnection:
             self._reset(reason)
 
     def _offers(self) -> Sequence[TepSuboption]:
-        offers: Sequence[TepSuboption] = _plain_offers(tuple(self._suites))
+        offers: Sequence[TepSuboption] = plain_offers(tuple(self._suites))
         if self.active and self._cache is not None and self._peer is not None:
             cached = self._cache.take(self._peer, self._now)
             if cached is not None and cached.tep in self._suites:

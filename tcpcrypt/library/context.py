@@ -12,7 +12,8 @@ from collections.abc import Hashable, Sequence
 from pathlib import Path
 
 from tcpcrypt.config import TcpcryptConfig
-from tcpcrypt.connection import ConnectionState, TcpcryptConnection, suite_table
+from tcpcrypt.connection import ConnectionState, TcpcryptConnection
+from tcpcrypt.connection_tables import suite_table
 from tcpcrypt.daemon.keylog import ENVIRONMENT_VARIABLE as KEYLOG_VARIABLE
 from tcpcrypt.daemon.keylog import KeyLog
 from tcpcrypt.eno_option import parse_eno_option

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import enum
 from collections import deque
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from typing import cast
 
-from tcpcrypt.aead import AeadSpec, aead_by_id, aead_by_name
+from tcpcrypt.aead import AeadSpec, aead_by_id
 from tcpcrypt.config import TcpcryptConfig
+from tcpcrypt.connection_tables import ConfigTables, plain_offers, suite_table, tables
 from tcpcrypt.constants import NONCE_LENGTH, RESUMPTION_ID_LENGTH
-from tcpcrypt.eno_negotiation import EnoEndpoint, EnoState, Role
+from tcpcrypt.eno_negotiation import EnoEndpoint, EnoResult, EnoState, Role, replay_decided_b
 from tcpcrypt.eno_option import TepSuboption
 from tcpcrypt.errors import PeerError, UsageError
 from tcpcrypt.events import ConnectionReset, DataReceived, Established, Event, Fallback
@@ -26,7 +27,7 @@ from tcpcrypt.init_messages import encode_init1, encode_init2, try_parse_init1, 
 from tcpcrypt.key_schedule import SessionSecret
 from tcpcrypt.randomness import RandomSource
 from tcpcrypt.resumption import ResumableSession, ResumptionCache
-from tcpcrypt.suites import KeyAgreementSuite, RsaKeyHolder, get_suite, suite_name_for_tep
+from tcpcrypt.suites import KeyAgreementSuite, RsaKeyHolder, suite_name_for_tep
 
 
 class ConnectionState(enum.Enum):
@@ -50,15 +51,18 @@ class TcpcryptConnection:
         rsa_keys: RsaKeyHolder | None = None,
         peer: Hashable | None = None,
         now: float = 0.0,
+        suites: Mapping[int, KeyAgreementSuite] | None = None,
     ) -> None:
+        """`suites`, when given, is `suite_table(config, rsa_keys)` built once by the caller
+        (it must match `config`); otherwise it is built here."""
         self.config = config or TcpcryptConfig()
         self.active = active
         self._random = random
         self._cache = cache
         self._peer = peer
         self._now = now
-        suites = (get_suite(name, rsa_keys=rsa_keys) for name in self.config.suites)
-        self._suites = {suite.tep: suite for suite in suites}
+        self._tables: ConfigTables = tables(self.config)
+        self._suites = suites if suites is not None else suite_table(self.config, rsa_keys)
         self._resuming: ResumableSession | None = None  # A: the session offered for resumption
         self._b_resumed: ResumableSession | None = None  # B: the session A's identifier named
         self._decided: TepSuboption | None = None  # B: a SYN-ACK choice made elsewhere
@@ -70,6 +74,7 @@ class TcpcryptConnection:
         self.resumed = False
         self.reason: str | None = None
         self.secret: SessionSecret | None = None
+        self.resumable: ResumableSession | None = None  # what this end cached to resume
         self._events: deque[Event] = deque()
         self._outgoing: list[bytes | bytearray] = []
         self._inbuf = bytearray()
@@ -128,6 +133,9 @@ class TcpcryptConnection:
                 return
             self._decided = chosen
         self.on_syn(syn_option if syn_option else None)
+        if self.state is ConnectionState.FALLBACK:
+            # The core would have answered without ENO, the kernel answered with it.
+            self._reset("eno-mismatch")
         if self.state is not ConnectionState.NEGOTIATING:
             return
         try:
@@ -135,8 +143,47 @@ class TcpcryptConnection:
         except PeerError as error:
             self._reset(error.reason)
             return
+        except UsageError:  # the kernel chose a TEP that A did not offer
+            self._reset("eno-mismatch")
+            return
         if option != synack_option:
             self._reset("eno-mismatch")
+
+    def adopt_kernel_negotiation(self, syn_option: bytes, synack_option: bytes) -> None:
+        """Host B whose whole TCP-ENO negotiation happened elsewhere (the kernel wrote the
+        SYN-ACK option and saw ENO on A's first ACK): `adopt_decided_synack` and `on_ack` in
+        one pass. Resets with "eno-mismatch" when the core would not have written the same
+        SYN-ACK option (or has no suite for its TEP), "bad-resumption-id" when the option
+        resumes a session this end's cache does not hold."""
+        if self.active or self.state is not ConnectionState.NEGOTIATING or (
+            self._eno.role is not None
+        ):
+            raise UsageError("adopt_kernel_negotiation: only a fresh host B")
+        outcome = replay_decided_b(syn_option, synack_option)
+        if isinstance(outcome, str):
+            self._reset(outcome)
+            return
+        if outcome.tep not in self._suites:
+            self._reset("eno-mismatch")
+            return
+        if outcome.b_data and not self._take_resumed(outcome):
+            self._reset("bad-resumption-id")
+            return
+        self._eno.settle_as_b(bytes(syn_option), bytes(synack_option), outcome)
+        self._after_eno()
+
+    def _take_resumed(self, outcome: EnoResult) -> bool:
+        """B: the cached session that A's identifier names and B's answer matches, taken
+        from the cache (single use) into `_b_resumed`; False when there is none."""
+        session = None
+        if self._cache is not None and outcome.a_data:
+            session = self._cache.take(outcome.a_data, self._now)
+        if session is None or session.tep != outcome.tep or (
+            session.b_resumption_id != outcome.b_data
+        ):
+            return False
+        self._b_resumed = session
+        return True
 
     def fall_back(self, reason: str) -> None:
         """Plain TCP, decided outside the core (e.g. the kernel's negotiation fell back)."""
@@ -148,14 +195,13 @@ class TcpcryptConnection:
         if self.state is not ConnectionState.RESET:
             self._reset(reason)
 
-    def _offers(self) -> list[TepSuboption]:
-        offers = [TepSuboption(tep) for tep in self._suites]
+    def _offers(self) -> Sequence[TepSuboption]:
+        offers: Sequence[TepSuboption] = plain_offers(tuple(self._suites))
         if self.active and self._cache is not None and self._peer is not None:
             cached = self._cache.take(self._peer, self._now)
             if cached is not None and cached.tep in self._suites:
                 self._resuming = cached
-                a_id = cached.secret.resumption_ids()[0]
-                offers = [TepSuboption(cached.tep, a_id)] + [
+                offers = [TepSuboption(cached.tep, cached.a_resumption_id)] + [
                     offer for offer in offers if offer.tep != cached.tep
                 ]
         return offers
@@ -171,7 +217,7 @@ class TcpcryptConnection:
                 session = self._cache.take(offer.data, self._now)
                 if session is not None and session.tep == offer.tep:
                     self._b_resumed = session
-                    return TepSuboption(offer.tep, session.secret.resumption_ids()[1])
+                    return TepSuboption(offer.tep, session.b_resumption_id)
         offered_teps = {offer.tep for offer in offered}
         for tep in self._suites:
             if tep in offered_teps:
@@ -188,7 +234,7 @@ class TcpcryptConnection:
         if a_offer is not None and self._cache is not None:
             session = self._cache.take(a_offer.data, self._now)
         if session is None or session.tep != decided.tep or (
-            session.secret.resumption_ids()[1] != decided.data
+            session.b_resumption_id != decided.data
         ):
             raise PeerError("bad-resumption-id", "the resumed session is not in the cache")
         self._b_resumed = session
@@ -212,8 +258,7 @@ class TcpcryptConnection:
         self.state = ConnectionState.KEY_EXCHANGE
         if result.role is Role.A:
             if self._resuming is not None and result.tep == self._resuming.tep and result.b_data:
-                expected_b = self._resuming.secret.resumption_ids()[1]
-                if result.b_data != expected_b:
+                if result.b_data != self._resuming.b_resumption_id:
                     self._reset("bad-resumption-id")
                     return
                 self._establish(self._resuming.secret, self._resuming.aead_id, True)
@@ -227,8 +272,7 @@ class TcpcryptConnection:
     def _send_init1(self, suite: KeyAgreementSuite) -> None:
         self._a_state, public_key = suite.a_start(self._random, self._now)
         self._nonce_a = self._random(NONCE_LENGTH)
-        aead_ids = [aead_by_name(name).wire_id for name in self.config.aeads]
-        init1 = encode_init1(aead_ids, self._nonce_a, public_key)
+        init1 = encode_init1(self._tables.aead_ids, self._nonce_a, public_key)
         self._init1_raw = init1.raw
         self._outgoing.append(init1.raw)
 
@@ -241,8 +285,8 @@ class TcpcryptConnection:
             return
         init1, used = parsed
         del self._inbuf[:used]
-        ours = [aead_by_name(name) for name in self.config.aeads]
-        chosen = next((spec for spec in ours if spec.wire_id in init1.aead_ids), None)
+        chosen = next((spec for spec in self._tables.aeads if spec.wire_id in init1.aead_ids),
+                      None)
         if chosen is None:
             raise PeerError("no-common-aead", f"peer offered {init1.aead_ids}")
         public_key, es = suite.b_respond(init1.public_key, self._random)
@@ -262,8 +306,7 @@ class TcpcryptConnection:
             return
         init2, used = parsed
         del self._inbuf[:used]
-        offered = [aead_by_name(name).wire_id for name in self.config.aeads]
-        if init2.aead_id not in offered:
+        if init2.aead_id not in self._tables.aead_ids:
             raise PeerError("unoffered-aead", f"peer chose 0x{init2.aead_id:04x}")
         es = suite.a_finish(self._a_state, init2.public_key)
         self._a_state = None
@@ -290,13 +333,14 @@ class TcpcryptConnection:
         self._events.append(
             Established(self.session_id, result.role.value, self.suite, spec.name, resumed)
         )
-        if self._cache is not None:
+        if self._cache is not None and self._cache.capacity:
             # Only ss[i+1] is kept (ss[i] is not), and the identifiers come from it.
             session = ResumableSession(secret.next(), result.tep, aead_id)
+            self.resumable = session
             if result.role is Role.A and self._peer is not None:
                 self._cache.put(self._peer, session, self._now)
             elif result.role is Role.B:
-                self._cache.put(session.secret.resumption_ids()[0], session, self._now)
+                self._cache.put(session.a_resumption_id, session, self._now)
         pending, self._pending_plaintext = self._pending_plaintext, []
         for data in pending:
             self.send(data)
@@ -362,6 +406,21 @@ class TcpcryptConnection:
         except PeerError as error:
             self._reset(error.reason)
 
+    def receive_established(self, data: bytes) -> list[bytearray]:
+        """`receive` for a connection in ESTABLISHED state with no event waiting: the
+        application data that `data` completes is returned (in order) instead of queued as
+        `DataReceived` events, so a caller reading a stream copies it once less. A bad frame
+        resets the connection as in `receive` (the `ConnectionReset` event is queued, the
+        state becomes RESET) and nothing of that call is returned."""
+        opener = self._opener
+        if self.state is not ConnectionState.ESTABLISHED or opener is None or self._events:
+            raise UsageError("receive_established: only an established connection, events read")
+        try:
+            return opener.feed(data)
+        except PeerError as error:
+            self._reset(error.reason)
+            return []
+
     def _progress_key_exchange(self) -> None:
         if self._eno.role is Role.B:
             self._receive_init1()
@@ -382,6 +441,11 @@ class TcpcryptConnection:
         out = b"".join(self._outgoing)
         self._outgoing.clear()
         return out
+
+    @property
+    def has_events(self) -> bool:
+        """Whether `next_event` has something to return."""
+        return bool(self._events)
 
     def next_event(self) -> Event | None:
         return self._events.popleft() if self._events else None

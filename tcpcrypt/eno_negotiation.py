@@ -28,6 +28,7 @@ exception; calling a method that makes no sense in the endpoint's role or state 
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -244,6 +245,20 @@ class EnoEndpoint:
         self._sent_synack = encode_eno_option(EnoOption(synack))
         return self._sent_synack
 
+    def settle_as_b(self, received_syn: bytes, sent_synack: bytes, result: EnoResult) -> None:
+        """Take a negotiation `replay_decided_b` checked: this endpoint becomes host B with
+        `result`, as if it had answered the SYN with `sent_synack` and seen A's ENO ACK."""
+        if self._sent_syn is not None or self._received_syn is not None or (
+            self._state is not EnoState.PENDING or result.role is not Role.B
+        ):
+            raise UsageError("settle_as_b: only a fresh endpoint becomes host B of a replay")
+        self._role = Role.B
+        self._received_syn = received_syn
+        self._sent_synack = sent_synack
+        self._chosen = TepSuboption(result.tep, result.b_data)
+        self._state = EnoState.NEGOTIATED
+        self._result = result
+
     def on_ack(self, option: bytes | None) -> None:
         """B receives A's first ACK: only an ENO option there confirms the negotiation."""
         if self._role is not Role.B:
@@ -265,3 +280,51 @@ class EnoEndpoint:
             Role.B, self._chosen.tep, a_offer.data if a_offer else b"", self._chosen.data,
             negotiation_transcript(self._received_syn, self._sent_synack),
         )
+
+
+_EMPTY_ENO = bytes((69, 2))
+
+
+def _replay_decided_b(syn_option: bytes, synack_option: bytes) -> EnoResult | str:
+    chosen = None
+    parsed = EnoEndpoint._parse(synack_option)
+    if parsed is not None and parsed.teps:
+        chosen = parsed.teps[-1]
+    if chosen is None:
+        return "eno-mismatch"
+    decided = chosen
+    try:
+        endpoint = EnoEndpoint((decided,), chooser=lambda _offered: decided)
+        endpoint.on_syn(syn_option if syn_option else None)
+        if endpoint.state is not EnoState.PENDING:
+            return "eno-mismatch"  # the core would have answered with no ENO option at all
+        option = endpoint.synack_option()  # UsageError: A did not offer the chosen TEP
+    except UsageError:
+        return "eno-mismatch"
+    if option != synack_option:
+        return "eno-mismatch"
+    endpoint.on_ack(_EMPTY_ENO)
+    return endpoint.result or "eno-mismatch"
+
+
+_replay_remembered = functools.lru_cache(maxsize=512)(_replay_decided_b)
+# The core's SYN-ACK option without TEP data is exactly kind, length, global suboption, TEP.
+_PLAIN_SYNACK_LENGTH = 4
+
+
+def replay_decided_b(syn_option: bytes, synack_option: bytes) -> EnoResult | str:
+    """Host B whose SYN-ACK option was written elsewhere (the kernel), after A's first ACK
+    carried ENO: the negotiation's result, exactly as this module's endpoint would have
+    reached it answering `syn_option` with the TEP that `synack_option` chose; or
+    "eno-mismatch" when the endpoint would not have written `synack_option` byte for byte (no
+    TEP in it, a TEP that A did not offer, a SYN the endpoint answers without ENO, any other
+    byte). The TEP's data (a resumption answer) is taken as written: the caller checks it.
+
+    A pure function of its two arguments; results for SYN-ACK options without TEP data (the
+    same few pairs on most connections) are remembered, those with data (different on every
+    resumed connection) are replayed each time."""
+    if type(syn_option) is bytes and type(synack_option) is bytes and (
+        len(synack_option) == _PLAIN_SYNACK_LENGTH
+    ):
+        return _replay_remembered(syn_option, synack_option)
+    return _replay_decided_b(bytes(syn_option), bytes(synack_option))

@@ -36,6 +36,11 @@ from tcpcrypt.constants import (
 )
 from tcpcrypt.errors import UsageError
 
+try:  # the C function behind hmac.digest, called without its Python wrapper
+    from _hashlib import hmac_digest as _hmac_digest
+except ImportError:  # pragma: no cover - a Python built without OpenSSL
+    _hmac_digest = hmac.digest  # type: ignore[assignment]
+
 _HASH_LENGTH: Final = 32
 _MAX_EXPAND: Final = 255 * _HASH_LENGTH
 # HKDF-Expand's first block hashes info | 0x01; built once per constant, not per call.
@@ -44,17 +49,17 @@ _FIRST_BLOCK_INFO: Final = tuple(bytes((constant, 1)) for constant in range(256)
 
 def extract(salt: bytes, ikm: bytes) -> bytes:
     """HKDF-Extract with SHA-256: HMAC-SHA256 keyed by the salt."""
-    return hmac.digest(salt, ikm, hashlib.sha256)
+    return _hmac_digest(salt, ikm, "sha256")
 
 
 def cprf(key: bytes, constant: int, length: int) -> bytes:
     """HKDF-Expand with SHA-256, the one-byte info `constant` and `length` bytes of output."""
+    if 0 < length <= _HASH_LENGTH and 0 <= constant <= 0xFF:  # every CPRF of the protocol
+        return _hmac_digest(key, _FIRST_BLOCK_INFO[constant], "sha256")[:length]  # T(1)
     if not 0 < length <= _MAX_EXPAND:
         raise UsageError(f"CPRF output length {length} out of range 1..{_MAX_EXPAND}")
     if not 0 <= constant <= 0xFF:
         raise UsageError(f"CPRF constant {constant} is not one byte")
-    if length <= _HASH_LENGTH:  # every CPRF of the protocol: one block, T(1)
-        return hmac.digest(key, _FIRST_BLOCK_INFO[constant], "sha256")[:length]
     info = bytes((constant,))
     blocks: list[bytes] = []
     block = b""

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tcpcrypt.aead import aead_by_id
 from tcpcrypt.errors import UsageError
@@ -34,6 +34,12 @@ class ResumableSession:
     secret: SessionSecret
     tep: int
     aead_id: int
+    # (A's, B's) identifiers of `secret`, derived once: every stored session needs them (B
+    # files it under A's, registers B's with the kernel; A sends its own, checks B's).
+    _ids: tuple[bytes, bytes] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_ids", self.secret.resumption_ids())
 
     @property
     def aead_name(self) -> str:
@@ -43,12 +49,12 @@ class ResumableSession:
     @property
     def a_resumption_id(self) -> bytes:
         """The 9 bytes A sends in its SYN to resume this session."""
-        return self.secret.resumption_ids()[0]
+        return self._ids[0]
 
     @property
     def b_resumption_id(self) -> bytes:
         """The 9 bytes B answers with when it agrees to resume this session."""
-        return self.secret.resumption_ids()[1]
+        return self._ids[1]
 
 
 class ResumptionCache:

@@ -97,7 +97,7 @@ class _MontgomerySuite(KeyAgreementSuite):
 
     def _keypair(self, random: RandomSource) -> tuple[Any, bytes]:
         private = self.private_key_type.from_private_bytes(random(self.pk_a_length))
-        return private, private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        return private, private.public_key().public_bytes_raw()
 
     def _exchange(self, private: Any, peer: bytes) -> bytes:
         self._check_length(peer, self.pk_b_length)

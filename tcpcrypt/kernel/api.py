@@ -17,6 +17,7 @@ import errno
 import os
 import socket
 import struct
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
@@ -38,11 +39,14 @@ def netns_cookie(sock: socket.socket | None = None) -> int:
         return netns_cookie(probe)
 
 
+_FD_KEY: Final = struct.Struct("=i")
+
+
 def _fd_key(sock: socket.socket | int) -> bytes:
     fd = sock if isinstance(sock, int) else sock.fileno()
     if fd < 0:
         raise UsageError("the socket is closed")
-    return struct.pack("=i", fd)
+    return _FD_KEY.pack(fd)
 
 
 class KernelEno:
@@ -51,6 +55,7 @@ class KernelEno:
     def __init__(self, directory: Path | None = None) -> None:
         self.directory = directory or pin_dir()
         self._fds: dict[str, int] = {}
+        self._lookup_lock = threading.Lock()
         try:
             for name in records_map_names():
                 self._fds[name] = bpf.obj_get(str(self.directory / "maps" / name))
@@ -61,6 +66,8 @@ class KernelEno:
                     f"the tcpcrypt kernel program is not loaded ({self.directory}): "
                     "run `tcpcrypt kernel load` as root") from None
             raise KernelUnavailable(f"cannot open the kernel program's maps: {error}") from None
+        self._sock_lookup = bpf.Lookup(self._fds["eno_sock"], _FD_KEY.size,
+                                       records.SOCK_FORMAT.size)
 
     def close(self) -> None:
         for fd in self._fds.values():
@@ -94,8 +101,15 @@ class KernelEno:
         bpf.update(self._fds["eno_sock"], _fd_key(sock), records.encode_listener(teps, draft))
 
     def negotiation(self, sock: socket.socket | int) -> records.Negotiation | None:
-        raw = bpf.lookup(self._fds["eno_sock"], _fd_key(sock), records.SOCK_FORMAT.size)
+        raw = self.negotiation_raw(sock)
         return records.decode_sock(raw) if raw is not None else None
+
+    def negotiation_raw(self, sock: socket.socket | int) -> bytes | None:
+        """The socket's record as the kernel keeps it (`records.SOCK_FORMAT`), or None: one
+        bpf(2) call through buffers made once (what a server does on every accept)."""
+        key = _fd_key(sock)
+        with self._lookup_lock:
+            return self._sock_lookup(key)
 
     def forget(self, sock: socket.socket | int) -> None:
         """Drop the socket's record (the kernel drops it anyway when the socket closes)."""

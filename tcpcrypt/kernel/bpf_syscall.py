@@ -86,6 +86,33 @@ def lookup(map_fd: int, key: bytes, value_size: int) -> bytes | None:
     return value.raw
 
 
+class Lookup:
+    """Repeated lookups in one map with keys of one size: the buffers and the bpf_attr are
+    built once and reused (one bpf(2) call and no allocation but the result per lookup).
+    Not thread-safe on its own: the caller serialises calls."""
+
+    def __init__(self, map_fd: int, key_size: int, value_size: int) -> None:
+        self._key = ctypes.create_string_buffer(key_size)
+        self._value = ctypes.create_string_buffer(value_size)
+        self._attr = ctypes.create_string_buffer(_ATTR_SIZE)
+        _ELEMENT.pack_into(self._attr, 0, map_fd, ctypes.addressof(self._key),
+                           ctypes.addressof(self._value), 0)
+        self._key_size = key_size
+        self._syscall = _libc.syscall
+
+    def __call__(self, key: bytes) -> bytes | None:
+        """The value under `key` (exactly the key size), or None when there is none."""
+        if len(key) != self._key_size or _NUMBER is None:
+            raise BpfError(errno.EINVAL, f"map lookup: a {self._key_size}-byte key is needed")
+        self._key.raw = key
+        if self._syscall(_NUMBER, BPF_MAP_LOOKUP_ELEM, self._attr, _ATTR_SIZE) < 0:
+            code = ctypes.get_errno()
+            if code == errno.ENOENT:
+                return None
+            raise BpfError(code, f"map lookup: {os.strerror(code)}")
+        return self._value.raw
+
+
 def update(map_fd: int, key: bytes, value: bytes, flags: int = BPF_ANY) -> None:
     """Write `value` under `key` (BPF_ANY: create or replace; BPF_NOEXIST: create only)."""
     buffer = ctypes.create_string_buffer(value, len(value))

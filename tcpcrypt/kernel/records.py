@@ -90,6 +90,19 @@ def decode_sock(raw: bytes) -> Negotiation:
     )
 
 
+STATE_NEGOTIATED: Final = 2
+STATE_ERROR: Final = 4
+
+
+def negotiated_options(raw: bytes) -> tuple[bytes, bytes] | None:
+    """The (SYN, SYN-ACK) options of a record whose state is "negotiated", else None (then
+    `decode_sock` says what happened): the one thing a server needs on every accept."""
+    if raw[1] != STATE_NEGOTIATED:
+        return None
+    syn_len, synack_len = min(raw[4], OPTION_MAX), min(raw[5], OPTION_MAX)
+    return raw[8 : 8 + syn_len], raw[8 + OPTION_MAX : 8 + OPTION_MAX + synack_len]
+
+
 def encode_active(syn_option: bytes) -> bytes:
     """The record userspace creates for an active socket: mode A and its SYN's ENO option."""
     if not isinstance(syn_option, bytes | bytearray):

@@ -13,16 +13,17 @@ from pathlib import Path
 
 from tcpcrypt.config import TcpcryptConfig
 from tcpcrypt.connection import ConnectionState, TcpcryptConnection
+from tcpcrypt.connection_tables import suite_table
 from tcpcrypt.daemon.keylog import ENVIRONMENT_VARIABLE as KEYLOG_VARIABLE
 from tcpcrypt.daemon.keylog import KeyLog
 from tcpcrypt.eno_option import parse_eno_option
 from tcpcrypt.errors import UsageError
 from tcpcrypt.kernel.api import KernelEno, netns_cookie
 from tcpcrypt.kernel.loader import pin_dir
-from tcpcrypt.kernel.records import Negotiation
+from tcpcrypt.kernel.records import Negotiation, decode_sock, negotiated_options
 from tcpcrypt.randomness import system_random
 from tcpcrypt.resumption import ResumptionCache
-from tcpcrypt.suites import RsaKeyHolder, get_suite
+from tcpcrypt.suites import RsaKeyHolder
 
 EMPTY_ENO = bytes((69, 2))
 
@@ -65,7 +66,8 @@ class TcpcryptContext:
         self.config = TcpcryptConfig(suites=tuple(suites), aeads=tuple(aeads))
         self.cache = cache if cache is not None else ResumptionCache()
         self.rsa_keys = RsaKeyHolder()
-        self.teps = [get_suite(name).tep for name in self.config.suites]
+        self.suites = suite_table(self.config, self.rsa_keys)  # built once, not per connection
+        self.teps = list(self.suites)
         self._keylog: KeyLog | None = None
         self._keylog_path: str | None = None
         self._lock = threading.Lock()
@@ -85,7 +87,7 @@ class TcpcryptContext:
         with self._lock:  # the cache is shared by threads
             return TcpcryptConnection(active=active, config=self.config, random=system_random,
                                       cache=self.cache, rsa_keys=self.rsa_keys, peer=peer,
-                                      now=time.monotonic())
+                                      now=time.monotonic(), suites=self.suites)
 
     def prepare_active(self, sock: socket.socket, peer: Hashable) -> TcpcryptConnection:
         """Host A, before connect(): the core's SYN option goes into the kernel's record."""
@@ -118,47 +120,70 @@ class TcpcryptContext:
 
     def accepted(self, sock: socket.socket) -> TcpcryptConnection:
         """Host B, an accepted connection: replay the kernel's negotiation in the core."""
-        record = self.kernel.negotiation(sock)
+        raw = self.kernel.negotiation_raw(sock)
+        options = negotiated_options(raw) if raw is not None else None
+        if options is not None:  # the common case, without decoding the whole record
+            with self._lock:  # the cache is shared by threads
+                connection = TcpcryptConnection(
+                    active=False, config=self.config, random=system_random, cache=self.cache,
+                    rsa_keys=self.rsa_keys, now=time.monotonic(), suites=self.suites)
+                connection.adopt_kernel_negotiation(*options)
+            return connection
+        record = decode_sock(raw) if raw is not None else None
         connection = self.new_connection(False, None)
         if record is None:
             connection.fall_back("no-kernel-record")
         elif record.state == "error":
             connection.abort(record.reason or "kernel-error")
-        elif record.state != "negotiated":
+        else:  # not negotiated (that case was handled above)
             connection.fall_back(_reason(record))
-        else:
-            with self._lock:
-                connection.adopt_decided_synack(record.syn_option, record.synack_option)
-                if connection.state is ConnectionState.NEGOTIATING:
-                    connection.on_ack(EMPTY_ENO)
         return connection
 
-    def register_resumption(self, sock: socket.socket, connection: TcpcryptConnection) -> None:
+    def register_resumption(self, sock: socket.socket, connection: TcpcryptConnection,
+                            where: tuple[int, int] | None = None) -> None:
         """Host B puts an established session's resumption identifiers in the kernel's table,
         keyed by the listener's port: those the core cached it under, of ss[i+1], the secret
-        a resumed session will use (docs/protocol.md, "the resumption identifier")."""
+        a resumed session will use (docs/protocol.md, "the resumption identifier").
+        `where` is (listening port, netns cookie) when the caller knows them (a listener
+        reads them once); otherwise they are read from `sock`."""
         secret, session_id = connection.secret, connection.session_id
         if secret is None or session_id is None:
             return
-        a_id, b_id = secret.next().resumption_ids()
-        self.kernel.add_resumption(sock.getsockname()[1], session_id[0], a_id, b_id,
-                                   netns=netns_cookie(sock))
+        resumable = connection.resumable  # ss[i+1] as the core cached it, ids derived
+        a_id, b_id = ((resumable.a_resumption_id, resumable.b_resumption_id) if resumable
+                      else secret.next().resumption_ids())
+        port, netns = where if where is not None else listening_place(sock)
+        self.kernel.add_resumption(port, session_id[0], a_id, b_id, netns=netns)
 
     def established(self, sock: socket.socket, connection: TcpcryptConnection,
                     server_side: bool) -> None:
         """Keys exist: B registers the session's resumption identifiers in the kernel's table
         (the core already cached it), and the key log gets its line."""
+        self._established(sock, connection, server_side, None)
+
+    def established_at(self, sock: socket.socket, connection: TcpcryptConnection,
+                       where: tuple[int, int]) -> None:
+        """`established` for host B whose listener knows (listening port, netns cookie)."""
+        self._established(sock, connection, True, where)
+
+    def _established(self, sock: socket.socket, connection: TcpcryptConnection,
+                     server_side: bool, where: tuple[int, int] | None) -> None:
         secret, session_id = connection.secret, connection.session_id
         if secret is None or session_id is None:
             return
         if server_side and self.cache.capacity:
-            self.register_resumption(sock, connection)
+            self.register_resumption(sock, connection, where)
         path = os.environ.get(KEYLOG_VARIABLE)
         if path:
             with self._lock:
                 if self._keylog is None or self._keylog_path != path:
                     self._keylog, self._keylog_path = KeyLog(Path(path)), path
                 self._keylog.write(connection)
+
+
+def listening_place(sock: socket.socket) -> tuple[int, int]:
+    """(local port, netns cookie) of a socket: for an accepted one, its listener's."""
+    return sock.getsockname()[1], netns_cookie(sock)
 
 
 def _reason(record: Negotiation | None) -> str:

@@ -14,14 +14,16 @@ import contextlib
 import io
 import socket
 import struct
+from collections import deque
 from typing import Any
 
 from tcpcrypt.connection import ConnectionState, TcpcryptConnection
 from tcpcrypt.errors import UsageError
 from tcpcrypt.events import ConnectionReset, DataReceived, Established
-from tcpcrypt.library.context import TcpcryptConnectionError, TcpcryptContext
+from tcpcrypt.library.context import TcpcryptConnectionError, TcpcryptContext, listening_place
 
 RECV_CHUNK = 65536
+_HANDSHAKING = (ConnectionState.NEGOTIATING, ConnectionState.KEY_EXCHANGE)
 
 
 def reset(sock: socket.socket) -> None:
@@ -56,12 +58,14 @@ class TcpcryptSocket:
     """One tcpcrypt connection (or plain TCP after a fallback), used like a socket."""
 
     def __init__(self, context: TcpcryptContext, sock: socket.socket, *, server_side: bool,
-                 connection: TcpcryptConnection | None = None) -> None:
+                 connection: TcpcryptConnection | None = None,
+                 where: tuple[int, int] | None = None) -> None:
         self.context = context
         self._sock = sock
         self.server_side = server_side
         self._connection = connection
-        self._plain = bytearray()
+        self._where = where  # B: (listening port, netns cookie), known to its listener
+        self._plain: deque[bytes | bytearray | memoryview] = deque()  # plaintext not yet read
         self._eof = False
         self._closed = False
 
@@ -79,7 +83,7 @@ class TcpcryptSocket:
         """Run the key exchange to its end (Established, a fallback, or a reset)."""
         connection = self._require()
         self._flush()
-        while connection.state in (ConnectionState.NEGOTIATING, ConnectionState.KEY_EXCHANGE):
+        while connection.state in _HANDSHAKING:
             try:
                 data = self._sock.recv(RECV_CHUNK)
             except OSError as error:
@@ -110,17 +114,24 @@ class TcpcryptSocket:
     def _drain_events(self) -> None:
         connection = self._require()
         while (event := connection.next_event()) is not None:
-            if isinstance(event, DataReceived):
-                self._plain += event.data
-            elif isinstance(event, ConnectionReset):
-                self._fail(event.reason)
-            elif isinstance(event, Established):
-                self.context.established(self._sock, connection, self.server_side)
+            kind = type(event)
+            if kind is DataReceived:
+                self._plain.append(event.data)  # type: ignore[union-attr]
+            elif kind is ConnectionReset:
+                self._fail(event.reason)  # type: ignore[union-attr]
+            elif kind is Established:
+                if self._where is not None:
+                    self.context.established_at(self._sock, connection, self._where)
+                else:
+                    self.context.established(self._sock, connection, self.server_side)
         if connection.state is ConnectionState.RESET:
             self._fail(connection.reason or "reset")
 
     def _flush(self) -> None:
-        out = self._require().data_to_send()
+        connection = self._connection
+        if connection is None:
+            raise UsageError("not connected")
+        out = connection.data_to_send()
         if out:
             try:
                 self._sock.sendall(out)
@@ -164,9 +175,11 @@ class TcpcryptSocket:
     def sendall(self, data: bytes | bytearray | memoryview) -> None:
         self.send(data)
 
-    def recv(self, size: int = RECV_CHUNK) -> bytes:
+    def _fill(self) -> None:
+        """Read from the socket until some plaintext waits in `_plain`, or the peer's end."""
         connection = self._require()
-        while not self._plain and not self._eof:
+        plain = self._plain
+        while not plain and not self._eof:
             try:
                 data = self._sock.recv(RECV_CHUNK)
             except TimeoutError:
@@ -178,18 +191,48 @@ class TcpcryptSocket:
             if not data:
                 self._eof = True
                 break
+            if connection.state is ConnectionState.ESTABLISHED and not connection.has_events:
+                plain.extend(connection.receive_established(data))  # frames opened in place
+                if connection.state is not ConnectionState.ESTABLISHED:
+                    self._drain_events()  # a bad frame: reset and raise
+                continue
             connection.receive(data)
             self._drain_events()
             self._flush()
-        chunk = bytes(self._plain[:size])
-        del self._plain[:size]
-        return chunk
+
+    def recv(self, size: int = RECV_CHUNK) -> bytes:
+        self._fill()
+        plain = self._plain
+        if not plain:
+            return b""
+        chunk = plain[0]
+        if len(chunk) <= size:
+            plain.popleft()
+            return bytes(chunk)
+        plain[0] = memoryview(chunk)[size:]
+        return bytes(memoryview(chunk)[:size])
 
     def recv_into(self, buffer: bytearray | memoryview, nbytes: int = 0) -> int:
-        view = memoryview(buffer)
-        data = self.recv(nbytes or len(view))
-        view[: len(data)] = data
-        return len(data)
+        """Plaintext into `buffer` (at most `nbytes` when given): what is waiting, copied
+        once from the opened frames, at least one byte unless the peer ended."""
+        view = memoryview(buffer).cast("B")
+        room = min(nbytes, len(view)) if nbytes else len(view)
+        self._fill()
+        plain = self._plain
+        done = 0
+        while plain and done < room:
+            chunk = plain[0]
+            size = len(chunk)
+            if size <= room - done:
+                view[done : done + size] = chunk
+                done += size
+                plain.popleft()
+            else:
+                take = room - done
+                view[done:room] = memoryview(chunk)[:take]
+                plain[0] = memoryview(chunk)[take:]
+                done = room
+        return done
 
     def makefile(self, mode: str = "r", buffering: int | None = None, *,
                  encoding: str | None = None, errors: str | None = None,
@@ -273,6 +316,7 @@ class TcpcryptListener:
     def __init__(self, context: TcpcryptContext, sock: socket.socket) -> None:
         self.context = context
         self._sock = sock
+        self._where: tuple[int, int] | None = None  # (port, netns cookie), read once
 
     def listen(self, backlog: int = 128) -> None:
         self._sock.listen(backlog)
@@ -282,7 +326,13 @@ class TcpcryptListener:
         A connection whose key exchange fails is reset and `TcpcryptConnectionError` raised."""
         raw, address = self._sock.accept()
         connection = self.context.accepted(raw)
-        wrapped = TcpcryptSocket(self.context, raw, server_side=True, connection=connection)
+        where = None
+        if self.context.cache.capacity:  # B registers resumable sessions under these
+            where = self._where
+            if where is None:
+                where = self._where = listening_place(self._sock)
+        wrapped = TcpcryptSocket(self.context, raw, server_side=True, connection=connection,
+                                 where=where)
         if connection.state is ConnectionState.RESET:
             wrapped._fail(connection.reason or "reset")
         wrapped._handshake()

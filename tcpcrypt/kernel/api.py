@@ -40,6 +40,14 @@ def netns_cookie(sock: socket.socket | None = None) -> int:
 
 
 _FD_KEY: Final = struct.Struct("=i")
+_TCP_CLOSE: Final = 7  # tcp_info's tcpi_state of a socket that never connected (or closed)
+
+
+def before_connect(sock: socket.socket) -> bool:
+    """Whether the TCP socket has not started connecting (nor listening): its SYN, if any,
+    is still to come. One getsockopt (the first byte of TCP_INFO, the socket's TCP state)
+    instead of a getpeername() that raises on the very sockets this is asked about."""
+    return sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0] == _TCP_CLOSE
 
 
 def _fd_key(sock: socket.socket | int) -> bytes:
@@ -85,11 +93,7 @@ class KernelEno:
         """Host A: the socket's SYN will carry `syn_option`. Call before connect()."""
         if sock.type != socket.SOCK_STREAM:
             raise UsageError("ENO needs a TCP socket")
-        try:
-            sock.getpeername()
-        except OSError:
-            pass
-        else:
+        if not before_connect(sock):
             raise UsageError("ENO rides on the SYN: opt in before connect(), not after")
         bpf.update(self._fds["eno_sock"], _fd_key(sock), records.encode_active(syn_option))
 

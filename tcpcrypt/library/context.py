@@ -42,7 +42,7 @@ _kernels_lock = threading.Lock()
 
 def shared_kernel() -> KernelEno:
     """One opened handle per pin directory (TCPCRYPT_BPF_DIR), per process."""
-    kernel = _kernels.get(os.environ.get("TCPCRYPT_BPF_DIR"))
+    kernel = _kernels.get(environment("TCPCRYPT_BPF_DIR"))
     if kernel is not None:
         return kernel
     with _kernels_lock:
@@ -109,11 +109,20 @@ class TcpcryptContext:
 
     def after_connect(self, sock: socket.socket, connection: TcpcryptConnection) -> None:
         """Host A, once connected: feed the kernel's view of the SYN-ACK to the core."""
-        record = self.kernel.negotiation(sock)
+        raw = self.kernel.negotiation_raw(sock)
+        options = negotiated_options(raw) if raw is not None else None
+        if options is not None:  # the common case, without decoding the whole record
+            self._adopt_synack(connection, options[1])
+            return
+        record = decode_sock(raw) if raw is not None else None
         if record is None or record.state != "negotiated":
             connection.fall_back(_reason(record))
             return
-        connection.on_synack(record.synack_option)
+        self._adopt_synack(connection, record.synack_option)
+
+    @staticmethod
+    def _adopt_synack(connection: TcpcryptConnection, synack_option: bytes) -> None:
+        connection.on_synack(synack_option)
         if connection.state is ConnectionState.FALLBACK:
             # The kernel already put ENO on our ACK: B believes ENO succeeded. Never plain.
             connection.abort(f"eno-disagreement-{connection.reason}")
@@ -166,19 +175,41 @@ class TcpcryptContext:
         """`established` for host B whose listener knows (listening port, netns cookie)."""
         self._established(sock, connection, True, where)
 
-    def _established(self, sock: socket.socket, connection: TcpcryptConnection,
+    def established_unregistered(self, connection: TcpcryptConnection) -> None:
+        """`established` for host B without the kernel registration: the caller makes it
+        later with `register_resumption` (off the connection's critical path)."""
+        self._established(None, connection, False, None)
+
+    def _established(self, sock: socket.socket | None, connection: TcpcryptConnection,
                      server_side: bool, where: tuple[int, int] | None) -> None:
         secret, session_id = connection.secret, connection.session_id
         if secret is None or session_id is None:
             return
-        if server_side and self.cache.capacity:
+        if server_side and self.cache.capacity and sock is not None:
             self.register_resumption(sock, connection, where)
-        path = os.environ.get(KEYLOG_VARIABLE)
+        path = environment(KEYLOG_VARIABLE)
         if path:
             with self._lock:
                 if self._keylog is None or self._keylog_path != path:
                     self._keylog, self._keylog_path = KeyLog(Path(path)), path
                 self._keylog.write(connection)
+
+
+# os.environ's own dict of encoded names and values (CPython on POSIX): read directly, an
+# unset variable is a dict miss instead of the KeyError that `os.environ.get` raises and
+# catches, twice per connection here. Anything else reads os.environ.
+_ENVIRON_DATA: dict[bytes, bytes] | None = (
+    getattr(os.environ, "_data", None) if os.name == "posix" else None)
+if not isinstance(_ENVIRON_DATA, dict):
+    _ENVIRON_DATA = None
+
+
+def environment(name: str) -> str | None:
+    """`os.environ.get(name)`, without raising and catching when the variable is unset."""
+    if _ENVIRON_DATA is None:
+        return os.environ.get(name)
+    raw = _ENVIRON_DATA.get(os.fsencode(name))
+    return None if raw is None else os.fsdecode(raw)
 
 
 def listening_place(sock: socket.socket) -> tuple[int, int]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import select
 import socket
 import struct
 from collections import deque
@@ -20,6 +21,7 @@ from typing import Any
 from tcpcrypt.connection import ConnectionState, TcpcryptConnection
 from tcpcrypt.errors import UsageError
 from tcpcrypt.events import ConnectionReset, DataReceived, Established
+from tcpcrypt.kernel.api import before_connect
 from tcpcrypt.library.context import TcpcryptConnectionError, TcpcryptContext, listening_place
 
 RECV_CHUNK = 65536
@@ -33,14 +35,6 @@ def reset(sock: socket.socket) -> None:
     sock.close()
 
 
-def _connected(sock: socket.socket) -> bool:
-    try:
-        sock.getpeername()
-    except OSError:
-        return False
-    return True
-
-
 def wrap(context: TcpcryptContext, sock: socket.socket,
          server_side: bool) -> TcpcryptSocket | TcpcryptListener:
     if sock.type != socket.SOCK_STREAM or sock.family not in (socket.AF_INET, socket.AF_INET6):
@@ -48,7 +42,7 @@ def wrap(context: TcpcryptContext, sock: socket.socket,
     if server_side:
         context.prepare_listener(sock)
         return TcpcryptListener(context, sock)
-    if _connected(sock):
+    if not before_connect(sock):
         raise UsageError("TCP-ENO rides on the SYN: wrap the socket before connect() "
                          "(or use tcpcrypt.create_connection)")
     return TcpcryptSocket(context, sock, server_side=False)
@@ -66,6 +60,10 @@ class TcpcryptSocket:
         self._connection = connection
         self._where = where  # B: (listening port, netns cookie), known to its listener
         self._plain: deque[bytes | bytearray | memoryview] = deque()  # plaintext not yet read
+        # B: the established session's resumption identifiers still to be put in the kernel's
+        # table: done when B would first wait for data, else before its first answer leaves,
+        # or at close (off accept()'s path; see docs/library.md)
+        self._unregistered = False
         self._eof = False
         self._closed = False
 
@@ -121,11 +119,24 @@ class TcpcryptSocket:
                 self._fail(event.reason)  # type: ignore[union-attr]
             elif kind is Established:
                 if self._where is not None:
-                    self.context.established_at(self._sock, connection, self._where)
+                    self.context.established_unregistered(connection)
+                    self._unregistered = True
                 else:
                     self.context.established(self._sock, connection, self.server_side)
         if connection.state is ConnectionState.RESET:
             self._fail(connection.reason or "reset")
+
+    def _register(self) -> None:
+        """B: put the session's resumption identifiers in the kernel's table (once). A table
+        that refuses it (full, unloaded) costs only that resumption: A then gets a full key
+        exchange, never this connection."""
+        self._unregistered = False
+        connection = self._connection
+        if connection is not None and connection.state is ConnectionState.ESTABLISHED and (
+            not self._closed
+        ):
+            with contextlib.suppress(OSError):
+                self.context.register_resumption(self._sock, connection, self._where)
 
     def _flush(self) -> None:
         connection = self._connection
@@ -169,6 +180,8 @@ class TcpcryptSocket:
             connection.send(data)  # type: ignore[arg-type]  # sealed at once: no copy needed
         else:
             connection.send(bytes(data))
+        if self._unregistered:  # before any answer leaves: A may resume once it has one
+            self._register()
         self._flush()
         return len(data)
 
@@ -180,6 +193,8 @@ class TcpcryptSocket:
         connection = self._require()
         plain = self._plain
         while not plain and not self._eof:
+            if self._unregistered and not self._readable():
+                self._register()  # while the peer's data is on its way
             try:
                 data = self._sock.recv(RECV_CHUNK)
             except TimeoutError:
@@ -199,6 +214,12 @@ class TcpcryptSocket:
             connection.receive(data)
             self._drain_events()
             self._flush()
+
+    def _readable(self) -> bool:
+        """Whether a recv() would return at once (one poll(2) with no wait)."""
+        poller = select.poll()
+        poller.register(self._sock.fileno(), select.POLLIN)
+        return bool(poller.poll(0))
 
     def recv(self, size: int = RECV_CHUNK) -> bytes:
         self._fill()
@@ -257,10 +278,14 @@ class TcpcryptSocket:
         return io.TextIOWrapper(buffered, encoding, errors, newline)
 
     def shutdown(self, how: int) -> None:
+        if self._unregistered:
+            self._register()
         self._sock.shutdown(how)
 
     def close(self) -> None:
         if not self._closed:
+            if self._unregistered:
+                self._register()
             self._closed = True
             self._sock.close()
 

@@ -8,6 +8,7 @@ import pytest
 
 import tcpcrypt
 from tcpcrypt.errors import UsageError
+from tcpcrypt.kernel.api import before_connect
 from tcpcrypt.kernel.records import decode_sock, encode_active, encode_listener
 
 
@@ -20,6 +21,21 @@ def test_wrapping_a_connected_socket_says_to_wrap_before_connect() -> None:
     finally:
         client.close()
         listener.close()
+
+
+def test_a_client_wraps_only_a_socket_that_has_not_started_connecting_or_listening() -> None:
+    fresh = socket.socket()
+    bound = socket.socket()
+    bound.bind(("127.0.0.1", 0))
+    listening = socket.create_server(("127.0.0.1", 0))
+    try:
+        assert before_connect(fresh) and before_connect(bound)
+        assert not before_connect(listening)
+        with pytest.raises(UsageError, match="before connect"):
+            tcpcrypt.TcpcryptContext().wrap_socket(listening)
+    finally:
+        for sock in (fresh, bound, listening):
+            sock.close()
 
 
 def test_wrapping_a_listening_socket_says_to_wrap_before_listen() -> None:

@@ -32,7 +32,10 @@ import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from tcpcrypt.constants import ENO_OPTION_KIND
 from tcpcrypt.eno_option import (
+    LENGTH_BYTE_MAX,
+    V_BIT,
     EnoOption,
     GlobalSuboption,
     Suboption,
@@ -322,9 +325,51 @@ def replay_decided_b(syn_option: bytes, synack_option: bytes) -> EnoResult | str
 
     A pure function of its two arguments; results for SYN-ACK options without TEP data (the
     same few pairs on most connections) are remembered, those with data (different on every
-    resumed connection) are replayed each time."""
-    if type(syn_option) is bytes and type(synack_option) is bytes and (
-        len(synack_option) == _PLAIN_SYNACK_LENGTH
-    ):
-        return _replay_remembered(syn_option, synack_option)
+    resumed connection) come from the verdict remembered for the same shape with the data
+    zeroed (`_replay_blanked`)."""
+    if type(syn_option) is bytes and type(synack_option) is bytes:
+        if len(synack_option) == _PLAIN_SYNACK_LENGTH:
+            return _replay_remembered(syn_option, synack_option)
+        blanked_synack = _data_blanked(synack_option)
+        blanked_syn = _data_blanked(syn_option) if blanked_synack is not None else None
+        if blanked_synack is not None and blanked_syn is not None:
+            return _replay_blanked(syn_option, synack_option, blanked_syn, blanked_synack)
     return _replay_decided_b(bytes(syn_option), bytes(synack_option))
+
+
+def _data_blanked(option: bytes) -> tuple[bytes, int] | None:
+    """The shape of a resumption's options: kind 69 whose length byte covers exactly the
+    option, a body of one-byte suboptions (global suboptions, TEPs without data) and then one
+    v=1 TEP whose data runs to the end. For that shape: (the option with that data's bytes
+    zeroed, where the data starts); None for any other option."""
+    size = len(option)
+    if size < 3 or option[0] != ENO_OPTION_KIND or option[1] != size:
+        return None
+    for position in range(2, size):
+        byte = option[position]
+        if byte >= V_BIT:
+            if byte <= LENGTH_BYTE_MAX:  # a length byte: not this shape
+                return None
+            start = position + 1
+            return option[:start] + bytes(size - start), start
+    return None
+
+
+def _replay_blanked(syn_option: bytes, synack_option: bytes, blanked_syn: tuple[bytes, int],
+                    blanked_synack: tuple[bytes, int]) -> EnoResult | str:
+    """`_replay_decided_b` of two options of `_data_blanked`'s shape, through the verdict
+    remembered for the same options with their TEP data zeroed. Sound because the endpoint
+    never looks into TEP data: parsing finds it by length bytes and v bits, encoding copies it,
+    and the one comparison (the SYN-ACK it would write against `synack_option`) compares data
+    taken from `synack_option` itself. So the verdict is the same and only the result's data
+    and transcript are this connection's: each side's data is the one data-bearing suboption
+    of its option (the result names it exactly when it is non-empty)."""
+    verdict = _replay_remembered(blanked_syn[0], blanked_synack[0])
+    if isinstance(verdict, str):
+        return verdict
+    return EnoResult(
+        verdict.role, verdict.tep,
+        syn_option[blanked_syn[1]:] if verdict.a_data else b"",
+        synack_option[blanked_synack[1]:] if verdict.b_data else b"",
+        negotiation_transcript(syn_option, synack_option),
+    )

@@ -42,7 +42,7 @@ _kernels_lock = threading.Lock()
 
 def shared_kernel() -> KernelEno:
     """One opened handle per pin directory (TCPCRYPT_BPF_DIR), per process."""
-    kernel = _kernels.get(environment("TCPCRYPT_BPF_DIR"))
+    kernel = _kernels.get(os.environ.get("TCPCRYPT_BPF_DIR"))
     if kernel is not None:
         return kernel
     with _kernels_lock:
@@ -187,29 +187,12 @@ class TcpcryptContext:
             return
         if server_side and self.cache.capacity and sock is not None:
             self.register_resumption(sock, connection, where)
-        path = environment(KEYLOG_VARIABLE)
+        path = os.environ.get(KEYLOG_VARIABLE)
         if path:
             with self._lock:
                 if self._keylog is None or self._keylog_path != path:
                     self._keylog, self._keylog_path = KeyLog(Path(path)), path
                 self._keylog.write(connection)
-
-
-# os.environ's own dict of encoded names and values (CPython on POSIX): read directly, an
-# unset variable is a dict miss instead of the KeyError that `os.environ.get` raises and
-# catches, twice per connection here. Anything else reads os.environ.
-_ENVIRON_DATA: dict[bytes, bytes] | None = (
-    getattr(os.environ, "_data", None) if os.name == "posix" else None)
-if not isinstance(_ENVIRON_DATA, dict):
-    _ENVIRON_DATA = None
-
-
-def environment(name: str) -> str | None:
-    """`os.environ.get(name)`, without raising and catching when the variable is unset."""
-    if _ENVIRON_DATA is None:
-        return os.environ.get(name)
-    raw = _ENVIRON_DATA.get(os.fsencode(name))
-    return None if raw is None else os.fsdecode(raw)
 
 
 def listening_place(sock: socket.socket) -> tuple[int, int]:

@@ -123,6 +123,12 @@ class InbandTcpcryptSocket:
         del self._plaintext[:size]
         return chunk
 
+    def pending(self) -> int:
+        """Plaintext bytes already decrypted and waiting here, which a `select()` on the
+        descriptor cannot see (as `ssl.SSLSocket.pending`): a frame that arrived with the
+        handshake's last message, or what a short `recv` left."""
+        return len(self._plaintext)
+
     def getsessid(self) -> bytes | None:
         """The tcpcrypt session ID (TEP byte first), or None if the connection fell back."""
         return self.connection.session_id

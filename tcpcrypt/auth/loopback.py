@@ -127,7 +127,11 @@ class MitmRelay(_Listener):
         routes = {client_side.fileno(): (client_side, server_side, "to-server"),
                   server_side.fileno(): (server_side, client_side, "to-client")}
         while True:
-            readable, _, _ = select.select(list(routes), [], [], self.timeout)
+            # plaintext already decrypted inside a wrapper (e.g. a frame that came with Init2)
+            # never makes its descriptor readable again: relay it before waiting
+            readable = [fileno for fileno, (source, _, _) in routes.items() if source.pending()]
+            if not readable:
+                readable, _, _ = select.select(list(routes), [], [], self.timeout)
             if not readable:
                 return
             for fileno in readable:

@@ -14,7 +14,7 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -164,33 +164,71 @@ def _check_capture(path: Path, client_port: int) -> None:
         assert data == sent, "the frames' lengths do not add up to the data sent"
 
 
+ATTEMPTS = 5
+"""Exchanges allowed per test. Under load about one exchange in three with a reference daemon
+stalls or closes without an answer, between two reference daemons too (its redirect mode is
+racy: docs/protocol.md). Every failed attempt is printed; five failures in a row fail."""
+
+
+def _with_attempts(exchange: Callable[[Path], None], tmp_path: Path) -> None:
+    """Run `exchange` (which asserts everything) in a fresh folder until one attempt passes."""
+    for attempt in range(1, ATTEMPTS + 1):
+        folder = tmp_path / f"attempt{attempt}"
+        folder.mkdir()
+        try:
+            exchange(folder)
+            return
+        except (AssertionError, subprocess.TimeoutExpired) as error:
+            if attempt == ATTEMPTS:
+                raise
+            print(f"exchange {attempt} with the reference failed: {error}", file=sys.stderr)
+
+
 def _client_port(path: Path) -> int:
     packets = list(read_pcap(path))
     return next(p.src_port for p in packets if p.is_syn() and p.dst_port == PORT)
 
 
-def test_reference_daemons_negotiate_and_our_codec_reads_their_wire(
-        reference: ReferenceBuild, tmp_path: Path) -> None:
+def _reference_to_reference(reference: ReferenceBuild, folder: Path
+                            ) -> tuple[str, list[str], Path]:
+    """One exchange between two reference daemons: the client's answer, A's session IDs and
+    the capture at B."""
+    folder.mkdir()
     with netns_pair(kernel_program=False) as pair:
-        control_a = start_daemon(pair, "a", reference, PORT, tmp_path)
-        start_daemon(pair, "b", reference, PORT, tmp_path)
+        control_a = start_daemon(pair, "a", reference, PORT, folder)
+        start_daemon(pair, "b", reference, PORT, folder)
         server = pair.popen("b", [sys.executable, "-c", PLAIN_SERVER, str(PORT),
                                   str(len(MESSAGE))], stdin=subprocess.DEVNULL)
-        pcap = tmp_path / "reference.pcap"
+        pcap = folder / "reference.pcap"
         with capture(pair, "b", pcap):
             assert server.stdout is not None and "listening" in server.stdout.readline()
             client = pair.popen("a", [sys.executable, "-c", PLAIN_CLIENT, ADDRESSES["b"],
                                       str(PORT), MESSAGE], stdin=subprocess.PIPE)
             assert client.stdout is not None
-            assert client.stdout.readline().strip() == MESSAGE[::-1]
-            ids = session_ids(pair, "a", reference, control_a, PORT)
+            answer = client.stdout.readline().strip()
+            ids = session_ids(pair, "a", reference, control_a, PORT) if answer else []
             _release(client)
-        assert len(ids) == 1 and ids[0][:2] == "21" and len(ids[0]) == 66
-        _check_capture(pcap, _client_port(pcap))
+    return answer, ids, pcap
+
+
+def test_reference_daemons_negotiate_and_our_codec_reads_their_wire(
+        reference: ReferenceBuild, tmp_path: Path) -> None:
+    for attempt in range(1, ATTEMPTS + 1):
+        answer, ids, pcap = _reference_to_reference(reference, tmp_path / f"attempt{attempt}")
+        if answer:
+            break
+        print(f"reference-to-reference exchange {attempt}: no answer", file=sys.stderr)
+    assert answer == MESSAGE[::-1]
+    assert len(ids) == 1 and ids[0][:2] == "21" and len(ids[0]) == 66
+    _check_capture(pcap, _client_port(pcap))
 
 
 def test_our_endpoint_as_a_against_the_reference_as_b(
         reference: ReferenceBuild, tmp_path: Path) -> None:
+    _with_attempts(lambda folder: _our_a_against_reference_b(reference, folder), tmp_path)
+
+
+def _our_a_against_reference_b(reference: ReferenceBuild, tmp_path: Path) -> None:
     with netns_pair() as pair:
         control_b = start_daemon(pair, "b", reference, PORT, tmp_path)
         server = pair.popen("b", [sys.executable, "-c", PLAIN_SERVER, str(PORT),
@@ -210,6 +248,10 @@ def test_our_endpoint_as_a_against_the_reference_as_b(
 
 def test_the_reference_as_a_against_our_endpoint_as_b(
         reference: ReferenceBuild, tmp_path: Path) -> None:
+    _with_attempts(lambda folder: _reference_a_against_our_b(reference, folder), tmp_path)
+
+
+def _reference_a_against_our_b(reference: ReferenceBuild, tmp_path: Path) -> None:
     with netns_pair() as pair:
         control_a = start_daemon(pair, "a", reference, PORT, tmp_path)
         server = pair.popen("b", [sys.executable, "-m", "tcpcrypt.drafts", "serve", str(PORT),

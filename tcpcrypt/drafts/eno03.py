@@ -14,10 +14,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from tcpcrypt.constants import ENO_EXID, EXPERIMENTAL_OPTION_KIND
 from tcpcrypt.errors import DecodeError, UsageError
 
-KIND: Final = 253
-EXID: Final = 0x454E
+KIND: Final = EXPERIMENTAL_OPTION_KIND
+EXID: Final = ENO_EXID
 EMPTY_OPTION: Final = bytes((KIND, 4)) + EXID.to_bytes(2, "big")
 """The ENO option without suboptions: A's marker on its first data segment, and the delimiter
 the transcript puts after each side's option."""

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from tcpcrypt.constants import ENO_EXID, ENO_OPTION_KIND, EXPERIMENTAL_OPTION_KIND
 from tcpcrypt.errors import UsageError
 
 OPTION_MAX: Final = 40
@@ -28,7 +29,8 @@ REASONS: Final = {
 FLAG_B_SEGMENT_SEEN: Final = 1
 FLAG_RESUMED: Final = 2
 FLAG_DRAFT: Final = 4  # the drafts' wire profile: ENO as kind 253 with ExID 0x454E
-DRAFT_ENO_HEADER: Final = bytes((253, 4, 0x45, 0x4E))  # searched for, and A's empty option
+DRAFT_ENO_HEADER: Final = (bytes((EXPERIMENTAL_OPTION_KIND, 4))  # searched for, and A's
+                            + ENO_EXID.to_bytes(2, "big"))  # empty option
 NETNS_DISABLED: Final = 1
 COUNTERS: Final = (
     "a_offered", "a_negotiated", "a_fallback", "b_synack_eno", "b_negotiated", "b_fallback",
@@ -109,7 +111,8 @@ def encode_active(syn_option: bytes) -> bytes:
         raise UsageError("the SYN's ENO option must be bytes")
     draft = bytes(syn_option[:1]) == DRAFT_ENO_HEADER[:1]
     if not 2 <= len(syn_option) <= OPTION_MAX or syn_option[1] != len(syn_option) or not (
-        syn_option[0] == 69 or (draft and bytes(syn_option[2:4]) == DRAFT_ENO_HEADER[2:])
+        syn_option[0] == ENO_OPTION_KIND
+        or (draft and bytes(syn_option[2:4]) == DRAFT_ENO_HEADER[2:])
     ):
         raise UsageError("the SYN option must be a whole ENO option: kind 69 (or 253 with "
                          "the ExID 0x454E), its length, at most 40 bytes")

@@ -178,7 +178,7 @@ def _with_attempts(exchange: Callable[[Path], None], tmp_path: Path) -> None:
         try:
             exchange(folder)
             return
-        except (AssertionError, subprocess.TimeoutExpired) as error:
+        except (AssertionError, subprocess.TimeoutExpired, BrokenPipeError) as error:
             if attempt == ATTEMPTS:
                 raise
             print(f"exchange {attempt} with the reference failed: {error}", file=sys.stderr)
@@ -206,8 +206,13 @@ def _reference_to_reference(reference: ReferenceBuild, folder: Path
                                       str(PORT), MESSAGE], stdin=subprocess.PIPE)
             assert client.stdout is not None
             answer = client.stdout.readline().strip()
-            ids = session_ids(pair, "a", reference, control_a, PORT) if answer else []
-            _release(client)
+            ids: list[str] = []
+            if answer:
+                ids = session_ids(pair, "a", reference, control_a, PORT)
+                _release(client)
+            else:  # the client already gave up (its stdin may be gone): nothing to release
+                client.kill()
+                client.wait(timeout=20)
     return answer, ids, pcap
 
 

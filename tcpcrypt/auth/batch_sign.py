@@ -1,6 +1,7 @@
 """Server authentication by batch signing, over a connection: the two sides.
 
-The server hands its connection's session ID to a shared `Batcher` and sends the proof it gets
+The server hands its connection's session ID to a shared `Batcher` (or, across server
+processes, to the shared signer through a `SignerClient`) and sends the proof it gets
 back in one BATCH_PROOF message; the client checks it against the server public key it trusts
 (`batch_proof.check_proof`). Half a round trip, no client secret: like a TLS certificate, but
 the server's signature is shared by every connection of its batch.
@@ -8,14 +9,24 @@ the server's signature is shared by every connection of its batch.
 
 from __future__ import annotations
 
-from tcpcrypt.auth.batch_proof import check_proof, encode_proof, parse_proof
-from tcpcrypt.auth.batcher import Batcher
+from typing import Protocol
+
+from tcpcrypt.auth.batch_proof import BatchProof, check_proof, encode_proof, parse_proof
 from tcpcrypt.auth.session import SessionIdSource, guarded, session_id_of
 from tcpcrypt.auth.signing import PublicKey, scheme_of
 from tcpcrypt.auth.wire import MessageType, StreamLike, receive_message, send_message
 
 
-def serve_batch_signed(stream: StreamLike, batcher: Batcher, *,
+class ProofSigner(Protocol):
+    """Where a server gets its proofs: an in-process `Batcher`, or a `SignerClient` of a
+    signer shared by several server processes (`shared_signer`)."""
+
+    def sign(self, session_id: bytes, timeout: float | None = None) -> BatchProof: ...
+
+    def delivered(self, proof: BatchProof) -> None: ...
+
+
+def serve_batch_signed(stream: StreamLike, batcher: ProofSigner, *,
                        session_id: SessionIdSource | None = None,
                        timeout: float | None = 10.0) -> bytes:
     """Send this connection's proof (within one batching window of its batch's first ID, once

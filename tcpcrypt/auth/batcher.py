@@ -35,12 +35,29 @@ from collections.abc import Callable
 from concurrent.futures import Future
 
 from tcpcrypt.auth.batch_proof import BatchProof, check_proof, sign_batch
-from tcpcrypt.auth.batch_schedule import BatchQueue, Waiting
+from tcpcrypt.auth.batch_schedule import BatchQueue, DeliveryLog, Waiting
 from tcpcrypt.auth.errors import AuthConfigError
 from tcpcrypt.auth.signing import SigningKey
 
 MAX_BATCH_LIMIT = 1 << 16
 WARM_UP_ID = b"tcpcrypt-auth batcher warm-up"
+
+
+def warm_up(key: SigningKey, deliveries: DeliveryLog, clock: Callable[[], float],
+            lock: contextlib.AbstractContextManager[object] | None = None) -> int:
+    """One signature and its check before the first batch: the first close-to-sent estimate,
+    and how long a client takes to check a proof (if it is as fast as we are). Returns the
+    CPU time it took (ns); `lock` guards `deliveries` if another thread reads it."""
+    started_cpu, started = time.thread_time_ns(), clock()
+    proof = sign_batch(key, [WARM_UP_ID])[0]
+    signed = clock()
+    check_proof(proof, key.public_key(), WARM_UP_ID)
+    checked = clock()
+    with lock if lock is not None else contextlib.nullcontext():
+        deliveries.estimate.check_s = max(0.0, checked - signed)
+        deliveries.resolved(proof.root, [0.0], started, signed)
+        deliveries.delivered(proof.root, 0, signed)
+    return time.thread_time_ns() - started_cpu
 
 
 class BatcherClosed(RuntimeError):
@@ -121,18 +138,8 @@ class Batcher:
                 self._wake.wait(None if due is None else due - now)
 
     def _warm_up(self) -> None:
-        """One signature and its check before the first batch: the first close-to-sent
-        estimate, and how long a client takes to check a proof (if it is as fast as we are)."""
-        started_cpu, started = time.thread_time_ns(), self.clock()
-        proof = sign_batch(self.key, [WARM_UP_ID])[0]
-        signed = self.clock()
-        check_proof(proof, self.key.public_key(), WARM_UP_ID)
-        checked = self.clock()
-        self.stats["warmup_cpu_ns"] += time.thread_time_ns() - started_cpu
-        with self._wake:
-            self._queue.deliveries.estimate.check_s = max(0.0, checked - signed)
-            self._queue.deliveries.resolved(proof.root, [0.0], started, signed)
-            self._queue.deliveries.delivered(proof.root, 0, signed)
+        cpu_ns = warm_up(self.key, self._queue.deliveries, self.clock, self._wake)
+        self.stats["warmup_cpu_ns"] += cpu_ns
 
     def _run(self) -> None:
         with contextlib.suppress(Exception):  # a failing key fails every batch, visibly

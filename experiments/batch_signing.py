@@ -31,15 +31,12 @@ import statistics
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from multiprocessing.connection import Connection
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
-
-from experiments import batch_signing_server
-from tcpcrypt.auth.batch_sign import verify_batch_signed
-from tcpcrypt.auth.loopback import connect_inband
-from tcpcrypt.auth.signing import PublicKey
-from tcpcrypt.inband import InbandTcpcryptSocket
+from experiments import batch_signing_clients, batch_signing_server, batch_signing_worker
+from tcpcrypt.auth.shared_signer import SignerProcess
+from tcpcrypt.auth.signing import PublicKey, SigningKey
 from testbed.calibration.primitives import host_costs_us
 from testbed.experiment import Expectation, ExperimentOutput, ExperimentSpec, Param, RunContext
 
@@ -74,8 +71,11 @@ SPEC = ExperimentSpec(
         Param("max_batch", 64, help="most session IDs per signature", validate=_positive,
               low=1, high=65_536),
         Param("clients", 48, quick=32, help="client threads opening the tcpcrypt connections "
-              "before the clock starts (arrivals then run on as many threads as they need)",
+              "before the clock starts (the arrivals then run on one loop thread)",
               validate=_positive, low=1, high=1024),
+        Param("workers", 0, help="server worker processes sharing the port around the one "
+              "signer (0: one per CPU this process may use, each pinned to its CPU)",
+              low=0, high=64),
     ),
     expectations=(
         Expectation("batch signing: >= 5x less server CPU per authenticated connection than "
@@ -99,58 +99,93 @@ def _tls_client(address: tuple[str, int], credential: Any) -> None:
             raise ConnectionError("TLS server sent nothing")
 
 
-def _authenticate(client: InbandTcpcryptSocket, credential: Any) -> None:
-    try:
-        client.sendall(batch_signing_server.GO)
-        if credential is None:  # no authentication: the server's one-byte answer
-            if client.recv(1) != batch_signing_server.NO_AUTH_REPLY:
-                raise ConnectionError("the server did not answer")
-        else:
-            verify_batch_signed(client, credential, timeout=30)
-    finally:
-        client.close()
-
-
-def _open_all(address: tuple[str, int], count: int, workers: int) -> list[InbandTcpcryptSocket]:
-    with ThreadPoolExecutor(workers) as pool:
-        return list(pool.map(lambda _: connect_inband(address, timeout=30), range(count)))
-
-
-def _credential(method: str, material: bytes) -> Any:
+def _credential(method: str, material: bytes | PublicKey) -> Any:
     if method == NO_AUTH:
         return None
     if method == "tls":
+        assert isinstance(material, bytes)
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         context.load_verify_locations(cadata=material.decode())
         return context
-    public: PublicKey = serialization.load_pem_public_key(material)  # type: ignore[assignment]
-    return public
+    return material
 
 
-def run_point(method: str, rate: float, params: dict[str, Any]) -> dict[str, Any]:
-    """One method at one arrival rate: the server's measurements and the clients' latencies."""
+def worker_cpus(workers: int) -> list[int | None]:
+    """The CPU each worker is pinned to: one per CPU this process may use, in order; more
+    workers than CPUs (or 0 asked: as many as CPUs) run unpinned beyond the first round."""
+    allowed = sorted(os.sched_getaffinity(0))
+    count = workers or len(allowed)
+    return [allowed[index] if index < len(allowed) else None for index in range(count)]
+
+
+class _Servers:
+    """The shared signer (signing methods) and the workers around it, all processes."""
+
+    def __init__(self, method: str, params: dict[str, Any]) -> None:
+        self.spawn = multiprocessing.get_context("spawn")
+        self.signer: SignerProcess | None = None
+        self.workers: list[tuple[Any, Connection]] = []
+        key_pem: bytes | None = None
+        self.public_key: PublicKey | None = None
+        if method == "batch-sign":
+            self.signer = SignerProcess("rsa-2048", max_batch=int(params["max_batch"]),
+                                        window_s=float(params["window_ms"]) / 1000)
+            self.public_key = self.signer.public_key
+        elif method == "sign-each":  # every worker signs its own IDs with the same key
+            key = SigningKey.generate("rsa-2048")
+            key_pem, self.public_key = key.private_pem(), key.public_key()
+        port = 0
+        for cpu in worker_cpus(int(params["workers"])):
+            parent, child = self.spawn.Pipe()
+            process = self.spawn.Process(
+                target=batch_signing_worker.serve_worker,
+                args=(child, method, port, self.signer.path if self.signer else None, key_pem,
+                      cpu))
+            process.start()
+            self.workers.append((process, parent))
+            if not parent.poll(60):
+                raise RuntimeError(f"{method} worker did not start")
+            _, address = parent.recv()
+            port = address[1]
+        self.address: tuple[str, int] = ("127.0.0.1", port)
+
+    def mark(self, word: str) -> dict[str, Any] | None:
+        for _, pipe in self.workers:
+            pipe.send(word)
+        return self.signer.stats() if self.signer else None
+
+    def collect(self) -> list[dict[str, Any]]:
+        return [pipe.recv() for _, pipe in self.workers]
+
+    def close(self) -> None:
+        for process, pipe in self.workers:
+            process.join(10)
+            if process.is_alive():
+                process.kill()
+                process.join()
+            pipe.close()
+        if self.signer is not None:
+            self.signer.close()
+
+
+def _tls_point(rate: float, count: int) -> dict[str, Any]:
+    """TLS: one server process; each arrival a whole TLS handshake, a thread per arrival."""
     spawn = multiprocessing.get_context("spawn")
     parent, child = spawn.Pipe()
-    window_s = float(params["window_ms"]) / 1000
-    server = spawn.Process(target=batch_signing_server.serve,
-                           args=(child, method, window_s, int(params["max_batch"])))
+    server = spawn.Process(target=batch_signing_server.serve_tls, args=(child,))
     server.start()
     try:
         if not parent.poll(60):
-            raise RuntimeError(f"{method} server did not start")
+            raise RuntimeError("tls server did not start")
         _, address, material = parent.recv()
-        credential = _credential(method, material)
-        count = int(params["connections"])
+        credential = _credential("tls", material)
         latencies: list[float] = []
         failures: list[str] = []
         lock = threading.Lock()
 
-        def arrive(scheduled: float, client: InbandTcpcryptSocket | None) -> None:
+        def arrive(scheduled: float) -> None:
             try:
-                if client is None:
-                    _tls_client(address, credential)
-                else:
-                    _authenticate(client, credential)
+                _tls_client(address, credential)
             except Exception as error:
                 with lock:
                     failures.append(f"{type(error).__name__}: {error}")
@@ -159,18 +194,17 @@ def run_point(method: str, rate: float, params: dict[str, Any]) -> dict[str, Any
                 latencies.append(time.perf_counter() - scheduled)
 
         parent.send("start")
-        opened = [] if method == "tls" else _open_all(address, count, int(params["clients"]))
         parent.send("handshakes-done")
         began = time.perf_counter()
-        with ThreadPoolExecutor(count) as pool:  # a thread per arrival if need be: open loop
+        with ThreadPoolExecutor(count) as pool:
             for index in range(count):
                 scheduled = began + index / rate
                 delay = scheduled - time.perf_counter()
                 if delay > 0:
                     time.sleep(delay)
-                pool.submit(arrive, scheduled, opened[index] if opened else None)
+                pool.submit(arrive, scheduled)
         elapsed = time.perf_counter() - began
-        time.sleep(0.05)  # the server threads record their last connection
+        time.sleep(0.05)
         parent.send("stop")
         measured: dict[str, Any] = parent.recv()
     finally:
@@ -178,7 +212,54 @@ def run_point(method: str, rate: float, params: dict[str, Any]) -> dict[str, Any
         if server.is_alive():
             server.kill()
             server.join()
-    measured.update(latencies=latencies, failures=failures, elapsed_s=elapsed)
+    measured.update(latencies=latencies, failures=failures, elapsed_s=elapsed, workers=1)
+    return measured
+
+
+def run_point(method: str, rate: float, params: dict[str, Any]) -> dict[str, Any]:
+    """One method at one arrival rate: every server process's measurements, summed, and the
+    clients' latencies."""
+    count = int(params["connections"])
+    if method == "tls":
+        return _tls_point(rate, count)
+    servers = _Servers(method, params)
+    try:
+        credential = _credential(method, servers.public_key or b"")
+        first = servers.mark("start")
+        opened = batch_signing_clients.open_all(servers.address, count, int(params["clients"]))
+        second = servers.mark("handshakes-done")
+        client_cpu = time.process_time()
+        arrivals = batch_signing_clients.arrive(opened, rate, credential)
+        client_cpu = time.process_time() - client_cpu
+        time.sleep(0.05)  # the workers' last DELIVERED reports reach the signer
+        third = servers.mark("stop")
+        parts = servers.collect()
+    finally:
+        servers.close()
+    measured: dict[str, Any] = {
+        "workers": len(parts),
+        "connections": sum(part["answered"] for part in parts),
+        "send_cpu_ns": sum(part["send_cpu_ns"] for part in parts),
+        "handshake_process_cpu_s": sum(part["handshake_process_cpu_s"] for part in parts),
+        "process_cpu_s": sum(part["process_cpu_s"] for part in parts),
+        "wall_s": max(part["wall_s"] for part in parts),
+        "auth_cpu_ns": sum(part["auth_cpu_ns"] for part in parts),
+    }
+    if method == "sign-each":
+        measured["batches"] = sum(part["signatures"] for part in parts)
+        measured["sign_cpu_ns"] = sum(part["sign_cpu_ns"] for part in parts)
+    if first is not None and second is not None and third is not None:
+        signer_auth_s = third["process_cpu_s"] - second["process_cpu_s"]
+        measured["handshake_process_cpu_s"] += second["process_cpu_s"] - first["process_cpu_s"]
+        measured["process_cpu_s"] += signer_auth_s
+        measured["auth_cpu_ns"] += int(signer_auth_s * 1e9)  # the whole signer process
+        measured["batches"] = third.get("batches", 0) - second.get("batches", 0)
+        measured["sign_cpu_ns"] = third.get("sign_cpu_ns", 0) - second.get("sign_cpu_ns", 0)
+        measured["margin_ms"] = third["margin_ms"]
+        measured["queued_batches"] = third["queued_batches"] - second["queued_batches"]
+        measured["queued_ns"] = third["queued_ns"] - second["queued_ns"]
+    measured.update(latencies=arrivals.latencies, failures=arrivals.failures,
+                    elapsed_s=arrivals.elapsed_s, client_cpu_s=client_cpu)
     return measured
 
 
@@ -187,7 +268,7 @@ def _row(method: str, rate: float, point: dict[str, Any]) -> dict[str, Any]:
     signatures = point.get("batches", done if method != NO_AUTH else 0)
     latencies = sorted(point["latencies"]) or [0.0]
     return {
-        "method": method, "offered_rate": rate,
+        "method": method, "offered_rate": rate, "server_workers": point["workers"],
         "achieved_rate": len(point["latencies"]) / point["elapsed_s"],
         "authenticated": len(point["latencies"]), "failed": len(point["failures"]),
         "signatures_per_s": signatures / point["wall_s"],
@@ -203,6 +284,10 @@ def _row(method: str, rate: float, point: dict[str, Any]) -> dict[str, Any]:
         "batcher_margin_ms": point.get("margin_ms", 0.0),
         "queued_batches": point.get("queued_batches", 0),
         "queued_ms_per_batch": point.get("queued_ns", 0) / 1e6 / max(1, signatures),
+        # CPUs kept busy during the authentications: every server process, and the load
+        # generator (this process); together against the machine's CPUs
+        "server_cpus_busy": point["process_cpu_s"] / point["wall_s"],
+        "client_cpus_busy": point.get("client_cpu_s", 0.0) / point["elapsed_s"],
     }
 
 
@@ -226,6 +311,17 @@ def _added(rows: list[dict[str, Any]], rate: float, window_ms: float) -> dict[st
     # below 90 % of the offered rate the server fell behind the arrivals: the latency is then
     # its backlog (CPU it did not get on this machine), not the batching window
     summary["batch_server_kept_up"] = achieved >= 0.9 * rate
+    server_busy = at_rate["batch-sign"]["server_cpus_busy"]
+    client_busy = at_rate["batch-sign"]["client_cpus_busy"]
+    summary["batch_server_cpus_busy"] = server_busy
+    summary["batch_client_cpus_busy"] = client_busy
+    # which side ran out of CPU when the arrivals were not served in time: the one that kept
+    # more of the machine busy (the clients cannot send faster than they check answers)
+    summary["saturated"] = ("none" if summary["batch_server_kept_up"] else
+                            "server" if server_busy >= client_busy else "clients")
+    summary["cpu_saving"] = (at_rate["sign-each"]["auth_cpu_us"]
+                             / max(1e-9, at_rate["batch-sign"]["auth_cpu_us"]))
+    summary["cpu_saving_5x"] = "PASS" if summary["cpu_saving"] >= 5.0 else "FAIL"
     return summary
 
 

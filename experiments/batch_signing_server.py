@@ -1,15 +1,13 @@
-"""The server process of the `batch-signing` experiment (not an experiment itself: no SPEC).
+"""The TLS server process of the `batch-signing` experiment and what its server processes share
+(not an experiment itself: no SPEC).
 
-Runs in its own process so that its CPU time (getrusage) is the server's alone. It serves one
-method, `none` (tcpcrypt via the in-band shim; the go byte is answered with one byte: the
-same connection without authentication), `sign-each`, `batch-sign` (the session ID signed by
-a `Batcher`) or `tls` (TLS 1.3, RSA-2048 certificate), and answers the parent over a pipe:
-"ready" with its address and public key, then its measurements over the phases the parent
-marks ("start", "handshakes-done", "stop"). A tcpcrypt connection's authentication starts
-when its client sends one byte (`GO`): the parent opens the connections first and then sends
-the bytes at the arrival rate, so the rate of authentications is not capped by how fast this
-machine's Python clients complete key exchanges. TLS cannot be split that way: each TLS
-connection arrives whole, its handshake (with its signature) at the rate.
+The tcpcrypt methods (`none`, `sign-each`, `batch-sign`) are served by worker processes
+(`batch_signing_worker`) around one shared signer; TLS (TLS 1.3, RSA-2048 certificate) by one
+process here, a thread per connection: each TLS connection arrives whole, its handshake (with
+its signature) at the rate, so it cannot be split into handshake and authentication. Each
+server process answers the parent over a pipe: "ready" with its address, then its
+measurements over the phases the parent marks ("start", "handshakes-done", "stop"). A
+tcpcrypt connection's authentication starts when its client sends one byte (`GO`).
 """
 
 from __future__ import annotations
@@ -29,12 +27,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
-
-from tcpcrypt.auth.batch_sign import serve_batch_signed
-from tcpcrypt.auth.batcher import Batcher
-from tcpcrypt.auth.loopback import LoopbackServer
-from tcpcrypt.auth.signing import SigningKey
-from tcpcrypt.inband import InbandTcpcryptSocket
 
 TLS_NAME = "localhost"
 GO = b"g"
@@ -98,65 +90,21 @@ class _TlsServer:
             conn.close()
 
 
-def serve(pipe: Connection, method: str, window_s: float, max_batch: int) -> None:
-    """The process's entry point."""
+def serve_tls(pipe: Connection) -> None:
+    """The TLS server process's entry point (one process, a thread per connection)."""
     measurements: dict[str, Any] = {}
-    if method == "tls":
-        with tempfile.TemporaryDirectory() as folder:
-            context, cert_pem = _tls_context(Path(folder))
-        tls_server = _TlsServer(context)
-        pipe.send(("ready", tls_server.address, cert_pem))
-        _measure(pipe, measurements)
-        measurements["connections"] = len(tls_server.cpu_ns)
-        measurements["auth_cpu_ns"] = sum(tls_server.cpu_ns)  # the whole TLS handshake
-        measurements["send_cpu_ns"] = 0  # (inside the handshake, not separable)
-        measurements["connection_cpu_ns"] = sum(tls_server.cpu_ns)
-        pipe.send(measurements)
-        return
-    key = SigningKey.generate("rsa-2048")
-    auth_ns: list[int] = []
-    send_ns: list[int] = []
-    batch = 1 if method == "sign-each" else max_batch
-    with Batcher(key, max_batch=batch, window_s=0.0 if batch == 1 else window_s) as batcher:
-        def handler(sock: InbandTcpcryptSocket) -> None:
-            writing = [0]
-            send = sock.sendall
-
-            def timed_send(data: bytes, /) -> None:  # the proof's write, counted apart
-                started = time.thread_time_ns()
-                send(data)
-                writing[0] += time.thread_time_ns() - started
-
-            sock.sendall = timed_send  # type: ignore[method-assign]
-            if sock.recv(1) != GO:  # the client's authentication "arrives" with this byte
-                raise ConnectionError("expected the go byte")
-            started = time.thread_time_ns()
-            if method == NO_AUTH:
-                sock.sendall(NO_AUTH_REPLY)  # the same connection, answered without a proof
-            else:
-                serve_batch_signed(sock, batcher, timeout=30)
-            auth_ns.append(time.thread_time_ns() - started - writing[0])
-            send_ns.append(writing[0])
-
-        with LoopbackServer(handler, timeout=30) as server:
-            public = key.public_key().public_bytes(
-                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-            pipe.send(("ready", server.address, public))
-            _measure(pipe, measurements)
-            measurements["connections"] = len(auth_ns)
-            measurements["auth_cpu_ns"] = sum(auth_ns) + batcher.stats["sign_cpu_ns"]
-            measurements["send_cpu_ns"] = sum(send_ns)
-            measurements["connection_cpu_ns"] = sum(server.cpu_ns) + batcher.stats["sign_cpu_ns"]
-            if method != NO_AUTH:
-                measurements["batches"] = batcher.stats["batches"]
-                measurements["sign_cpu_ns"] = batcher.stats["sign_cpu_ns"]
-                measurements["margin_ms"] = batcher.margin_s * 1000
-                measurements["queued_batches"] = batcher.stats["queued_batches"]
-                measurements["queued_ns"] = batcher.stats["queued_ns"]
+    with tempfile.TemporaryDirectory() as folder:
+        context, cert_pem = _tls_context(Path(folder))
+    tls_server = _TlsServer(context)
+    pipe.send(("ready", tls_server.address, cert_pem))
+    measure_phases(pipe, measurements)
+    measurements["connections"] = len(tls_server.cpu_ns)
+    measurements["auth_cpu_ns"] = sum(tls_server.cpu_ns)  # the whole TLS handshake
+    measurements["send_cpu_ns"] = 0  # (inside the handshake, not separable)
     pipe.send(measurements)
 
 
-def _measure(pipe: Connection, measurements: dict[str, Any]) -> None:
+def measure_phases(pipe: Connection, measurements: dict[str, Any]) -> None:
     """Process CPU over the two phases the parent marks: handshakes, then authentications."""
     marks = []
     for word in ("start", "handshakes-done", "stop"):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
 from tcpcrypt.auth.errors import AuthConfigError
@@ -54,6 +54,19 @@ class SigningKey:
         if scheme == "ed25519":
             return cls(ed25519.Ed25519PrivateKey.generate())
         raise AuthConfigError(f"unknown signature scheme {scheme!r} (rsa-2048, ed25519)")
+
+    def private_pem(self) -> bytes:
+        """The private key, PKCS#8 PEM unencrypted (to hand to a server process of ours)."""
+        return self._key.private_bytes(serialization.Encoding.PEM,
+                                       serialization.PrivateFormat.PKCS8,
+                                       serialization.NoEncryption())
+
+    @classmethod
+    def from_pem(cls, pem: bytes) -> SigningKey:
+        loaded = serialization.load_pem_private_key(pem, password=None)
+        if not isinstance(loaded, rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey):
+            raise AuthConfigError(f"unsupported signing key type {type(loaded).__name__}")
+        return cls(loaded)
 
     def public_key(self) -> PublicKey:
         return self._key.public_key()

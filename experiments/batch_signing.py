@@ -62,9 +62,9 @@ SPEC = ExperimentSpec(
                 "batch signing, one signature each, TLS",
     runtime="memory",
     params=(
-        Param("rates", "100,500,2000", quick="100,2000",
+        Param("rates", "250,1000,2000", quick="100,2000",
               help="arrival rates, authentications/s", validate=_rates),
-        Param("connections", 400, quick=160, help="connections per method and rate",
+        Param("connections", 600, quick=160, help="connections per method and rate",
               validate=_positive, low=1, high=100_000),
         Param("window_ms", 10.0, help="batching window", validate=_positive, low=0.1,
               high=10_000),

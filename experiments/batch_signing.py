@@ -34,6 +34,8 @@ from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from typing import Any
 
+from cryptography.hazmat.primitives import serialization
+
 from experiments import batch_signing_clients, batch_signing_server, batch_signing_worker
 from tcpcrypt.auth.shared_signer import SignerProcess
 from tcpcrypt.auth.signing import PublicKey, SigningKey
@@ -73,6 +75,9 @@ SPEC = ExperimentSpec(
         Param("clients", 48, quick=32, help="client threads opening the tcpcrypt connections "
               "before the clock starts (the arrivals then run on one loop thread)",
               validate=_positive, low=1, high=1024),
+        Param("client_processes", 0, help="load-generator processes, each a loop thread over "
+              "its share of the connections (0: one per CPU this process may use; unpinned)",
+              low=0, high=64),
         Param("workers", 0, help="server worker processes sharing the port around the one "
               "signer (0: one per CPU this process may use, each pinned to its CPU)",
               low=0, high=64),
@@ -168,6 +173,60 @@ class _Servers:
             self.signer.close()
 
 
+def _public_pem(key: PublicKey | None) -> bytes | None:
+    if key is None:
+        return None
+    return key.public_bytes(serialization.Encoding.PEM,
+                            serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def client_processes(asked: int) -> int:
+    return asked or len(os.sched_getaffinity(0))
+
+
+class _Clients:
+    """The client processes, each with its share of the connections opened."""
+
+    def __init__(self, address: tuple[str, int], count: int, params: dict[str, Any],
+                 public_pem: bytes | None) -> None:
+        spawn = multiprocessing.get_context("spawn")
+        processes = min(count, client_processes(int(params["client_processes"])))
+        threads = max(1, int(params["clients"]) // processes)
+        self.shares = [len(range(index, count, processes)) for index in range(processes)]
+        self.members: list[tuple[Any, Connection]] = []
+        for share in self.shares:
+            parent, child = spawn.Pipe()
+            process = spawn.Process(target=batch_signing_clients.client_main,
+                                    args=(child, address, share, threads, public_pem))
+            process.start()
+            self.members.append((process, parent))
+        for _, pipe in self.members:
+            if not pipe.poll(120) or pipe.recv() != "open":
+                raise RuntimeError("a client process did not open its connections")
+
+    def arrive(self, schedule: list[float]) -> tuple[batch_signing_clients.Arrivals, float]:
+        """Arrival i goes to process i mod n; all their arrivals and CPU time together."""
+        count = len(self.members)
+        for index, (_, pipe) in enumerate(self.members):
+            pipe.send(("go", schedule[index::count]))
+        merged, cpu = batch_signing_clients.Arrivals(), 0.0
+        for _, pipe in self.members:
+            part, part_cpu = pipe.recv()
+            merged.latencies += part.latencies
+            merged.failures += part.failures
+            merged.elapsed_s = max(merged.elapsed_s, part.elapsed_s)
+            cpu += part_cpu
+        return merged, cpu
+
+    def close(self) -> None:
+        for process, pipe in self.members:
+            process.join(10)
+            if process.is_alive():
+                process.kill()
+                process.join()
+            pipe.close()
+
+
 def _tls_point(rate: float, count: int) -> dict[str, Any]:
     """TLS: one server process; each arrival a whole TLS handshake, a thread per arrival."""
     spawn = multiprocessing.get_context("spawn")
@@ -224,13 +283,15 @@ def run_point(method: str, rate: float, params: dict[str, Any]) -> dict[str, Any
         return _tls_point(rate, count)
     servers = _Servers(method, params)
     try:
-        credential = _credential(method, servers.public_key or b"")
         first = servers.mark("start")
-        opened = batch_signing_clients.open_all(servers.address, count, int(params["clients"]))
-        second = servers.mark("handshakes-done")
-        client_cpu = time.process_time()
-        arrivals = batch_signing_clients.arrive(opened, rate, credential)
-        client_cpu = time.process_time() - client_cpu
+        clients = _Clients(servers.address, count, params, _public_pem(servers.public_key))
+        try:
+            second = servers.mark("handshakes-done")
+            began = time.monotonic() + 0.1  # every client process has its schedule by then
+            arrivals, client_cpu = clients.arrive([began + index / rate
+                                                   for index in range(count)])
+        finally:
+            clients.close()
         time.sleep(0.05)  # the workers' last DELIVERED reports reach the signer
         third = servers.mark("stop")
         parts = servers.collect()
@@ -244,6 +305,7 @@ def run_point(method: str, rate: float, params: dict[str, Any]) -> dict[str, Any
         "process_cpu_s": sum(part["process_cpu_s"] for part in parts),
         "wall_s": max(part["wall_s"] for part in parts),
         "auth_cpu_ns": sum(part["auth_cpu_ns"] for part in parts),
+        "server_waits_s": [wait for part in parts for wait in part["waits_s"]],
     }
     if method == "sign-each":
         measured["batches"] = sum(part["signatures"] for part in parts)
@@ -281,6 +343,8 @@ def _row(method: str, rate: float, point: dict[str, Any]) -> dict[str, Any]:
         "total_cpu_us": (point["process_cpu_s"] + point["handshake_process_cpu_s"]) * 1e6 / done,
         "connect_ms_median": statistics.median(latencies) * 1000,
         "connect_ms_p95": latencies[int(0.95 * (len(latencies) - 1))] * 1000,
+        # inside the server: the go byte read to the answer written (no client, no network)
+        "server_wait_ms_median": statistics.median(point.get("server_waits_s") or [0.0]) * 1000,
         "batcher_margin_ms": point.get("margin_ms", 0.0),
         "queued_batches": point.get("queued_batches", 0),
         "queued_ms_per_batch": point.get("queued_ns", 0) / 1e6 / max(1, signatures),

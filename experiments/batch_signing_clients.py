@@ -1,13 +1,16 @@
 """The load generator of the `batch-signing` experiment (not an experiment: no SPEC).
 
-The tcpcrypt connections are opened (handshakes) on a pool of threads before the clock starts;
-then ONE thread sends each connection's go byte at its scheduled time (open loop: a late
-server does not slow the arrivals) and, in between, reads and checks the answers that have
-come (the proof verified against the server's public key, or the `none` method's one byte).
-A connection's latency runs from its scheduled arrival to its answer checked. One loop thread
-rather than a thread per arrival keeps the generator's own CPU small: on a machine of two
-shared cores it competes with the server for the same CPUs (it runs unpinned, the server
-workers each pinned to one CPU).
+Several client processes (`client_main`), each with its share of the connections: it opens
+them (handshakes) on a pool of threads before the clock starts; then ONE loop thread sends
+each connection's go byte at its scheduled time (open loop: a late server does not slow the
+arrivals; the processes take the arrivals in turn, so together they offer the rate) and, in
+between, reads and checks the answers that have come (the proof verified against the server's
+public key, or the `none` method's one byte). A connection's latency runs from its scheduled
+arrival to its answer checked. A loop thread rather than a thread per arrival keeps the
+generator's own CPU small, and more than one process keeps a batch's proofs, which arrive
+together, from queueing behind each other's checks in one thread (real clients check theirs
+in parallel). The client processes run unpinned: on a machine of two shared cores they
+compete with the server for the same CPUs.
 """
 
 from __future__ import annotations
@@ -16,7 +19,10 @@ import selectors
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from typing import Any
+
+from cryptography.hazmat.primitives import serialization
 
 from experiments.batch_signing_server import GO, NO_AUTH_REPLY
 from tcpcrypt.auth.batch_sign import verify_batch_signed
@@ -49,19 +55,19 @@ def _answer(client: InbandTcpcryptSocket, credential: Any) -> None:
         client.close()
 
 
-def arrive(opened: list[InbandTcpcryptSocket], rate: float, credential: Any,
+def arrive(opened: list[InbandTcpcryptSocket], schedule: list[float], credential: Any,
            give_up_s: float = 30.0) -> Arrivals:
-    """Send the go bytes at `rate` per second and check every answer."""
+    """Send each go byte at its time in `schedule` (time.monotonic) and check every answer."""
     result = Arrivals()
     selector = selectors.DefaultSelector()
-    began = time.perf_counter()
+    began = schedule[0] if schedule else time.monotonic()  # the first arrival's time
     sent = 0
     outstanding = 0
-    last_due = began + (len(opened) - 1) / rate
+    last_due = schedule[-1] if schedule else began
     while sent < len(opened) or outstanding:
-        now = time.perf_counter()
-        while sent < len(opened) and began + sent / rate <= now:
-            client, scheduled = opened[sent], began + sent / rate
+        now = time.monotonic()
+        while sent < len(opened) and schedule[sent] <= now:
+            client, scheduled = opened[sent], schedule[sent]
             sent += 1
             try:
                 client.sendall(GO)
@@ -76,7 +82,7 @@ def arrive(opened: list[InbandTcpcryptSocket], rate: float, credential: Any,
             for key in list(selector.get_map().values()):
                 key.data[0].close()
             break
-        wait = began + sent / rate - now if sent < len(opened) else 0.5
+        wait = schedule[sent] - now if sent < len(opened) else 0.5
         for key, _ in selector.select(max(0.0, wait)):
             client, scheduled = key.data
             selector.unregister(key.fd)
@@ -86,7 +92,22 @@ def arrive(opened: list[InbandTcpcryptSocket], rate: float, credential: Any,
             except Exception as error:
                 result.failures.append(f"{type(error).__name__}: {error}")
                 continue
-            result.latencies.append(time.perf_counter() - scheduled)
-    result.elapsed_s = time.perf_counter() - began
+            result.latencies.append(time.monotonic() - scheduled)
+    result.elapsed_s = time.monotonic() - began
     selector.close()
     return result
+
+
+def client_main(pipe: Connection, address: Address, count: int, threads: int,
+                public_pem: bytes | None) -> None:
+    """A client process: open `count` connections, say "open", then on ("go", times) send
+    the go bytes at those times; answer with the arrivals and this process's CPU time."""
+    credential = serialization.load_pem_public_key(public_pem) if public_pem else None
+    opened = open_all(address, count, threads)
+    pipe.send("open")
+    word, schedule = pipe.recv()
+    if word != "go":
+        raise RuntimeError(f"the parent said {word!r}")
+    cpu = time.process_time()
+    result = arrive(opened, schedule, credential)
+    pipe.send((result, time.process_time() - cpu))

@@ -65,7 +65,8 @@ class AuthWorker:
         self._new: queue.SimpleQueue[InbandTcpcryptSocket] = queue.SimpleQueue()
         self._wake_r, self._wake_w = os.pipe()
         self._stopping = False
-        self._pending: dict[int, InbandTcpcryptSocket] = {}
+        self._pending: dict[int, tuple[InbandTcpcryptSocket, float]] = {}
+        self.waits_s: list[float] = []  # per connection: go byte read to its answer written
         self._next = 0
         self._selector = selectors.DefaultSelector()
         self._selector.register(self._wake_r, selectors.EVENT_READ, "wake")
@@ -116,7 +117,7 @@ class AuthWorker:
         self._selector.unregister(self.signer.fileno())
         self.signer.close()
         self.signer = None
-        for conn in self._pending.values():
+        for conn, _ in self._pending.values():
             conn.close()
             self.stats["failed"] += 1
         self._pending.clear()
@@ -144,8 +145,10 @@ class AuthWorker:
             self._finish(conn, False)
             return
         started = time.thread_time_ns()
+        arrived = time.monotonic()
         if self.key is not None:
             self._sign_here(conn, started)
+            self.waits_s.append(time.monotonic() - arrived)
             return
         if self.method == NO_AUTH or self.signer is None:
             try:
@@ -154,12 +157,13 @@ class AuthWorker:
                 self._finish(conn, False)
                 return
             self.stats["send_cpu_ns"] += time.thread_time_ns() - started
+            self.waits_s.append(time.monotonic() - arrived)
             self._finish(conn, True)
             return
         with contextlib.suppress(KeyError, ValueError):
             self._selector.unregister(conn.fileno())  # nothing more to read from it
         request, self._next = self._next, (self._next + 1) & 0xFFFFFFFF
-        self._pending[request] = conn
+        self._pending[request] = conn, arrived
         self.signer.request(request, conn.getsessid() or b"")
         self.stats["auth_cpu_ns"] += time.thread_time_ns() - started
 
@@ -191,9 +195,10 @@ class AuthWorker:
             self._lose_signer()
             return
         for frame in frames:
-            conn = self._pending.pop(frame.request, None)
-            if conn is None:
+            waiting = self._pending.pop(frame.request, None)
+            if waiting is None:
                 continue
+            conn, arrived = waiting
             if frame.kind is not FrameKind.PROOF:
                 self._finish(conn, False)
                 continue
@@ -205,6 +210,7 @@ class AuthWorker:
                 continue
             writing += time.thread_time_ns() - write_started
             self.signer.delivered(frame.batch, frame.leaf)
+            self.waits_s.append(time.monotonic() - arrived)
             conn.close()
             self.stats["answered"] += 1
         self.stats["send_cpu_ns"] += writing
@@ -220,7 +226,7 @@ class AuthWorker:
         self._acceptor.join(5)
         if self.signer is not None:
             self.signer.close()
-        for conn in self._pending.values():
+        for conn, _ in self._pending.values():
             conn.close()
         os.close(self._wake_r)
         os.close(self._wake_w)
@@ -239,5 +245,5 @@ def serve_worker(pipe: Connection, method: str, port: int, signer_path: str | No
         measure_phases(pipe, measurements)
     finally:
         worker.close()
-    measurements.update(worker.stats)
+    measurements.update(worker.stats, waits_s=worker.waits_s)
     pipe.send(measurements)

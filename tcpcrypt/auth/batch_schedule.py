@@ -52,9 +52,17 @@ class DeliveryEstimate:
     deviation_s: float = 0.0
     samples: int = 0
     check_s: float = 0.0  # a client's check of a proof, as long as this host takes for one
+    cap_s: float | None = None  # a sample counts as at most this (the window; see observe)
 
     def observe(self, duration_s: float) -> None:
+        """One batch's needed margin. A sample longer than the window (a stall: the process
+        did not get the CPU for a while) counts as the window: no close time could have met
+        it, so it says the window was missed, not how much earlier to close; uncapped, one
+        stall of ten windows kept the margin past the window (the overloaded mode) for dozens
+        of batches on a server that was keeping up."""
         duration_s = max(0.0, duration_s)
+        if self.cap_s is not None:
+            duration_s = min(duration_s, self.cap_s)
         self.samples += 1
         if self.mean_s is None:
             self.mean_s, self.deviation_s = duration_s, duration_s / 2
@@ -152,6 +160,10 @@ class BatchQueue(Generic[T]):
     free_since: float = float("-inf")
     queued_batches: int = 0
     queued_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.window_s > 0:
+            self.deliveries.estimate.cap_s = self.window_s
 
     def add(self, session_id: bytes, ticket: T, now: float) -> None:
         self.waiting.append(Waiting(session_id, ticket, now))

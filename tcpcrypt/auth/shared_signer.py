@@ -1,20 +1,26 @@
 """One signer process for a server of several processes: batch signing across all of them.
 
 A server that takes connections in several processes (SO_REUSEPORT workers, one per core)
-would, with a `Batcher` in each, split its arrivals into as many batches: fewer session IDs
-per signature. Here every worker sends its session IDs to ONE signer process over a Unix
-socket (`signer_wire` frames); the signer closes batches by the same schedule as `Batcher`
-(`batch_schedule.BatchQueue`: at most `max_batch` IDs or the window, less the learned
-close-to-sent margin), signs each batch's Merkle root once and returns every worker the
-encoded proofs of its own IDs, one write per worker per batch. Workers report each proof
-written (DELIVERED), which is what the schedule learns its margin from.
+would, with a `Batcher` in each, split its arrivals into as many batches: fewer session IDs per
+signature. Here every worker sends its session IDs to ONE signer process over a Unix socket
+(`signer_wire` frames); the signer closes batches by the same schedule as `Batcher`
+(`batch_schedule.BatchQueue`: at most `max_batch` IDs or the window, less the learned close-to-
+sent margin), signs each batch's Merkle root once and returns every worker the encoded proofs
+of its own IDs, one write per worker per batch. Workers report each proof written (DELIVERED),
+which is what the schedule learns its margin from.
 
 The signer is one thread around a selector (no per-request threads or futures: it only reads
-frames, signs and writes). A worker that dies or sends garbage is dropped; its pending IDs are
-still signed with their batch and their proofs discarded, so the signer never waits for it;
-a worker that stops reading is dropped after `SEND_TIMEOUT_S`. `SignerProcess` runs the signer
-in its own process (its key never leaves it) and stops it cleanly: on `close()`, or when the
-process that started it goes away (its control pipe ends).
+frames, signs and writes). It wakes for the first ID of a batch and then sleeps until that
+batch is due, reading what the workers sent meanwhile only then: every frame carries when it
+happened (`signer_wire`), so reading late changes no arrival or delivery time, and the signer
+wakes about once per batch instead of once per connection. A batch that fills up before its due
+time is therefore closed at that time, not at its `max_batch`-th arrival: a batch still never
+holds more than `max_batch` IDs nor waits longer than its window. A worker that dies or sends
+garbage is dropped; its pending IDs are still signed with their batch and their proofs
+discarded, so the signer never waits for it; a worker that stops reading is dropped after
+`SEND_TIMEOUT_S`. `SignerProcess` runs the signer in its own process (its key never leaves it)
+and stops it cleanly: on `close()`, or when the process that started it goes away (its control
+pipe ends).
 """
 
 from __future__ import annotations
@@ -110,23 +116,38 @@ class SignerLoop:
         return shot
 
     def _step(self, control: Connection) -> bool:
+        """One turn: with nothing waiting, wait for anything; with a batch waiting, watch only
+        the control pipe until the batch is due, then read everything the workers sent
+        meanwhile (their frames carry when each thing happened) and sign."""
         due = self.queue.due()
         now = time.monotonic()
-        timeout = _IDLE_S if due is None else max(0.0, min(_IDLE_S, due - now))
-        for key, _ in self._selector.select(timeout):
+        if due is not None and due > now:
+            self.stats["sleeps"] += 1
+            if control.poll(due - now):
+                return self._control(control)
+            ready = self._selector.select(0)  # due: take in what came while we slept
+        else:
+            ready = self._selector.select(_IDLE_S if due is None else 0)
+        self.stats["wakes"] += 1
+        for key, _ in ready:
             if key.data == "control":
-                try:
-                    word = control.recv()
-                except (EOFError, OSError):
-                    return False  # the process that started us is gone
-                if word == "stop":
+                if not self._control(control):
                     return False
-                control.send(self.snapshot())
             elif key.data is None:
                 self._accept()
             else:
                 self._read(key.data)
         self._sign_due()
+        return True
+
+    def _control(self, control: Connection) -> bool:
+        try:
+            word = control.recv()
+        except (EOFError, OSError):
+            return False  # the process that started us is gone
+        if word == "stop":
+            return False
+        control.send(self.snapshot())
         return True
 
     def _accept(self) -> None:
@@ -156,17 +177,24 @@ class SignerLoop:
             return
         now = time.monotonic()
         for frame in frames:
+            at = min(now, frame.stamp_ns / 1e9)  # when it happened (never in our future)
             if frame.kind is FrameKind.SIGN and 1 <= len(frame.payload) <= 255:
-                self.queue.add(frame.payload, _Ticket(worker, frame.request), now)
+                self.queue.add(frame.payload, _Ticket(worker, frame.request), at)
             elif frame.kind is FrameKind.DELIVERED:
-                self.queue.deliveries.delivered(struct.pack("!I", frame.batch), frame.leaf, now)
+                self.queue.deliveries.delivered(struct.pack("!I", frame.batch), frame.leaf, at)
             else:  # a worker sending what only the signer sends, or an empty ID: not ours
                 self._drop(worker)
                 return
 
     def _sign_due(self, closing: bool = False) -> None:
-        while (batch := self.queue.take(time.monotonic(), closing=closing)) is not None:
-            closed_at = time.monotonic()
+        while True:
+            due, now = self.queue.due(), time.monotonic()
+            batch = self.queue.take(now, closing=closing)
+            if batch is None or due is None:
+                return
+            # the planned close, not when this process got the CPU to do it: a late wake-up
+            # is part of what the margin must cover
+            closed_at = min(due, now)
             started = time.thread_time_ns()
             batch_id = self._next_batch
             self._next_batch = (self._next_batch + 1) & 0xFFFFFFFF

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+import time
 from concurrent.futures import Future
 
 from tcpcrypt.auth.batch_proof import BatchProof, parse_proof
@@ -49,10 +50,12 @@ class SignerChannel:
         return self.sock.fileno()
 
     def request(self, request: int, session_id: bytes) -> None:
-        self._out += encode_frame(Frame(FrameKind.SIGN, request, payload=session_id))
+        self._out += encode_frame(Frame(FrameKind.SIGN, request, payload=session_id,
+                                        stamp_ns=time.monotonic_ns()))
 
     def delivered(self, batch: int, leaf: int) -> None:
-        self._out += encode_frame(Frame(FrameKind.DELIVERED, batch=batch, leaf=leaf))
+        self._out += encode_frame(Frame(FrameKind.DELIVERED, batch=batch, leaf=leaf,
+                                        stamp_ns=time.monotonic_ns()))
 
     def flush(self) -> None:
         if self._out:

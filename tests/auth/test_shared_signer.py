@@ -144,4 +144,4 @@ def test_frames_split_across_reads_are_reassembled_and_garbage_is_refused() -> N
     assert [(f.request, f.leaf, f.payload) for f in frames] == [
         (i, i, b"p" * i) for i in range(4)]
     with pytest.raises(ValueError):
-        FrameReader().feed(b"\x09" + b"\x00" * 14)
+        FrameReader().feed(b"\x09" + b"\x00" * 22)

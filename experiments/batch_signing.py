@@ -315,6 +315,8 @@ def run_point(method: str, rate: float, params: dict[str, Any]) -> dict[str, Any
         measured["handshake_process_cpu_s"] += second["process_cpu_s"] - first["process_cpu_s"]
         measured["process_cpu_s"] += signer_auth_s
         measured["auth_cpu_ns"] += int(signer_auth_s * 1e9)  # the whole signer process
+        measured["signer_cpu_ns"] = int(signer_auth_s * 1e9)
+        measured["signer_wakes"] = third.get("wakes", 0) - second.get("wakes", 0)
         measured["batches"] = third.get("batches", 0) - second.get("batches", 0)
         measured["sign_cpu_ns"] = third.get("sign_cpu_ns", 0) - second.get("sign_cpu_ns", 0)
         measured["margin_ms"] = third["margin_ms"]
@@ -348,6 +350,10 @@ def _row(method: str, rate: float, point: dict[str, Any]) -> dict[str, Any]:
         "batcher_margin_ms": point.get("margin_ms", 0.0),
         "queued_batches": point.get("queued_batches", 0),
         "queued_ms_per_batch": point.get("queued_ns", 0) / 1e6 / max(1, signatures),
+        # the shared signer's whole process CPU per connection (its signatures included) and
+        # how often it woke (about once per batch: it reads lazily)
+        "signer_process_cpu_us": point.get("signer_cpu_ns", 0) / done / 1000,
+        "signer_wakes_per_batch": point.get("signer_wakes", 0) / max(1, signatures),
         # CPUs kept busy during the authentications: every server process, and the load
         # generator (this process); together against the machine's CPUs
         "server_cpus_busy": point["process_cpu_s"] / point["wall_s"],

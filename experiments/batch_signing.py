@@ -2,23 +2,25 @@
 connection vs TLS, as the connection arrival rate grows.
 
 Covers: for each arrival rate, `connections` authentications arrive on schedule (open loop)
-over real loopback TCP at a server running in its own process. `sign-each` and `batch-sign`
-run tcpcrypt (X25519, the in-band shim) first, all connections before the clock starts, and
-then, at the arrival rate, each client asks for its session ID's proof from the server's
-`Batcher` with an RSA-2048 key (`sign-each` is the batcher with batches of one): the rate of
-authentications is then not capped by how fast this machine's Python clients finish key
-exchanges (their cost is measured apart, `handshake_process_cpu_us`). `tls` is a whole TLS 1.3
-handshake with an RSA-2048 certificate arriving at the rate.
+over real loopback TCP. The tcpcrypt methods are served by `workers` server processes sharing
+the port (SO_REUSEPORT, each pinned to a CPU; `batch_signing_worker`): `batch-sign` around ONE
+shared signer process (`tcpcrypt.auth.shared_signer`, RSA-2048) that batches the IDs of every
+worker, `sign-each` with every worker signing each of its own IDs, `none` answering without
+authentication (the latency baseline). Their connections (X25519, the in-band shim) are opened
+by the client processes before the clock starts; then each client sends a go byte at its
+scheduled time and checks the answer (`batch_signing_clients`), so the rate of
+authentications is not capped by how fast Python clients finish key exchanges (that cost is
+measured apart, `handshake_process_cpu_us`). `tls` is a whole TLS 1.3 handshake with an
+RSA-2048 certificate arriving at the rate, served by one process.
 
-Measured: the server's signatures per second; its CPU per authenticated connection spent
-producing the authentication (`auth.server_cpu_us`: the batcher's tree and signature, shared by
-the batch, plus the connection's own work of asking for and encoding its proof; the write of
-the proof to the socket is reported apart, `proof_write_us`, as it is the same message either
-way and on loopback also carries the receiver's TCP processing; for TLS the whole handshake,
-whose signature cannot be separated); the server process's CPU per connection over both phases
-(`auth.server_total_cpu_us`, the tcpcrypt key exchange through this Python shim included); and
-the median time from the scheduled arrival to authenticated. The host's RSA-2048 sign and
-X25519 times are measured in the same run.
+Measured: signatures per second; the server's CPU per authenticated connection spent
+producing the authentication (`auth.server_cpu_us`), counted over every server process: the
+workers' work from the go byte to the proof written (the write apart, `proof_write_us`: the
+same message either way, on loopback also carrying the receiver's TCP processing) plus the
+shared signer's whole process CPU; for TLS the whole handshake; every server process's CPU per
+connection over both phases (`auth.server_total_cpu_us`); the median time from the scheduled
+arrival to authenticated, the time inside the server, and the CPUs the server and the clients
+kept busy. The host's RSA-2048 sign and X25519 times are measured in the same run.
 """
 
 from __future__ import annotations
@@ -66,10 +68,11 @@ SPEC = ExperimentSpec(
     params=(
         Param("rates", "250,1000,2000", quick="100,2000",
               help="arrival rates, authentications/s", validate=_rates),
-        Param("connections", 600, quick=160, help="connections per method and rate",
+        Param("connections", 1000, quick=160, help="connections per method and rate",
               validate=_positive, low=1, high=100_000),
-        Param("window_ms", 10.0, help="batching window", validate=_positive, low=0.1,
-              high=10_000),
+        Param("window_ms", 20.0, help="batching window (20 ms: on this 2-vCPU shared host "
+              "the scheduling noise alone reaches 10 ms, see docs/auth.md)",
+              validate=_positive, low=0.1, high=10_000),
         Param("max_batch", 64, help="most session IDs per signature", validate=_positive,
               low=1, high=65_536),
         Param("clients", 48, quick=32, help="client threads opening the tcpcrypt connections "
@@ -380,7 +383,11 @@ def _added(rows: list[dict[str, Any]], rate: float, window_ms: float) -> dict[st
     summary["batch_achieved_rate"] = achieved
     # below 90 % of the offered rate the server fell behind the arrivals: the latency is then
     # its backlog (CPU it did not get on this machine), not the batching window
-    summary["batch_server_kept_up"] = achieved >= 0.9 * rate
+    # kept up: every connection answered within the arrivals' span plus one window, at 90 %
+    # (the rate alone would count a short run's last window of latency as falling behind)
+    count = at_rate["batch-sign"]["authenticated"] + at_rate["batch-sign"]["failed"]
+    ideal = count / ((count - 1) / rate + window_ms / 1000) if count > 1 else rate
+    summary["batch_server_kept_up"] = achieved >= 0.9 * min(rate, ideal)
     server_busy = at_rate["batch-sign"]["server_cpus_busy"]
     client_busy = at_rate["batch-sign"]["client_cpus_busy"]
     summary["batch_server_cpus_busy"] = server_busy

@@ -150,7 +150,10 @@ class AuthWorker:
             self._sign_here(conn, started)
             self.waits_s.append(time.monotonic() - arrived)
             return
-        if self.method == NO_AUTH or self.signer is None:
+        if self.signer is None and self.method != NO_AUTH:  # the signer is gone
+            self._finish(conn, False)
+            return
+        if self.signer is None:
             try:
                 conn.sendall(NO_AUTH_REPLY)  # counted as the write, as the proof's is
             except OSError:

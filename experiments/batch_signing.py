@@ -71,6 +71,8 @@ SPEC = ExperimentSpec(
         Param("client_processes", 0, help="load-generator processes, each a loop thread over "
               "its share of the connections (0: one per CPU this process may use; unpinned)",
               low=0, high=64),
+        Param("pin_workers", 1, help="1: pin each worker to its own CPU (as connection-rate "
+              "does); 0: leave them to the scheduler", low=0, high=1),
         Param("workers", 0, help="server worker processes sharing the port around the one "
               "signer (0: one per CPU this process may use, each pinned to its CPU)",
               low=0, high=64),

@@ -42,12 +42,14 @@ def _credential(method: str, material: bytes | PublicKey) -> Any:
     return material
 
 
-def worker_cpus(workers: int) -> list[int | None]:
-    """The CPU each worker is pinned to: one per CPU this process may use, in order; more
-    workers than CPUs (or 0 asked: as many as CPUs) run unpinned beyond the first round."""
+def worker_cpus(workers: int, pin: bool = True) -> list[int | None]:
+    """The CPU each worker is pinned to (None: unpinned): one per CPU this process may use,
+    in order; more workers than CPUs (or 0 asked: as many as CPUs) run unpinned beyond the
+    first round, and all of them unless `pin`."""
     allowed = sorted(os.sched_getaffinity(0))
     count = workers or len(allowed)
-    return [allowed[index] if index < len(allowed) else None for index in range(count)]
+    return [allowed[index] if pin and index < len(allowed) else None
+            for index in range(count)]
 
 
 class _Servers:
@@ -67,7 +69,7 @@ class _Servers:
             key = SigningKey.generate("rsa-2048")
             key_pem, self.public_key = key.private_pem(), key.public_key()
         port = 0
-        for cpu in worker_cpus(int(params["workers"])):
+        for cpu in worker_cpus(int(params["workers"]), bool(params.get("pin_workers", 1))):
             parent, child = self.spawn.Pipe()
             process = self.spawn.Process(
                 target=batch_signing_worker.serve_worker,

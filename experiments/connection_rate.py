@@ -141,11 +141,17 @@ def run(ctx: RunContext) -> ExperimentOutput:
                         simulated += report.completed
                         wall += time.perf_counter() - clock
                     metrics[f"rate.conn_per_s.{label}.{cores}"] = report.rate_per_s
-                    rows.append({"protocol": label, "cores": cores, "clients": clients,
-                                 "conn_per_s": round(report.rate_per_s, 1),
-                                 "server_cpu_us": round(report.server_cpu_us, 1),
-                                 "median_ms": round(report.latency_ms(0.5), 3),
-                                 "completed": report.completed})
+                    row: dict[str, object] = {
+                        "protocol": label, "cores": cores, "clients": clients,
+                        "conn_per_s": round(report.rate_per_s, 1),
+                        "server_cpu_us": round(report.server_cpu_us, 1),
+                        "median_ms": round(report.latency_ms(0.5), 3),
+                        "completed": report.completed}
+                    if ctx.runtime == "emulation":  # what a simulation of this run needs
+                        row["client_cpu_us"] = round(report.client_cpu_us, 1)
+                        if report.others_runnable is not None:
+                            row["others_runnable"] = round(report.others_runnable, 3)
+                    rows.append(row)
                     progress.advance()
     if simulated:
         metrics["sim.connections_per_wall_s"] = simulated / wall

@@ -48,6 +48,9 @@ class LoadReport:
     server_cpu_s: float = 0.0
     failed: int = 0
     finish_times_s: list[float] = field(default_factory=list)  # when each one ended
+    client_cpu_s: float = 0.0  # the load generators' CPU over the measured connections
+    # emulation: other tenants' runnable threads on average during the run (None: not known)
+    others_runnable: float | None = None
 
     @property
     def rate_per_s(self) -> float:
@@ -63,6 +66,10 @@ class LoadReport:
     @property
     def server_cpu_us(self) -> float:
         return self.server_cpu_s / self.completed * 1e6 if self.completed else 0.0
+
+    @property
+    def client_cpu_us(self) -> float:
+        return self.client_cpu_s / self.completed * 1e6 if self.completed else 0.0
 
     def latency_ms(self, fraction: float) -> float:
         if not self.latencies_ms:

@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from testbed.emulation.tenants import OtherTenants
 from testbed.scenario import ConnectionLoad, LoadReport, Topology
 
 PORT = 8000
@@ -59,6 +60,7 @@ class EmulatedLoadNetwork:
         servers = [start_module(server, "testbed.apps.rr_server", *args)
                    for _ in range(self.topology.server_cores)]
         try:
+            pin_server(servers, self.topology.server_cores)
             clients = max(1, load.concurrency)
             share = max(1, load.connections // clients)
             generators = start_generators(client, clients, [
@@ -66,7 +68,8 @@ class EmulatedLoadNetwork:
                 "--connections", str(share)])
             before = sum(cpu_ns(process.pid) for process in servers)
             go = time.time()
-            reports = finish_generators(generators)
+            with OtherTenants([p.pid for p in servers + generators]) as others:
+                reports = finish_generators(generators)
             used = sum(cpu_ns(process.pid) for process in servers) - before
         finally:
             for process in servers:
@@ -82,9 +85,24 @@ class EmulatedLoadNetwork:
         # of the others no longer competes with the measured connections); the rate is taken
         # between the 10th and the 90th percentile completion, as in simulation
         done = sorted(float(s["done_s"]) - go for s in samples)
+        # the generators' CPU (each reports its own over its measured connections)
+        client_s = sum(float(report.get("cpu_s", 0.0)) for report in reports)
         return LoadReport(load.protocol, len(samples), done[-1] if done else 0.0,
                           [s["first_byte_ms"] for s in samples],
-                          used / 1e9 * len(samples) / max(1, handled), finish_times_s=done)
+                          used / 1e9 * len(samples) / max(1, handled), finish_times_s=done,
+                          client_cpu_s=client_s, others_runnable=others.average)
+
+
+def pin_server(servers: list[subprocess.Popen[str]], cores: int) -> None:
+    """Pin the server's processes (every thread) to cores 0..cores-1: the server host's
+    cores. Mininet's plain hosts ignore their `cores` parameter (only its CPU-limited hosts,
+    which need cgroup set-up, apply it), so the pinning is done here."""
+    import os
+
+    allowed = set(range(cores))
+    for process in servers:
+        for task in Path(f"/proc/{process.pid}/task").iterdir():
+            os.sched_setaffinity(int(task.name), allowed)
 
 
 def start_generators(host: Any, count: int, args: list[str]) -> list[subprocess.Popen[str]]:

@@ -1,0 +1,146 @@
+"""The connection-rate half of `testbed validate`: each emulated point beside a simulation of
+the same set-up, with costs calibrated seconds before it.
+
+Per server core count, in one emulated network (the server's processes pinned to that many
+cores, the load generators beside them on this machine's cores):
+  1. calibrate: each protocol alone (one load generator, one connection at a time), the
+     server's CPU per connection (its processes' CPU clocks) and the load generator's (its own
+     process CPU clock): the client cost measured like the server's, on the same veth path,
+     with the same Python load generator the saturated run uses (the median of
+     `CALIBRATION_ROUNDS` rounds);
+  2. the saturated run (`4 x cores` load generators, as `connection-rate` runs in emulation),
+     counting the other tenants' runnable threads while it runs
+     (`testbed.emulation.tenants`).
+Then the simulation of each point: one machine of this machine's cores shared by the server,
+the same number of clients (each connection's client work charged to a machine core) and the
+other tenants counted during that point, with the costs from step 1 (`rate_profile`). Nothing
+is fitted to the emulated rate: the inputs are costs measured alone and the count of others.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from testbed.scenario import ConnectionLoad, Topology
+from testbed.sim.costs import CostProfile
+
+CALIBRATION_ROUNDS = 3  # the median of three: one burst of the others' load moves one round
+
+
+@dataclass(frozen=True)
+class CalibratedCosts:
+    """One protocol alone on the emulated network: CPU per connection, each side."""
+
+    protocol: str
+    server_us: float
+    client_us: float
+
+
+@dataclass(frozen=True)
+class RatePoint:
+    """One emulated saturated run and what its simulation needs."""
+
+    protocol: str
+    cores: int
+    clients: int
+    conn_per_s: float
+    server_cpu_us: float  # under load, for comparison with the calibrated cost
+    client_cpu_us: float
+    others_runnable: float
+
+
+def rate_profile(base: CostProfile, calibrated: list[CalibratedCosts],
+                 when: str) -> CostProfile:
+    """`base` with the TCP and each calibrated protocol's server and client costs replaced:
+    TCP's as measured, another protocol's as its extra over TCP (the profile's convention)."""
+    costs = dict(base.costs_us)
+    by_protocol = {c.protocol: c for c in calibrated}
+    tcp = by_protocol.get("tcp")
+    if tcp is None:
+        raise ValueError("rate calibration needs tcp (every other cost is an extra over it)")
+    costs["tcp.server"], costs["tcp.client"] = tcp.server_us, tcp.client_us
+    for protocol, measured in by_protocol.items():
+        if protocol != "tcp":
+            costs[f"{protocol}.server"] = max(0.0, measured.server_us - tcp.server_us)
+            costs[f"{protocol}.client"] = max(0.0, measured.client_us - tcp.client_us)
+    environment = {**base.environment, "rate_costs_calibrated": when,
+                   "rate_costs": [asdict(c) for c in calibrated]}
+    return CostProfile(base.name, base.source + "; TCP and " + ", ".join(
+        p for p in by_protocol if p != "tcp") + " costs from an emulated run, one connection "
+        "at a time, right before the rate run (testbed validate)", costs,
+        base.aead_ns_per_byte, environment)
+
+
+def emulated_points(protocols: tuple[str, ...], cores_list: tuple[int, ...],
+                    connections: int, calibration_connections: int,
+                    say: Callable[[str], None]) -> tuple[list[RatePoint],
+                                                         dict[int, list[CalibratedCosts]]]:
+    """Per core count: calibrate each protocol alone, then run it saturated."""
+    from experiments.connection_rate import saturating_clients
+    from testbed.emulation.connection_load import emulated_load_network
+
+    machine = os.cpu_count() or 1
+    points: list[RatePoint] = []
+    calibrations: dict[int, list[CalibratedCosts]] = {}
+    for cores in cores_list:
+        topology = Topology(server_cores=cores, machine_cores=machine)
+        with emulated_load_network(topology) as network:
+            calibrated = []
+            for protocol in protocols:
+                rounds = [network.run(ConnectionLoad(protocol, calibration_connections))
+                          for _ in range(CALIBRATION_ROUNDS)]
+                costs = CalibratedCosts(protocol,
+                                        statistics.median(r.server_cpu_us for r in rounds),
+                                        statistics.median(r.client_cpu_us for r in rounds))
+                calibrated.append(costs)
+                say(f"{cores} core(s), {protocol} alone: server {costs.server_us:.0f} us, "
+                    f"client {costs.client_us:.0f} us per connection")
+            calibrations[cores] = calibrated
+            for protocol in protocols:
+                clients = saturating_clients(network, protocol, cores)
+                report = network.run(ConnectionLoad(protocol, connections, concurrency=clients))
+                others = report.others_runnable or 0.0
+                points.append(RatePoint(protocol, cores, clients, report.rate_per_s,
+                                        report.server_cpu_us, report.client_cpu_us, others))
+                say(f"{cores} core(s), {protocol} saturated: {report.rate_per_s:.0f}/s, "
+                    f"{others:.2f} other runnable threads")
+    return points, calibrations
+
+
+def simulated_rate(point: RatePoint, profile: CostProfile, machine_cores: int,
+                   connections: int, with_clients: bool = True) -> float:
+    """The simulated rate of the emulated `point`'s set-up: its server cores and clients on
+    one machine of `machine_cores`, shared with `point.others_runnable` other threads.
+    `with_clients=False` leaves the clients' CPU off the machine (for the record: how much
+    modelling it changes)."""
+    from testbed.sim.network import SimNetwork
+
+    if not with_clients:
+        costs = {**profile.costs_us, "tcp.client": 0.0, f"{point.protocol}.client": 0.0}
+        profile = CostProfile(profile.name, profile.source, costs, profile.aead_ns_per_byte,
+                              profile.environment)
+    topology = Topology(server_cores=point.cores, machine_cores=machine_cores,
+                        background_cores=point.others_runnable)
+    network = SimNetwork(topology, profile, seed=1)
+    return network.run(ConnectionLoad(point.protocol, connections,
+                                      concurrency=point.clients)).rate_per_s
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def point_record(point: RatePoint, profile: CostProfile, simulated: float,
+                 without_clients: float) -> dict[str, Any]:
+    """What was modelled for one point, for the result file."""
+    return {**asdict(point), "simulated_conn_per_s": simulated,
+            "simulated_without_client_cpu": without_clients,
+            "modelled": {"server_cores": point.cores, "clients": point.clients,
+                         "background_threads": point.others_runnable,
+                         "server_us": profile.server_us(point.protocol),
+                         "client_us": profile.client_us(point.protocol)}}

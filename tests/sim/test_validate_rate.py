@@ -1,0 +1,78 @@
+"""The simulation of an emulated connection-rate point (`testbed validate`): the load
+generators' CPU shares the server's machine, other tenants take their share, and the costs
+calibrated right before the run replace the profile's."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from testbed.emulation.tenants import runnable_tasks
+from testbed.sim.costs import CostProfile, load_profile
+from testbed.validate_rate import CalibratedCosts, RatePoint, rate_profile, simulated_rate
+
+
+def _profile(server_us: float, client_us: float) -> CostProfile:
+    """The measured profile with TCP costing `server_us` and `client_us` per connection."""
+    base = load_profile("measured")
+    costs = {**base.costs_us, "tcp.server": server_us, "tcp.client": client_us}
+    return CostProfile("test", "test", costs, base.aead_ns_per_byte, {})
+
+
+def _point(cores: int, clients: int, others: float = 0.0) -> RatePoint:
+    return RatePoint("tcp", cores, clients, conn_per_s=0.0, server_cpu_us=0.0,
+                     client_cpu_us=0.0, others_runnable=others)
+
+
+def test_client_cpu_as_large_as_the_servers_on_one_core_halves_the_rate() -> None:
+    profile = _profile(100.0, 100.0)
+    point = _point(cores=1, clients=4)
+    alone = simulated_rate(point, profile, machine_cores=1, connections=4000,
+                           with_clients=False)
+    shared = simulated_rate(point, profile, machine_cores=1, connections=4000)
+    assert alone == pytest.approx(1 / 100e-6, rel=0.03)
+    assert shared == pytest.approx(1 / 200e-6, rel=0.03)
+
+
+def test_two_cores_shared_with_clients_serve_two_over_the_sum_of_both_sides() -> None:
+    profile = _profile(100.0, 300.0)
+    shared = simulated_rate(_point(cores=2, clients=8), profile, machine_cores=2,
+                            connections=4000)
+    assert shared == pytest.approx(2 / 400e-6, rel=0.03)
+
+
+def test_a_server_on_one_core_of_two_is_held_by_its_core_not_by_the_clients() -> None:
+    # clients cost little: the server's single process is the limit, at one core's speed
+    profile = _profile(100.0, 20.0)
+    rate = simulated_rate(_point(cores=1, clients=8), profile, machine_cores=2,
+                          connections=4000)
+    assert rate == pytest.approx(1 / 100e-6, rel=0.05)
+
+
+def test_one_other_runnable_thread_halves_a_one_core_server_without_client_cpu() -> None:
+    profile = _profile(100.0, 0.0)
+    alone = simulated_rate(_point(cores=1, clients=4), profile, 1, 4000)
+    shared = simulated_rate(_point(cores=1, clients=4, others=1.0), profile, 1, 4000)
+    assert shared == pytest.approx(alone / 2, rel=0.03)
+
+
+def test_calibrated_costs_replace_tcp_and_each_protocol_as_its_extra_over_tcp() -> None:
+    base = load_profile("measured")
+    profile = rate_profile(base, [CalibratedCosts("tcp", 80.0, 130.0),
+                                  CalibratedCosts("tls13", 2000.0, 1900.0)], "now")
+    assert profile.server_us("tcp") == 80.0 and profile.client_us("tcp") == 130.0
+    assert profile.server_us("tls13") == pytest.approx(2000.0)
+    assert profile.client_us("tls13") == pytest.approx(1900.0)
+    assert profile.costs_us["tcpcrypt-x25519.server"] == base.costs_us["tcpcrypt-x25519.server"]
+    assert profile.environment["rate_costs_calibrated"] == "now"
+
+
+def test_rate_calibration_without_tcp_is_refused() -> None:
+    with pytest.raises(ValueError, match="needs tcp"):
+        rate_profile(load_profile("measured"), [CalibratedCosts("tls13", 1.0, 1.0)], "now")
+
+
+def test_a_process_reading_its_own_state_is_runnable_and_a_gone_one_has_no_threads() -> None:
+    assert runnable_tasks(os.getpid()) >= 1
+    assert runnable_tasks(2**22 + 7) == 0  # above the kernel's largest pid

@@ -23,6 +23,15 @@ class Topology:
     # with machine_cores: other tenants' threads, always runnable, sharing that machine's
     # cores fairly with this run's work (`testbed.sim.machine`)
     background_cores: float = 0.0
+    # with machine_cores: the clients pinned to the cores the server is not pinned to (cores
+    # server_cores..machine_cores-1), when there are any; else they share the server's
+    clients_apart: bool = False
+
+    def client_cores(self) -> range:
+        """The machine's cores the clients run on: the others' when apart, else all."""
+        if self.clients_apart and self.server_cores < self.machine_cores:
+            return range(self.server_cores, self.machine_cores)
+        return range(self.machine_cores)
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """The connection-rate half of `testbed validate`: each emulated point beside a simulation of
 the same set-up, with costs calibrated seconds before it.
 
-Per server core count, in one emulated network (the server's processes pinned to that many
-cores, the load generators beside them on this machine's cores):
+Per server core count, in one emulated network (the server's processes pinned to cores
+0..n-1, the load generators to the machine's other cores when there are any, else to all of
+them, sharing the server's: `Topology.clients_apart`):
   1. calibrate: each protocol alone (one load generator, one connection at a time), the
      server's CPU per connection (its processes' CPU clocks) and the load generator's (its own
      process CPU clock): the client cost measured like the server's, on the same veth path,
@@ -11,9 +12,10 @@ cores, the load generators beside them on this machine's cores):
   2. the saturated run (`4 x cores` load generators, as `connection-rate` runs in emulation),
      counting the other tenants' runnable threads while it runs
      (`testbed.emulation.tenants`).
-Then the simulation of each point: one machine of this machine's cores shared by the server,
-the same number of clients (each connection's client work charged to a machine core) and the
-other tenants counted during that point, with the costs from step 1 (`rate_profile`). Nothing
+Then the simulation of each point: the same cores (the server's, and the clients' apart
+from them or shared), the same number of clients (each connection's client work charged to
+the clients' cores) and the other tenants counted during that point spread over the machine,
+with the costs from step 1 (`rate_profile`). Nothing
 is fitted to the emulated rate: the inputs are costs measured alone and the count of others.
 """
 
@@ -88,7 +90,7 @@ def emulated_points(protocols: tuple[str, ...], cores_list: tuple[int, ...],
     points: list[RatePoint] = []
     calibrations: dict[int, list[CalibratedCosts]] = {}
     for cores in cores_list:
-        topology = Topology(server_cores=cores, machine_cores=machine)
+        topology = Topology(server_cores=cores, machine_cores=machine, clients_apart=True)
         with emulated_load_network(topology) as network:
             calibrated = []
             for protocol in protocols:
@@ -125,7 +127,7 @@ def simulated_rate(point: RatePoint, profile: CostProfile, machine_cores: int,
         profile = CostProfile(profile.name, profile.source, costs, profile.aead_ns_per_byte,
                               profile.environment)
     topology = Topology(server_cores=point.cores, machine_cores=machine_cores,
-                        background_cores=point.others_runnable)
+                        background_cores=point.others_runnable, clients_apart=True)
     network = SimNetwork(topology, profile, seed=1)
     return network.run(ConnectionLoad(point.protocol, connections,
                                       concurrency=point.clients)).rate_per_s
@@ -141,6 +143,9 @@ def point_record(point: RatePoint, profile: CostProfile, simulated: float,
     return {**asdict(point), "simulated_conn_per_s": simulated,
             "simulated_without_client_cpu": without_clients,
             "modelled": {"server_cores": point.cores, "clients": point.clients,
+                         "client_cores": list(Topology(
+                             server_cores=point.cores, machine_cores=os.cpu_count() or 1,
+                             clients_apart=True).client_cores()),
                          "background_threads": point.others_runnable,
                          "server_us": profile.server_us(point.protocol),
                          "client_us": profile.client_us(point.protocol)}}

@@ -5,7 +5,8 @@ protocol's exchange and charge each side's work from the cost profile.
 Client machines are not contended (their work adds to the flight's time) unless the topology
 puts every host on one machine of `machine_cores` cores, as emulation does: then client work
 queues for a machine core too, and server work for one of its own pinned cores and a machine
-core. Consecutive flights with no server work become one timeout, so a connection costs few
+core (with `clients_apart`, the clients' work on the cores the server is not pinned to).
+Consecutive flights with no server work become one timeout, so a connection costs few
 simulator events. A lost flight is sent again after the retransmission
 timeout (1 s for a SYN, 200 ms otherwise, as Linux). Links do not queue: the rate adds each
 flight's transmission time. When the topology has a middlebox path, the path's outcome for the
@@ -25,7 +26,7 @@ import simpy
 from testbed.scenario import ConnectionLoad, LoadReport, Topology
 from testbed.sim.costs import CostProfile
 from testbed.sim.exchanges import CONNECTION, HANDSHAKE, Flight, exchange
-from testbed.sim.machine import SharedCpu, shared_connection
+from testbed.sim.machine import SharedCpu, shared_connection, split_machine
 
 SYN_RTO_S = 1.0
 RTO_S = 0.2
@@ -58,6 +59,7 @@ class SimNetwork:
         self._fixed = not topology.loss
         self._plans: dict[str, tuple[list[tuple[float, float]], float]] = {}
         self._machine: SharedCpu | None = None
+        self._clients_cpu: SharedCpu | None = None
         self._done: tuple[simpy.Event, int, list[float]] = (simpy.Environment().event(), 0, [])
         if topology.machine_cores and topology.machine_cores < topology.server_cores:
             raise ValueError(f"a server of {topology.server_cores} cores does not fit a "
@@ -123,7 +125,7 @@ class SimNetwork:
         start = env.now
         if self._machine is not None:
             yield from shared_connection(server, self._machine, self.segments(protocol),
-                                         latencies, finished)
+                                         latencies, finished, self._clients_cpu)
             self._check_done()
             return
         steps, tail = self._plans[protocol] if self._fixed else self.plan(protocol)
@@ -153,9 +155,12 @@ class SimNetwork:
             return LoadReport(load.protocol, 0, 0.0)
         env = simpy.Environment()
         server = SimHost(env, "server", self.topology.server_cores)
-        machine_cores = self.topology.machine_cores
-        self._machine = (SharedCpu(env, machine_cores, self.topology.background_cores)
-                         if machine_cores else None)
+        topology = self.topology
+        self._machine = self._clients_cpu = None
+        if topology.machine_cores:
+            self._machine, self._clients_cpu = split_machine(
+                env, topology.machine_cores, topology.server_cores,
+                topology.background_cores, topology.clients_apart)
         latencies: list[float] = []
         finished: list[float] = []
         if self._fixed and protocol not in self._plans:

@@ -1,5 +1,6 @@
 """The simulation of an emulated connection-rate point (`testbed validate`): the load
-generators' CPU shares the server's machine, other tenants take their share, and the costs
+generators' CPU shares the server's machine or runs on cores of its own, other tenants take
+their share, and the costs
 calibrated right before the run replace the profile's."""
 
 from __future__ import annotations
@@ -9,7 +10,9 @@ import os
 import pytest
 
 from testbed.emulation.tenants import runnable_tasks
+from testbed.scenario import ConnectionLoad, Topology
 from testbed.sim.costs import CostProfile, load_profile
+from testbed.sim.network import SimNetwork
 from testbed.validate_rate import CalibratedCosts, RatePoint, rate_profile, simulated_rate
 
 
@@ -48,6 +51,38 @@ def test_a_server_on_one_core_of_two_is_held_by_its_core_not_by_the_clients() ->
     rate = simulated_rate(_point(cores=1, clients=8), profile, machine_cores=2,
                           connections=4000)
     assert rate == pytest.approx(1 / 100e-6, rel=0.05)
+
+
+def _apart(server_us: float, client_us: float, others: float = 0.0) -> float:
+    """A one-core server on a two-core machine, its clients pinned to the other core."""
+    topology = Topology(server_cores=1, machine_cores=2, background_cores=others,
+                        clients_apart=True)
+    network = SimNetwork(topology, _profile(server_us, client_us), seed=1)
+    return network.run(ConnectionLoad("tcp", 4000, concurrency=8)).rate_per_s
+
+
+def test_clients_apart_that_cost_more_than_the_server_are_the_limit() -> None:
+    # the clients' core does 200 us per connection, the server's 100: the clients limit
+    assert _apart(100.0, 200.0) == pytest.approx(1 / 200e-6, rel=0.03)
+    assert _apart(100.0, 200.0) < _apart(100.0, 50.0)
+
+
+def test_clients_apart_that_cost_less_leave_the_server_its_whole_core() -> None:
+    assert _apart(100.0, 50.0) == pytest.approx(1 / 100e-6, rel=0.03)
+
+
+def test_other_tenants_spread_over_both_cores_when_the_clients_are_apart() -> None:
+    # two others on two cores: one on the server's core, which then runs at half speed
+    assert _apart(100.0, 0.0, others=2.0) == pytest.approx(1 / 200e-6, rel=0.03)
+
+
+def test_clients_apart_with_no_core_to_spare_share_the_servers() -> None:
+    profile = _profile(100.0, 300.0)
+    topology = Topology(server_cores=2, machine_cores=2, clients_apart=True)
+    assert list(topology.client_cores()) == [0, 1]
+    network = SimNetwork(topology, profile, seed=1)
+    rate = network.run(ConnectionLoad("tcp", 4000, concurrency=8)).rate_per_s
+    assert rate == pytest.approx(2 / 400e-6, rel=0.03)
 
 
 def test_one_other_runnable_thread_halves_a_one_core_server_without_client_cpu() -> None:

@@ -31,11 +31,13 @@ RATE_CORES = (1, 2)
 
 
 RATE_MODEL = (
-    "per core count, one emulated network: each protocol alone (one connection at a time) "
-    "gives the server's and the load generator's CPU per connection; then the saturated run "
-    "(4 load generators per server core) counts the other tenants' runnable threads; the "
-    "simulation puts the server (one process per core), the same clients and that many "
-    "always-runnable others on one processor-shared machine of this machine's cores, "
+    "per core count, one emulated network, the server pinned to cores 0..n-1 and the load "
+    "generators to the other cores (all cores when none is left); per protocol, the protocol "
+    "alone (one connection at a time; two rounds before the saturated run, one after, the "
+    "median) gives the server's and the load generator's CPU per connection; the saturated "
+    "run (4 load generators per server core) counts the other tenants' runnable threads; the "
+    "simulation puts the server (one process per core) and the same clients on the same "
+    "cores, processor-shared with that many always-runnable others spread over the machine, "
     "charging those costs"
 )
 
@@ -89,8 +91,8 @@ def validate(out_dir: Path, quick: bool, profile: str = "measured",
     host = host_costs_us()
     connections = 200 if quick else 2000
     calibrated_at = now()
-    points, calibrations = emulated_points(RATE_PROTOCOLS, RATE_CORES, connections,
-                                           50 if quick else 200, say)
+    points, calibrations = emulated_points(RATE_PROTOCOLS, RATE_CORES, connections, quick,
+                                           say)
     machine = os.cpu_count() or 1
     base = load_profile(profile)
     profiles = {cores: rate_profile(base, costs, calibrated_at)

@@ -3,12 +3,12 @@ the same set-up, with costs calibrated seconds before it.
 
 Per server core count, in one emulated network (the server's processes pinned to cores
 0..n-1, the load generators to the machine's other cores when there are any, else to all of
-them, sharing the server's: `Topology.clients_apart`):
-  1. calibrate: each protocol alone (one load generator, one connection at a time), the
+them, sharing the server's: `Topology.clients_apart`), per protocol:
+  1. calibrate: the protocol alone (one load generator, one connection at a time), the
      server's CPU per connection (its processes' CPU clocks) and the load generator's (its own
      process CPU clock): the client cost measured like the server's, on the same veth path,
-     with the same Python load generator the saturated run uses (the median of
-     `CALIBRATION_ROUNDS` rounds);
+     with the same Python load generator the saturated run uses; two rounds before the
+     saturated run and one after it, the median of the three;
   2. the saturated run (`4 x cores` load generators, as `connection-rate` runs in emulation),
      counting the other tenants' runnable threads while it runs
      (`testbed.emulation.tenants`).
@@ -31,7 +31,10 @@ from typing import Any
 from testbed.scenario import ConnectionLoad, Topology
 from testbed.sim.costs import CostProfile
 
-CALIBRATION_ROUNDS = 3  # the median of three: one burst of the others' load moves one round
+# the median of three rounds, two before the saturated run and one after it: the others'
+# load drifts within seconds here, and one burst of it moves one round only
+CALIBRATION_ROUNDS = 3
+CALIBRATION_CONNECTIONS = {"tcp": 1000, "tls13": 200}
 
 
 @dataclass(frozen=True)
@@ -78,11 +81,18 @@ def rate_profile(base: CostProfile, calibrated: list[CalibratedCosts],
         base.aead_ns_per_byte, environment)
 
 
+def calibration_connections(protocol: str, quick: bool) -> int:
+    """Connections per calibration round: about half a second of one protocol alone here (a
+    TCP connection takes a fifth of a TLS one's time), a quarter of that when quick."""
+    count = CALIBRATION_CONNECTIONS.get(protocol, CALIBRATION_CONNECTIONS["tls13"])
+    return max(20, count // 4) if quick else count
+
+
 def emulated_points(protocols: tuple[str, ...], cores_list: tuple[int, ...],
-                    connections: int, calibration_connections: int,
+                    connections: int, quick: bool,
                     say: Callable[[str], None]) -> tuple[list[RatePoint],
                                                          dict[int, list[CalibratedCosts]]]:
-    """Per core count: calibrate each protocol alone, then run it saturated."""
+    """Per core count and protocol: calibrate it alone, run it saturated, calibrate again."""
     from experiments.connection_rate import saturating_clients
     from testbed.emulation.connection_load import emulated_load_network
 
@@ -91,26 +101,24 @@ def emulated_points(protocols: tuple[str, ...], cores_list: tuple[int, ...],
     calibrations: dict[int, list[CalibratedCosts]] = {}
     for cores in cores_list:
         topology = Topology(server_cores=cores, machine_cores=machine, clients_apart=True)
+        calibrations[cores] = []
         with emulated_load_network(topology) as network:
-            calibrated = []
             for protocol in protocols:
-                rounds = [network.run(ConnectionLoad(protocol, calibration_connections))
-                          for _ in range(CALIBRATION_ROUNDS)]
+                alone = ConnectionLoad(protocol, calibration_connections(protocol, quick))
+                rounds = [network.run(alone) for _ in range(CALIBRATION_ROUNDS - 1)]
+                clients = saturating_clients(network, protocol, cores)
+                report = network.run(ConnectionLoad(protocol, connections, concurrency=clients))
+                rounds.append(network.run(alone))
                 costs = CalibratedCosts(protocol,
                                         statistics.median(r.server_cpu_us for r in rounds),
                                         statistics.median(r.client_cpu_us for r in rounds))
-                calibrated.append(costs)
-                say(f"{cores} core(s), {protocol} alone: server {costs.server_us:.0f} us, "
-                    f"client {costs.client_us:.0f} us per connection")
-            calibrations[cores] = calibrated
-            for protocol in protocols:
-                clients = saturating_clients(network, protocol, cores)
-                report = network.run(ConnectionLoad(protocol, connections, concurrency=clients))
+                calibrations[cores].append(costs)
                 others = report.others_runnable or 0.0
                 points.append(RatePoint(protocol, cores, clients, report.rate_per_s,
                                         report.server_cpu_us, report.client_cpu_us, others))
-                say(f"{cores} core(s), {protocol} saturated: {report.rate_per_s:.0f}/s, "
-                    f"{others:.2f} other runnable threads")
+                say(f"{cores} core(s), {protocol}: alone server {costs.server_us:.0f} us, "
+                    f"client {costs.client_us:.0f} us per connection; saturated "
+                    f"{report.rate_per_s:.0f}/s, {others:.2f} other runnable threads")
     return points, calibrations
 
 

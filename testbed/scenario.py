@@ -26,6 +26,9 @@ class Topology:
     # with machine_cores: the clients pinned to the cores the server is not pinned to (cores
     # server_cores..machine_cores-1), when there are any; else they share the server's
     clients_apart: bool = False
+    # with machine_cores: each server process serves one connection at a time, from accept
+    # to close, waiting for the client's flights in between (the emulated rr_server)
+    server_blocking: bool = False
 
     def client_cores(self) -> range:
         """The machine's cores the clients run on: the others' when apart, else all."""

@@ -36,7 +36,8 @@ RATE_MODEL = (
     "alone (one connection at a time; two rounds before the saturated run, one after, the "
     "median) gives the server's and the load generator's CPU per connection; the saturated "
     "run (4 load generators per server core) counts the other tenants' runnable threads; the "
-    "simulation puts the server (one process per core) and the same clients on the same "
+    "simulation puts the server (one blocking process per core, held from accept to close) "
+    "and the same clients on the same "
     "cores, processor-shared with that many always-runnable others spread over the machine, "
     "charging those costs"
 )

@@ -12,11 +12,13 @@ them, sharing the server's: `Topology.clients_apart`), per protocol:
   2. the saturated run (`4 x cores` load generators, as `connection-rate` runs in emulation),
      counting the other tenants' runnable threads while it runs
      (`testbed.emulation.tenants`).
-Then the simulation of each point: the same cores (the server's, and the clients' apart
-from them or shared), the same number of clients (each connection's client work charged to
-the clients' cores) and the other tenants counted during that point spread over the machine,
-with the costs from step 1 (`rate_profile`). Nothing
-is fitted to the emulated rate: the inputs are costs measured alone and the count of others.
+Then the simulation of each point: the same server (one single-threaded process per core,
+serving one connection at a time from accept to close: `Topology.server_blocking`), the
+same cores (the server's, and the clients' apart from them or shared), the same number of
+clients (each connection's client work charged to the clients' cores) and the other tenants
+counted during that point spread over the machine, with the costs from step 1
+(`rate_profile`). Nothing is fitted to the emulated rate: the inputs are costs measured
+alone and the count of others.
 """
 
 from __future__ import annotations
@@ -135,7 +137,8 @@ def simulated_rate(point: RatePoint, profile: CostProfile, machine_cores: int,
         profile = CostProfile(profile.name, profile.source, costs, profile.aead_ns_per_byte,
                               profile.environment)
     topology = Topology(server_cores=point.cores, machine_cores=machine_cores,
-                        background_cores=point.others_runnable, clients_apart=True)
+                        background_cores=point.others_runnable, clients_apart=True,
+                        server_blocking=True)
     network = SimNetwork(topology, profile, seed=1)
     return network.run(ConnectionLoad(point.protocol, connections,
                                       concurrency=point.clients)).rate_per_s
@@ -151,6 +154,7 @@ def point_record(point: RatePoint, profile: CostProfile, simulated: float,
     return {**asdict(point), "simulated_conn_per_s": simulated,
             "simulated_without_client_cpu": without_clients,
             "modelled": {"server_cores": point.cores, "clients": point.clients,
+                         "server": "one blocking process per core (accept to close)",
                          "client_cores": list(Topology(
                              server_cores=point.cores, machine_cores=os.cpu_count() or 1,
                              clients_apart=True).client_cores()),

@@ -5,7 +5,8 @@ protocol's exchange and charge each side's work from the cost profile.
 Client machines are not contended (their work adds to the flight's time) unless the topology
 puts every host on one machine of `machine_cores` cores, as emulation does: then client work
 queues for a machine core too, and server work for one of its own pinned cores and a machine
-core (with `clients_apart`, the clients' work on the cores the server is not pinned to).
+core (with `clients_apart`, the clients' work on the cores the server is not pinned to;
+with `server_blocking`, each server process held from accept to its last flight).
 Consecutive flights with no server work become one timeout, so a connection costs few
 simulator events. A lost flight is sent again after the retransmission
 timeout (1 s for a SYN, 200 ms otherwise, as Linux). Links do not queue: the rate adds each
@@ -61,6 +62,9 @@ class SimNetwork:
         self._machine: SharedCpu | None = None
         self._clients_cpu: SharedCpu | None = None
         self._done: tuple[simpy.Event, int, list[float]] = (simpy.Environment().event(), 0, [])
+        if topology.server_blocking and not topology.machine_cores:
+            raise ValueError("a blocking server is modelled on a shared machine only "
+                             "(machine_cores), as emulation runs it")
         if topology.machine_cores and topology.machine_cores < topology.server_cores:
             raise ValueError(f"a server of {topology.server_cores} cores does not fit a "
                              f"machine of {topology.machine_cores}")
@@ -107,15 +111,17 @@ class SimNetwork:
         server_handshake = (profile.server_us(protocol) - profile.server_us("tcp")) / 1e6
         client_handshake = (profile.client_us(protocol) - profile.client_us("tcp")) / 1e6
         out: list[tuple[str, float]] = [("client", profile.client_us("tcp") / 1e6)]
+        accepted = False  # a blocking server waits, from accept on, for every later flight
         for flight in exchange(protocol):
             out.append(("wire", self._flight_s(flight)))
             if not flight.to_server:
                 if HANDSHAKE in flight.work:
                     out.append(("client", client_handshake))
                 continue
+            accepted = accepted or CONNECTION in flight.work
             work = (profile.server_us("tcp") / 1e6 if CONNECTION in flight.work else 0.0) + (
                 server_handshake if HANDSHAKE in flight.work else 0.0)
-            if work:
+            if work or (accepted and self.topology.server_blocking):
                 out.append(("server", work))
         return out
 
@@ -125,7 +131,8 @@ class SimNetwork:
         start = env.now
         if self._machine is not None:
             yield from shared_connection(server, self._machine, self.segments(protocol),
-                                         latencies, finished, self._clients_cpu)
+                                         latencies, finished, self._clients_cpu,
+                                         self.topology.server_blocking)
             self._check_done()
             return
         steps, tail = self._plans[protocol] if self._fixed else self.plan(protocol)

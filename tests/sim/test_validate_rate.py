@@ -111,3 +111,29 @@ def test_rate_calibration_without_tcp_is_refused() -> None:
 def test_a_process_reading_its_own_state_is_runnable_and_a_gone_one_has_no_threads() -> None:
     assert runnable_tasks(os.getpid()) >= 1
     assert runnable_tasks(2**22 + 7) == 0  # above the kernel's largest pid
+
+
+def _tls13_on_a_blocking_or_not_server(blocking: bool) -> float:
+    """TLS 1.3: the server works 1 ms, the client's handshake 1 ms after the server's flight;
+    one server core of four, the clients on the other three (never the limit)."""
+    base = load_profile("measured")
+    costs = {**base.costs_us, "tcp.server": 100.0, "tcp.client": 0.0,
+             "tls13.server": 900.0, "tls13.client": 1000.0}
+    profile = CostProfile("test", "test", costs, base.aead_ns_per_byte, {})
+    topology = Topology(server_cores=1, machine_cores=4, clients_apart=True,
+                        server_blocking=blocking)
+    network = SimNetwork(topology, profile, seed=1)
+    return network.run(ConnectionLoad("tls13", 2000, concurrency=8)).rate_per_s
+
+
+def test_a_blocking_server_waits_out_the_clients_handshake_work_between_its_flights() -> None:
+    # held from ClientHello to the request: its 1 ms, the client's 1 ms and two flights
+    wires_s = 2 * 0.05e-3
+    assert _tls13_on_a_blocking_or_not_server(True) == pytest.approx(
+        1 / (2e-3 + wires_s), rel=0.03)
+    assert _tls13_on_a_blocking_or_not_server(False) == pytest.approx(1 / 1e-3, rel=0.03)
+
+
+def test_a_blocking_server_without_a_shared_machine_is_refused() -> None:
+    with pytest.raises(ValueError, match="shared machine only"):
+        SimNetwork(Topology(server_blocking=True), load_profile("measured"), seed=1)

@@ -61,6 +61,7 @@ class LoadReport:
     failed: int = 0
     finish_times_s: list[float] = field(default_factory=list)  # when each one ended
     client_cpu_s: float = 0.0  # the load generators' CPU over the measured connections
+    client_handshake_cpu_s: float = 0.0  # of which inside the TLS handshake call
     # emulation: other tenants' runnable threads on average during the run (None: not known)
     others_runnable: float | None = None
 
@@ -82,6 +83,10 @@ class LoadReport:
     @property
     def client_cpu_us(self) -> float:
         return self.client_cpu_s / self.completed * 1e6 if self.completed else 0.0
+
+    @property
+    def client_handshake_cpu_us(self) -> float:
+        return self.client_handshake_cpu_s / self.completed * 1e6 if self.completed else 0.0
 
     def latency_ms(self, fraction: float) -> float:
         if not self.latencies_ms:

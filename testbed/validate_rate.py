@@ -7,7 +7,8 @@ them, sharing the server's: `Topology.clients_apart`), per protocol:
   1. calibrate: the protocol alone (one load generator, one connection at a time), the
      server's CPU per connection (its processes' CPU clocks) and the load generator's (its own
      process CPU clock): the client cost measured like the server's, on the same veth path,
-     with the same Python load generator the saturated run uses; two rounds before the
+     with the same Python load generator the saturated run uses (and, for TLS, how much of
+     the client's CPU falls inside its handshake call); two rounds before the
      saturated run and one after it, the median of the three;
   2. the saturated run (`4 x cores` load generators, as `connection-rate` runs in emulation),
      counting the other tenants' runnable threads while it runs
@@ -46,6 +47,7 @@ class CalibratedCosts:
     protocol: str
     server_us: float
     client_us: float
+    client_handshake_us: float = 0.0  # of client_us, inside the TLS handshake call
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,8 @@ def rate_profile(base: CostProfile, calibrated: list[CalibratedCosts],
         if protocol != "tcp":
             costs[f"{protocol}.server"] = max(0.0, measured.server_us - tcp.server_us)
             costs[f"{protocol}.client"] = max(0.0, measured.client_us - tcp.client_us)
+            if measured.client_handshake_us:
+                costs[f"{protocol}.client_in_handshake"] = measured.client_handshake_us
     environment = {**base.environment, "rate_costs_calibrated": when,
                    "rate_costs": [asdict(c) for c in calibrated]}
     return CostProfile(base.name, base.source + "; TCP and " + ", ".join(
@@ -111,9 +115,10 @@ def emulated_points(protocols: tuple[str, ...], cores_list: tuple[int, ...],
                 clients = saturating_clients(network, protocol, cores)
                 report = network.run(ConnectionLoad(protocol, connections, concurrency=clients))
                 rounds.append(network.run(alone))
-                costs = CalibratedCosts(protocol,
-                                        statistics.median(r.server_cpu_us for r in rounds),
-                                        statistics.median(r.client_cpu_us for r in rounds))
+                costs = CalibratedCosts(
+                    protocol, statistics.median(r.server_cpu_us for r in rounds),
+                    statistics.median(r.client_cpu_us for r in rounds),
+                    statistics.median(r.client_handshake_cpu_us for r in rounds))
                 calibrations[cores].append(costs)
                 others = report.others_runnable or 0.0
                 points.append(RatePoint(protocol, cores, clients, report.rate_per_s,
@@ -160,4 +165,6 @@ def point_record(point: RatePoint, profile: CostProfile, simulated: float,
                              clients_apart=True).client_cores()),
                          "background_threads": point.others_runnable,
                          "server_us": profile.server_us(point.protocol),
-                         "client_us": profile.client_us(point.protocol)}}
+                         "client_us": profile.client_us(point.protocol),
+                         "client_us_in_handshake": profile.costs_us.get(
+                             f"{point.protocol}.client_in_handshake", 0.0)}}

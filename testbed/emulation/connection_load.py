@@ -94,7 +94,9 @@ class EmulatedLoadNetwork:
         return LoadReport(load.protocol, len(samples), done[-1] if done else 0.0,
                           [s["first_byte_ms"] for s in samples],
                           used / 1e9 * len(samples) / max(1, handled), finish_times_s=done,
-                          client_cpu_s=client_s, others_runnable=others.average)
+                          client_cpu_s=client_s, others_runnable=others.average,
+                          client_handshake_cpu_s=sum(float(s.get("handshake_cpu_us", 0.0))
+                                                     for s in samples) / 1e6)
 
 
 def pin(processes: list[subprocess.Popen[str]], cores: range) -> None:

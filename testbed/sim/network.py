@@ -85,14 +85,13 @@ class SimNetwork:
         the seconds after the last server work until the client has its response."""
         profile = self.profile
         server_handshake = profile.server_us(protocol) - profile.server_us("tcp")
-        client_handshake = profile.client_us(protocol) - profile.client_us("tcp")
+        wire, client_handshake = self.client_split(protocol)
         steps: list[tuple[float, float]] = []
-        wire = profile.client_us("tcp") / 1e6
         for flight in exchange(protocol):
             wire += self._flight_s(flight)
             if not flight.to_server:
                 if HANDSHAKE in flight.work:
-                    wire += client_handshake / 1e6
+                    wire += client_handshake
                 continue
             work = 0.0
             if CONNECTION in flight.work:
@@ -104,13 +103,29 @@ class SimNetwork:
                 wire = 0.0
         return steps, wire
 
+    def client_split(self, protocol: str) -> tuple[float, float]:
+        """(client seconds before the first flight, client seconds on each handshake flight
+        it receives). All of its handshake work is on those flights unless the profile says
+        how much of it falls inside the handshake (`<protocol>.client_in_handshake`, measured
+        by the emulated load generator): the rest then comes before the first flight (setting
+        up the TLS object), where no server waits for it."""
+        profile = self.profile
+        tcp = profile.client_us("tcp") / 1e6
+        handshake = (profile.client_us(protocol) - profile.client_us("tcp")) / 1e6
+        flights = sum(1 for f in exchange(protocol) if not f.to_server and HANDSHAKE in f.work)
+        inside = profile.costs_us.get(f"{protocol}.client_in_handshake")
+        if inside is None or not flights:
+            return tcp, handshake
+        inside_s = min(handshake, inside / 1e6)
+        return tcp + handshake - inside_s, inside_s / flights
+
     def segments(self, protocol: str) -> list[tuple[str, float]]:
         """The connection as ("wire" | "server" | "client", seconds) in order: for a world
         whose clients share the server's machine, where client work also needs a core."""
         profile = self.profile
         server_handshake = (profile.server_us(protocol) - profile.server_us("tcp")) / 1e6
-        client_handshake = (profile.client_us(protocol) - profile.client_us("tcp")) / 1e6
-        out: list[tuple[str, float]] = [("client", profile.client_us("tcp") / 1e6)]
+        before, client_handshake = self.client_split(protocol)
+        out: list[tuple[str, float]] = [("client", before)]
         accepted = False  # a blocking server waits, from accept on, for every later flight
         for flight in exchange(protocol):
             out.append(("wire", self._flight_s(flight)))

@@ -62,7 +62,8 @@ class LoadReport:
     finish_times_s: list[float] = field(default_factory=list)  # when each one ended
     client_cpu_s: float = 0.0  # the load generators' CPU over the measured connections
     client_handshake_cpu_s: float = 0.0  # of which inside the TLS handshake call
-    # emulation: other tenants' runnable threads on average during the run (None: not known)
+    # emulation: other tenants' runnable scheduling entities (autogroups) on average during
+    # the run (None: not known)
     others_runnable: float | None = None
 
     @property

@@ -35,7 +35,8 @@ RATE_MODEL = (
     "generators to the other cores (all cores when none is left); per protocol, the protocol "
     "alone (one connection at a time; two rounds before the saturated run, one after, the "
     "median) gives the server's and the load generator's CPU per connection; the saturated "
-    "run (4 load generators per server core) counts the other tenants' runnable threads; the "
+    "run (4 load generators per server core) counts the other tenants' runnable entities "
+    "(autogroups); the "
     "simulation puts the server (one blocking process per core, held from accept to close) "
     "and the same clients on the same "
     "cores, processor-shared with that many always-runnable others spread over the machine, "
@@ -61,8 +62,8 @@ def compare(metric: str, emulation: float | None, simulation: float | None,
 
 
 def runnable_others(interval_s: float = 2.0) -> float:
-    """Other tenants' runnable threads on average over `interval_s` before any emulated run
-    (for the record; each rate point counts its own during the run)."""
+    """Other tenants' runnable entities (autogroups) on average over `interval_s` before any
+    emulated run (for the record; each rate point counts its own during the run)."""
     from testbed.emulation.tenants import sample_for
 
     return sample_for(interval_s)

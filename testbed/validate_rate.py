@@ -11,7 +11,8 @@ them, sharing the server's: `Topology.clients_apart`), per protocol:
      the client's CPU falls inside its handshake call); two rounds before the
      saturated run and one after it, the median of the three;
   2. the saturated run (`4 x cores` load generators, as `connection-rate` runs in emulation),
-     counting the other tenants' runnable threads while it runs
+     counting the other tenants' runnable scheduling entities (autogroups) while it
+     runs
      (`testbed.emulation.tenants`).
 Then the simulation of each point: the same server (one single-threaded process per core,
 serving one connection at a time from accept to close: `Topology.server_blocking`), the
@@ -125,14 +126,14 @@ def emulated_points(protocols: tuple[str, ...], cores_list: tuple[int, ...],
                                         report.server_cpu_us, report.client_cpu_us, others))
                 say(f"{cores} core(s), {protocol}: alone server {costs.server_us:.0f} us, "
                     f"client {costs.client_us:.0f} us per connection; saturated "
-                    f"{report.rate_per_s:.0f}/s, {others:.2f} other runnable threads")
+                    f"{report.rate_per_s:.0f}/s, {others:.2f} other runnable entities")
     return points, calibrations
 
 
 def simulated_rate(point: RatePoint, profile: CostProfile, machine_cores: int,
                    connections: int, with_clients: bool = True) -> float:
     """The simulated rate of the emulated `point`'s set-up: its server cores and clients on
-    one machine of `machine_cores`, shared with `point.others_runnable` other threads.
+    one machine of `machine_cores`, shared with `point.others_runnable` other entities.
     `with_clients=False` leaves the clients' CPU off the machine (for the record: how much
     modelling it changes)."""
     from testbed.sim.network import SimNetwork
@@ -163,7 +164,7 @@ def point_record(point: RatePoint, profile: CostProfile, simulated: float,
                          "client_cores": list(Topology(
                              server_cores=point.cores, machine_cores=os.cpu_count() or 1,
                              clients_apart=True).client_cores()),
-                         "background_threads": point.others_runnable,
+                         "background_entities": point.others_runnable,
                          "server_us": profile.server_us(point.protocol),
                          "client_us": profile.client_us(point.protocol),
                          "client_us_in_handshake": profile.costs_us.get(

@@ -33,7 +33,7 @@ def test_validate_compares_every_metric_and_exits_by_the_bound(tmp_path: Path) -
     for (_, cores), point in points.items():
         modelled = point["modelled"]
         assert modelled["server_us"] > 0 and modelled["client_us"] > 0
-        assert modelled["background_threads"] == point["others_runnable"] >= 0
+        assert modelled["background_entities"] == point["others_runnable"] >= 0
         if cores < (os.cpu_count() or 1):  # a core to spare: the clients apart from the server
             assert min(modelled["client_cores"]) >= cores
     assert document["host"]["host.rsa2048_sign_us"] > 0

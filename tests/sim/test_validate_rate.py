@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from testbed.emulation.tenants import runnable_tasks
+from testbed.emulation.tenants import autogroup, runnable_tasks, task_is_running
 from testbed.scenario import ConnectionLoad, Topology
 from testbed.sim.costs import CostProfile, load_profile
 from testbed.sim.network import SimNetwork
@@ -111,14 +111,25 @@ def test_rate_calibration_without_tcp_is_refused() -> None:
 def test_a_process_reading_its_own_state_is_runnable_and_a_gone_one_has_no_threads() -> None:
     assert runnable_tasks(os.getpid()) >= 1
     assert runnable_tasks(2**22 + 7) == 0  # above the kernel's largest pid
+    assert autogroup(2**22 + 7) == ""
 
 
-def _tls13_on_a_blocking_or_not_server(blocking: bool) -> float:
-    """TLS 1.3: the server works 1 ms, the client's handshake 1 ms after the server's flight;
-    one server core of four, the clients on the other three (never the limit)."""
+def test_a_tasks_state_is_read_after_its_command_name_even_one_with_parentheses() -> None:
+    assert task_is_running("42 (python3) R 1 42 42")
+    assert not task_is_running("42 (evil) R x) S 1 42 42")  # the name is "evil) R x"
+    assert not task_is_running("")
+
+
+def _tls13_on_a_blocking_or_not_server(blocking: bool,
+                                       in_handshake_us: float | None = None) -> float:
+    """TLS 1.3: the server works 1 ms, the client's handshake 1 ms (all of it after the
+    server's flight unless `in_handshake_us` says how much); one server core of four, the
+    clients on the other three (never the limit)."""
     base = load_profile("measured")
     costs = {**base.costs_us, "tcp.server": 100.0, "tcp.client": 0.0,
              "tls13.server": 900.0, "tls13.client": 1000.0}
+    if in_handshake_us is not None:
+        costs["tls13.client_in_handshake"] = in_handshake_us
     profile = CostProfile("test", "test", costs, base.aead_ns_per_byte, {})
     topology = Topology(server_cores=1, machine_cores=4, clients_apart=True,
                         server_blocking=blocking)
@@ -137,3 +148,21 @@ def test_a_blocking_server_waits_out_the_clients_handshake_work_between_its_flig
 def test_a_blocking_server_without_a_shared_machine_is_refused() -> None:
     with pytest.raises(ValueError, match="shared machine only"):
         SimNetwork(Topology(server_blocking=True), load_profile("measured"), seed=1)
+
+
+def test_a_blocking_server_waits_only_for_the_client_work_inside_the_handshake() -> None:
+    # 400 us of the client's 1 ms inside the handshake: the server holds 1.4 ms and two flights
+    wires_s = 2 * 0.05e-3
+    assert _tls13_on_a_blocking_or_not_server(True, in_handshake_us=400.0) == pytest.approx(
+        1 / (1.4e-3 + wires_s), rel=0.03)
+
+
+def test_the_clients_work_outside_the_handshake_comes_before_its_first_flight() -> None:
+    base = load_profile("measured")
+    costs = {**base.costs_us, "tcp.client": 100.0, "tls13.client": 1000.0,
+             "tls13.client_in_handshake": 400.0}
+    network = SimNetwork(Topology(), CostProfile("t", "t", costs, base.aead_ns_per_byte, {}),
+                         seed=1)
+    before, per_flight = network.client_split("tls13")
+    assert before == pytest.approx(700e-6) and per_flight == pytest.approx(400e-6)
+    assert network.client_split("tcp") == pytest.approx((100e-6, 0.0))

@@ -20,8 +20,9 @@ class Topology:
     # 0: clients run on machines of their own; N: every host shares one machine of N cores,
     # the server pinned to `server_cores` of them (what an emulation on one machine is)
     machine_cores: int = 0
-    # with machine_cores: other tenants' threads, always runnable, sharing that machine's
-    # cores fairly with this run's work (`testbed.sim.machine`)
+    # with machine_cores: other tenants' scheduling entities (threads, or sessions where the
+    # kernel's autogroups are on), always runnable, sharing that machine's cores fairly with
+    # this run's work (`testbed.sim.machine`, `testbed.emulation.tenants`)
     background_cores: float = 0.0
     # with machine_cores: the clients pinned to the cores the server is not pinned to (cores
     # server_cores..machine_cores-1), when there are any; else they share the server's

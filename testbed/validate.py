@@ -34,13 +34,12 @@ RATE_MODEL = (
     "per core count, one emulated network, the server pinned to cores 0..n-1 and the load "
     "generators to the other cores (all cores when none is left); per protocol, the protocol "
     "alone (one connection at a time; two rounds before the saturated run, one after, the "
-    "median) gives the server's and the load generator's CPU per connection; the saturated "
-    "run (4 load generators per server core) counts the other tenants' runnable entities "
-    "(autogroups); the "
-    "simulation puts the server (one blocking process per core, held from accept to close) "
-    "and the same clients on the same "
-    "cores, processor-shared with that many always-runnable others spread over the machine, "
-    "charging those costs"
+    "median) gives the server's and the load generator's CPU per connection (and the "
+    "client's CPU inside the TLS handshake); the saturated run (4 load generators per server "
+    "core) counts the other tenants' runnable entities (autogroups); the simulation puts the "
+    "server (one blocking process per core, held from accept to its last flight) and the "
+    "same clients on the same cores, processor-shared with that many always-runnable others "
+    "spread over the machine, charging those costs"
 )
 
 

@@ -64,6 +64,8 @@ SPEC = ExperimentSpec(
         Param("background_cores", 0.0, help="with machine_cores, in simulation: core-"
               "equivalents other tenants keep busy on that machine (testbed validate measures "
               "it before the emulated run)", low=0.0, high=4096.0),
+        Param("clients_apart", 0, help="with machine_cores: 1 pins the clients to the "
+              "cores the server is not pinned to (when the machine has any)", low=0, high=1),
         Param("clients", 0, help="closed-loop clients (0: enough to saturate the server)",
               low=0, high=4096),
     ),
@@ -111,6 +113,9 @@ def run(ctx: RunContext) -> ExperimentOutput:
     machine = int(ctx.params["machine_cores"])
     fixed_clients = int(ctx.params["clients"])
     background = float(ctx.params["background_cores"])
+    if int(ctx.params["clients_apart"]) and not machine:
+        raise ConfigError("clients_apart places the clients on the shared machine's other "
+                          "cores: it needs machine_cores")
     if background and (ctx.runtime != "simulation" or not machine):
         raise ConfigError("background_cores models other tenants of a shared machine in "
                          "simulation: it needs machine_cores and the simulation runtime")
@@ -131,7 +136,8 @@ def run(ctx: RunContext) -> ExperimentOutput:
     with ctx.progress(len(labels) * len(cores_list), "connection rate") as progress:
         for cores in cores_list:
             topology = Topology(server_cores=cores, machine_cores=machine,
-                                background_cores=background)
+                                background_cores=background,
+                                clients_apart=bool(int(ctx.params["clients_apart"])))
             with ctx.network(topology) as network:
                 for label in labels:
                     clock = time.perf_counter()
@@ -141,11 +147,17 @@ def run(ctx: RunContext) -> ExperimentOutput:
                         simulated += report.completed
                         wall += time.perf_counter() - clock
                     metrics[f"rate.conn_per_s.{label}.{cores}"] = report.rate_per_s
-                    rows.append({"protocol": label, "cores": cores, "clients": clients,
-                                 "conn_per_s": round(report.rate_per_s, 1),
-                                 "server_cpu_us": round(report.server_cpu_us, 1),
-                                 "median_ms": round(report.latency_ms(0.5), 3),
-                                 "completed": report.completed})
+                    row: dict[str, object] = {
+                        "protocol": label, "cores": cores, "clients": clients,
+                        "conn_per_s": round(report.rate_per_s, 1),
+                        "server_cpu_us": round(report.server_cpu_us, 1),
+                        "median_ms": round(report.latency_ms(0.5), 3),
+                        "completed": report.completed}
+                    if ctx.runtime == "emulation":  # what a simulation of this run needs
+                        row["client_cpu_us"] = round(report.client_cpu_us, 1)
+                        if report.others_runnable is not None:
+                            row["others_runnable"] = round(report.others_runnable, 3)
+                    rows.append(row)
                     progress.advance()
     if simulated:
         metrics["sim.connections_per_wall_s"] = simulated / wall

@@ -20,9 +20,22 @@ class Topology:
     # 0: clients run on machines of their own; N: every host shares one machine of N cores,
     # the server pinned to `server_cores` of them (what an emulation on one machine is)
     machine_cores: int = 0
-    # with machine_cores: other tenants' threads, always runnable, sharing that machine's
-    # cores fairly with this run's work (`testbed.sim.machine`)
+    # with machine_cores: other tenants' scheduling entities (threads, or sessions where the
+    # kernel's autogroups are on), always runnable, sharing that machine's cores fairly with
+    # this run's work (`testbed.sim.machine`, `testbed.emulation.tenants`)
     background_cores: float = 0.0
+    # with machine_cores: the clients pinned to the cores the server is not pinned to (cores
+    # server_cores..machine_cores-1), when there are any; else they share the server's
+    clients_apart: bool = False
+    # with machine_cores: each server process serves one connection at a time, from accept
+    # to close, waiting for the client's flights in between (the emulated rr_server)
+    server_blocking: bool = False
+
+    def client_cores(self) -> range:
+        """The machine's cores the clients run on: the others' when apart, else all."""
+        if self.clients_apart and self.server_cores < self.machine_cores:
+            return range(self.server_cores, self.machine_cores)
+        return range(self.machine_cores)
 
 
 @dataclass(frozen=True)
@@ -48,6 +61,11 @@ class LoadReport:
     server_cpu_s: float = 0.0
     failed: int = 0
     finish_times_s: list[float] = field(default_factory=list)  # when each one ended
+    client_cpu_s: float = 0.0  # the load generators' CPU over the measured connections
+    client_handshake_cpu_s: float = 0.0  # of which inside the TLS handshake call
+    # emulation: other tenants' runnable scheduling entities (autogroups) on average during
+    # the run (None: not known)
+    others_runnable: float | None = None
 
     @property
     def rate_per_s(self) -> float:
@@ -63,6 +81,14 @@ class LoadReport:
     @property
     def server_cpu_us(self) -> float:
         return self.server_cpu_s / self.completed * 1e6 if self.completed else 0.0
+
+    @property
+    def client_cpu_us(self) -> float:
+        return self.client_cpu_s / self.completed * 1e6 if self.completed else 0.0
+
+    @property
+    def client_handshake_cpu_us(self) -> float:
+        return self.client_handshake_cpu_s / self.completed * 1e6 if self.completed else 0.0
 
     def latency_ms(self, fraction: float) -> float:
         if not self.latencies_ms:

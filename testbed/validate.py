@@ -1,21 +1,21 @@
-"""`testbed validate`: the same small experiments in emulation and in simulation with the
-`measured` profile, compared metric by metric; the simulation is trusted where it lands within
-25% of emulation.
+"""`testbed validate`: the same small experiments in emulation and in simulation, compared
+metric by metric; the simulation is trusted where it lands within 25% of emulation.
 
 Compared: server CPU per connection (`connect.server_cpu_us.<protocol>`: emulation from the
 `connect` experiment, whose `tcpcrypt-*` rows are the in-process library on the kernel's
-TCP-ENO, like the simulation's; simulation from a simulated
-run of the same protocol) and `connection-rate` at 1 and 2 cores (TCP and TLS 1.3; the
-emulated server host pinned to those cores; the simulation puts its clients on the server's
-machine too, as the emulation does: `machine_cores`). The result file lists each metric,
-both values, the difference and whether it is within the bound; the command exits 1 when
-one is not.
+TCP-ENO, like the simulation's; simulation from a simulated run of the same protocol with the
+`measured` profile) and `connection-rate` at 1 and 2 cores (TCP and TLS 1.3), each emulated
+point beside a simulation of the same set-up with costs calibrated right before it
+(`testbed.validate_rate`: the load generators' CPU on the server's machine, the other
+tenants counted during the run). The result file lists each metric, both values, the
+difference and whether it is within the bound, what each rate point modelled, and the host's
+RSA-2048 sign and X25519 times; the command exits 1 when one is not within the bound.
 """
 
 from __future__ import annotations
 
 import os
-import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,19 @@ BOUND = 0.25
 CONNECT_PROTOCOLS = ("tcp", "tls13", "tcpcrypt-x25519", "tcpcrypt-rsa-exp3")
 RATE_PROTOCOLS = ("tcp", "tls13")
 RATE_CORES = (1, 2)
+
+
+RATE_MODEL = (
+    "per core count, one emulated network, the server pinned to cores 0..n-1 and the load "
+    "generators to the other cores (all cores when none is left); per protocol, the protocol "
+    "alone (one connection at a time; two rounds before the saturated run, one after, the "
+    "median) gives the server's and the load generator's CPU per connection (and the "
+    "client's CPU inside the TLS handshake); the saturated run (4 load generators per server "
+    "core) counts the other tenants' runnable entities (autogroups); the simulation puts the "
+    "server (one blocking process per core, held from accept to its last flight) and the "
+    "same clients on the same cores, processor-shared with that many always-runnable others "
+    "spread over the machine, charging those costs"
+)
 
 
 @dataclass(frozen=True)
@@ -47,19 +60,12 @@ def compare(metric: str, emulation: float | None, simulation: float | None,
     return Comparison(metric, emulation, simulation, difference, abs(difference) <= bound)
 
 
-def runnable_others(interval_s: float = 2.0, every_s: float = 0.02) -> float:
-    """Other tenants' runnable threads on this machine, on average over `interval_s` (from
-    /proc/stat's procs_running, less this sampling thread): measured before an emulated run,
-    what the simulation then shares the machine's cores with (`testbed.sim.machine`)."""
-    samples = []
-    deadline = time.monotonic() + interval_s
-    while time.monotonic() < deadline:
-        for line in Path("/proc/stat").read_text().splitlines():
-            if line.startswith("procs_running "):
-                samples.append(int(line.split()[1]) - 1)
-                break
-        time.sleep(every_s)
-    return max(0.0, sum(samples) / len(samples)) if samples else 0.0
+def runnable_others(interval_s: float = 2.0) -> float:
+    """Other tenants' runnable entities (autogroups) on average over `interval_s` before any
+    emulated run (for the record; each rate point counts its own during the run)."""
+    from testbed.emulation.tenants import sample_for
+
+    return sample_for(interval_s)
 
 
 def simulated_server_cpu_us(protocol: str, profile: str, connections: int) -> float:
@@ -70,21 +76,36 @@ def simulated_server_cpu_us(protocol: str, profile: str, connections: int) -> fl
     return network.run(ConnectionLoad(protocol, connections)).server_cpu_us
 
 
-def validate(out_dir: Path, quick: bool, profile: str = "measured") -> tuple[list[Comparison],
-                                                                           Path]:
-    protocols = ",".join(RATE_PROTOCOLS)
-    cores = ",".join(str(c) for c in RATE_CORES)
-    rate_overrides = {"protocols": protocols, "cores": cores,
-                      "connections": "200" if quick else "2000"}
+def validate(out_dir: Path, quick: bool, profile: str = "measured",
+             say: Callable[[str], None] = print) -> tuple[list[Comparison], Path]:
+    from testbed.calibration.primitives import host_costs_us
+    from testbed.sim.costs import load_profile
+    from testbed.validate_rate import (
+        emulated_points,
+        now,
+        point_record,
+        rate_profile,
+        simulated_rate,
+    )
+
     background = runnable_others()
-    emulated_rate = run_experiment("connection-rate", out_dir=out_dir / "emulation",
-                                   runtime="emulation", overrides=rate_overrides)
-    # the simulation of the same thing: clients and server on one machine of this many cores,
-    # sharing it with the other tenants' runnable threads counted just before the emulated run
-    shared = {**rate_overrides, "machine_cores": str(os.cpu_count() or 1),
-              "background_cores": f"{background:.3f}"}
-    simulated_rate = run_experiment("connection-rate", out_dir=out_dir / "simulation",
-                                    runtime="sim", profile=profile, overrides=shared)
+    host = host_costs_us()
+    connections = 200 if quick else 2000
+    calibrated_at = now()
+    points, calibrations = emulated_points(RATE_PROTOCOLS, RATE_CORES, connections, quick,
+                                           say)
+    machine = os.cpu_count() or 1
+    base = load_profile(profile)
+    profiles = {cores: rate_profile(base, costs, calibrated_at)
+                for cores, costs in calibrations.items()}
+    records, simulated = [], {}
+    for point in points:
+        costs = profiles[point.cores]
+        rate = simulated_rate(point, costs, machine, connections)
+        bare = simulated_rate(point, costs, machine, connections, with_clients=False)
+        simulated[f"rate.conn_per_s.{point.protocol}.{point.cores}"] = rate
+        records.append(point_record(point, costs, rate, bare))
+    emulated = {f"rate.conn_per_s.{p.protocol}.{p.cores}": p.conn_per_s for p in points}
     # as many connections as calibration used: the daemons' fixed costs amortise alike
     connect = run_experiment("connect", out_dir=out_dir / "emulation",
                              overrides={"protocols": ",".join(CONNECT_PROTOCOLS),
@@ -97,12 +118,16 @@ def validate(out_dir: Path, quick: bool, profile: str = "measured") -> tuple[lis
     for protocol in RATE_PROTOCOLS:
         for count in RATE_CORES:
             metric = f"rate.conn_per_s.{protocol}.{count}"
-            comparisons.append(compare(metric, emulated_rate.metrics.get(metric),
-                                       simulated_rate.metrics.get(metric)))
+            comparisons.append(compare(metric, emulated.get(metric), simulated.get(metric)))
     document: dict[str, Any] = {
         "schema": 1, "experiment": "validate", "runtime": "emulation+simulation",
         "profile": profile, "bound": BOUND, "quick": quick,
+        "host": host,
         "runnable_others_before_emulation": background,
+        "rate_model": RATE_MODEL,
+        "rate_points": records,
+        "rate_calibration": {str(cores): [asdict(c) for c in costs]
+                             for cores, costs in calibrations.items()},
         "comparisons": [asdict(c) for c in comparisons],
         "passed": all(c.within for c in comparisons),
     }

@@ -36,9 +36,14 @@ def one_connection(
     raw = socket.create_connection((host, port), timeout=10)
     raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     connected = time.perf_counter()
-    stream: socket.socket = (
-        context.wrap_socket(raw, session=session) if context is not None else raw
-    )
+    handshake_cpu = 0
+    stream: socket.socket = raw
+    if context is not None:
+        tls = context.wrap_socket(raw, session=session, do_handshake_on_connect=False)
+        cpu0 = time.thread_time_ns()
+        tls.do_handshake()
+        handshake_cpu = time.thread_time_ns() - cpu0
+        stream = tls
     ready = time.perf_counter()
     stream.sendall(REQUEST)
     first = stream.recv(65536)
@@ -56,6 +61,9 @@ def one_connection(
         "first_byte_ms": (first_byte - start) * 1000,
         "resumed": float(reused),
         "done_s": time.time(),  # wall clock, comparable across generators: rates in steady state
+        # the client's CPU inside the TLS handshake (from its first flight to its last): the
+        # part of its work a blocking server waits for, between the server's flights
+        "handshake_cpu_us": handshake_cpu / 1000,
     }
     return timings, new_session
 
@@ -98,7 +106,9 @@ def run(host: str, port: int, protocol: str, connections: int,
         trusted_key: Path | None = None,
         ready: Callable[[], None] | None = None) -> dict[str, object]:
     """`connections` connections one after another; `ready`, if given, is called once
-    everything is imported and set up, before the first connection."""
+    everything is imported and set up, before the first connection. The report's `cpu_s` is
+    this process's CPU time (user and system, every thread) over the measured connections:
+    the load generator's own cost per connection, what the simulation charges its clients."""
     spec = PROTOCOLS[protocol]
     if spec.library_suite:
         authenticate = None
@@ -113,22 +123,25 @@ def run(host: str, port: int, protocol: str, connections: int,
             ready()
         if spec.resumed:  # one unmeasured connection leaves a session to resume
             one_library_connection(host, port, library, authenticate)
-        return {"protocol": protocol, "samples": [
-            one_library_connection(host, port, library, authenticate)
-            for _ in range(connections)]}
+        cpu0 = time.process_time()
+        encrypted = [one_library_connection(host, port, library, authenticate)
+                     for _ in range(connections)]
+        return {"protocol": protocol, "samples": encrypted,
+                "cpu_s": time.process_time() - cpu0}
     context = client_context(spec.tls) if spec.tls else None
     if ready is not None:
         ready()
     session = None
     if spec.resumed:  # one unmeasured connection leaves a session to resume (TLS or tcpcrypt)
         _, session = one_connection(host, port, context, None)
+    cpu0 = time.process_time()
     samples = []
     for _ in range(connections):
         timings, new_session = one_connection(host, port, context, session)
         samples.append(timings)
         if spec.resumed and new_session is not None:
             session = new_session
-    return {"protocol": protocol, "samples": samples}
+    return {"protocol": protocol, "samples": samples, "cpu_s": time.process_time() - cpu0}
 
 
 def main(argv: list[str] | None = None) -> int:

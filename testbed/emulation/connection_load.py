@@ -1,8 +1,10 @@
 """Connection workloads (`testbed.scenario.ConnectionLoad`) on an emulated network: the line
 topology (client - path - server) with the server host pinned to the topology's cores, one
 single-threaded `rr_server` per core sharing the port (SO_REUSEPORT), and `concurrency`
-load generators in the client host at once: each starts, imports and sets up, says "ready",
-and all connect when told "go" (their start-up stays out of the measured connections).
+load generators in the client host at once (with `Topology.clients_apart`, pinned to the
+cores the server is not pinned to, when the machine has any): each starts, imports and sets
+up, says "ready", and all connect when told "go" (their start-up stays out of the measured
+connections).
 
 TCP, TLS and tcpcrypt through the in-process library (`rr_server --tcpcrypt SUITE`, TCP-ENO
 in the kernel program the emulation loads; its listener takes SO_REUSEPORT like the TLS
@@ -26,6 +28,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from testbed.emulation.tenants import OtherTenants
 from testbed.scenario import ConnectionLoad, LoadReport, Topology
 
 PORT = 8000
@@ -59,14 +62,18 @@ class EmulatedLoadNetwork:
         servers = [start_module(server, "testbed.apps.rr_server", *args)
                    for _ in range(self.topology.server_cores)]
         try:
+            pin(servers, range(self.topology.server_cores))
             clients = max(1, load.concurrency)
             share = max(1, load.connections // clients)
             generators = start_generators(client, clients, [
                 "--host", server.IP(), "--port", str(PORT), "--protocol", load.protocol,
                 "--connections", str(share)])
+            if self.topology.clients_apart:  # on the cores the server is not pinned to
+                pin(generators, self.topology.client_cores())
             before = sum(cpu_ns(process.pid) for process in servers)
             go = time.time()
-            reports = finish_generators(generators)
+            with OtherTenants([p.pid for p in servers + generators]) as others:
+                reports = finish_generators(generators)
             used = sum(cpu_ns(process.pid) for process in servers) - before
         finally:
             for process in servers:
@@ -82,9 +89,26 @@ class EmulatedLoadNetwork:
         # of the others no longer competes with the measured connections); the rate is taken
         # between the 10th and the 90th percentile completion, as in simulation
         done = sorted(float(s["done_s"]) - go for s in samples)
+        # the generators' CPU (each reports its own over its measured connections)
+        client_s = sum(float(report.get("cpu_s", 0.0)) for report in reports)
         return LoadReport(load.protocol, len(samples), done[-1] if done else 0.0,
                           [s["first_byte_ms"] for s in samples],
-                          used / 1e9 * len(samples) / max(1, handled), finish_times_s=done)
+                          used / 1e9 * len(samples) / max(1, handled), finish_times_s=done,
+                          client_cpu_s=client_s, others_runnable=others.average,
+                          client_handshake_cpu_s=sum(float(s.get("handshake_cpu_us", 0.0))
+                                                     for s in samples) / 1e6)
+
+
+def pin(processes: list[subprocess.Popen[str]], cores: range) -> None:
+    """Pin `processes` (every thread) to `cores`. The server's go to cores 0..n-1, the
+    server host's cores: Mininet's plain hosts ignore their `cores` parameter (only its
+    CPU-limited hosts, which need cgroup set-up, apply it), so the pinning is done here."""
+    import os
+
+    allowed = set(cores)
+    for process in processes:
+        for task in Path(f"/proc/{process.pid}/task").iterdir():
+            os.sched_setaffinity(int(task.name), allowed)
 
 
 def start_generators(host: Any, count: int, args: list[str]) -> list[subprocess.Popen[str]]:
@@ -150,6 +174,9 @@ def emulated_load_network(topology: Topology) -> Iterator[EmulatedLoadNetwork]:
     if topology.machine_cores not in (0, os.cpu_count()):
         raise ValueError(f"an emulation shares this machine's {os.cpu_count()} cores; "
                          f"machine_cores={topology.machine_cores} cannot be honoured")
+    if topology.clients_apart and not topology.machine_cores:
+        raise ValueError("clients_apart pins the clients to the machine's cores the server "
+                         "does not use: it needs machine_cores")
     if topology.clients != 1 or topology.loss or topology.rate_mbps:
         raise ValueError("the emulated load network has one client and unshaped links "
                          "(put a link(...) model on the path for delay and loss)")

@@ -8,6 +8,10 @@ each runs at min(1, c / n) of a core's speed. A short piece of work therefore ne
 behind a tenant's whole time slice (a waking task gets the core at once under Linux's fair
 scheduler), and a long one gets its fair share, not the whole core. Server work also needs
 one of the server's own cores first: one single-threaded server process per pinned core.
+A blocking server (`Topology.server_blocking`) holds its process from a connection's first
+server work to its last. With the clients apart (`Topology.clients_apart`), the server's
+pinned cores and the clients' cores are two such machines, the other tenants spread over
+both in proportion to their cores.
 """
 
 from __future__ import annotations
@@ -78,23 +82,48 @@ class SharedCpu:
         self._reschedule()
 
 
+def split_machine(env: simpy.Environment, machine_cores: int, server_cores: int,
+                  tenants: float, apart: bool) -> tuple[SharedCpu, SharedCpu]:
+    """(the server's cores, the clients' cores): one shared machine, or, with the clients
+    apart, the server's pinned cores and the rest, each with its part of the other tenants
+    (spread over the machine's cores in proportion: the tenants are not pinned)."""
+    if not apart or server_cores >= machine_cores:
+        machine = SharedCpu(env, machine_cores, tenants)
+        return machine, machine
+    share = tenants / machine_cores
+    rest = machine_cores - server_cores
+    return (SharedCpu(env, server_cores, share * server_cores),
+            SharedCpu(env, rest, share * rest))
+
+
 def shared_connection(server: SimHost, machine: SharedCpu,
                       segments: list[tuple[str, float]], latencies: list[float],
-                      finished: list[float]) -> Generator[Any, Any, None]:
-    """One connection's ("wire" | "server" | "client", seconds) segments on the machine."""
+                      finished: list[float], clients: SharedCpu | None = None,
+                      blocking: bool = False) -> Generator[Any, Any, None]:
+    """One connection's ("wire" | "server" | "client", seconds) segments on the machine
+    (client work on `clients` when the clients run on cores of their own). A `blocking`
+    server process holds its core from the connection's first server segment to its last
+    (waiting for the client's flights in between), as a single-threaded server serving one
+    connection at a time from accept to close does; else it holds it only while it works."""
+    client_cpu = clients or machine
     env = server.env
     start = env.now
-    for kind, seconds in segments:
+    last = max((i for i, (kind, _) in enumerate(segments) if kind == "server"), default=-1)
+    held: Any = None
+    for index, (kind, seconds) in enumerate(segments):
         if kind == "wire":
             yield env.timeout(seconds)
             continue
         if kind != "server":
-            yield from machine.run(seconds)
+            yield from client_cpu.run(seconds)
             continue
-        own = server.cores.request()
-        yield own
+        if held is None:
+            held = server.cores.request()
+            yield held
         yield from machine.run(seconds)
-        server.cores.release(own)
         server.busy_s += seconds
+        if not blocking or index == last:
+            server.cores.release(held)
+            held = None
     latencies.append((env.now - start) * 1000)
     finished.append(env.now)

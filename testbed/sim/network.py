@@ -5,7 +5,9 @@ protocol's exchange and charge each side's work from the cost profile.
 Client machines are not contended (their work adds to the flight's time) unless the topology
 puts every host on one machine of `machine_cores` cores, as emulation does: then client work
 queues for a machine core too, and server work for one of its own pinned cores and a machine
-core. Consecutive flights with no server work become one timeout, so a connection costs few
+core (with `clients_apart`, the clients' work on the cores the server is not pinned to;
+with `server_blocking`, each server process held from accept to its last flight).
+Consecutive flights with no server work become one timeout, so a connection costs few
 simulator events. A lost flight is sent again after the retransmission
 timeout (1 s for a SYN, 200 ms otherwise, as Linux). Links do not queue: the rate adds each
 flight's transmission time. When the topology has a middlebox path, the path's outcome for the
@@ -25,7 +27,7 @@ import simpy
 from testbed.scenario import ConnectionLoad, LoadReport, Topology
 from testbed.sim.costs import CostProfile
 from testbed.sim.exchanges import CONNECTION, HANDSHAKE, Flight, exchange
-from testbed.sim.machine import SharedCpu, shared_connection
+from testbed.sim.machine import SharedCpu, shared_connection, split_machine
 
 SYN_RTO_S = 1.0
 RTO_S = 0.2
@@ -58,7 +60,11 @@ class SimNetwork:
         self._fixed = not topology.loss
         self._plans: dict[str, tuple[list[tuple[float, float]], float]] = {}
         self._machine: SharedCpu | None = None
+        self._clients_cpu: SharedCpu | None = None
         self._done: tuple[simpy.Event, int, list[float]] = (simpy.Environment().event(), 0, [])
+        if topology.server_blocking and not topology.machine_cores:
+            raise ValueError("a blocking server is modelled on a shared machine only "
+                             "(machine_cores), as emulation runs it")
         if topology.machine_cores and topology.machine_cores < topology.server_cores:
             raise ValueError(f"a server of {topology.server_cores} cores does not fit a "
                              f"machine of {topology.machine_cores}")
@@ -79,14 +85,13 @@ class SimNetwork:
         the seconds after the last server work until the client has its response."""
         profile = self.profile
         server_handshake = profile.server_us(protocol) - profile.server_us("tcp")
-        client_handshake = profile.client_us(protocol) - profile.client_us("tcp")
+        wire, client_handshake = self.client_split(protocol)
         steps: list[tuple[float, float]] = []
-        wire = profile.client_us("tcp") / 1e6
         for flight in exchange(protocol):
             wire += self._flight_s(flight)
             if not flight.to_server:
                 if HANDSHAKE in flight.work:
-                    wire += client_handshake / 1e6
+                    wire += client_handshake
                 continue
             work = 0.0
             if CONNECTION in flight.work:
@@ -98,22 +103,40 @@ class SimNetwork:
                 wire = 0.0
         return steps, wire
 
+    def client_split(self, protocol: str) -> tuple[float, float]:
+        """(client seconds before the first flight, client seconds on each handshake flight
+        it receives). All of its handshake work is on those flights unless the profile says
+        how much of it falls inside the handshake (`<protocol>.client_in_handshake`, measured
+        by the emulated load generator): the rest then comes before the first flight (setting
+        up the TLS object), where no server waits for it."""
+        profile = self.profile
+        tcp = profile.client_us("tcp") / 1e6
+        handshake = (profile.client_us(protocol) - profile.client_us("tcp")) / 1e6
+        flights = sum(1 for f in exchange(protocol) if not f.to_server and HANDSHAKE in f.work)
+        inside = profile.costs_us.get(f"{protocol}.client_in_handshake")
+        if inside is None or not flights:
+            return tcp, handshake
+        inside_s = min(handshake, inside / 1e6)
+        return tcp + handshake - inside_s, inside_s / flights
+
     def segments(self, protocol: str) -> list[tuple[str, float]]:
         """The connection as ("wire" | "server" | "client", seconds) in order: for a world
         whose clients share the server's machine, where client work also needs a core."""
         profile = self.profile
         server_handshake = (profile.server_us(protocol) - profile.server_us("tcp")) / 1e6
-        client_handshake = (profile.client_us(protocol) - profile.client_us("tcp")) / 1e6
-        out: list[tuple[str, float]] = [("client", profile.client_us("tcp") / 1e6)]
+        before, client_handshake = self.client_split(protocol)
+        out: list[tuple[str, float]] = [("client", before)]
+        accepted = False  # a blocking server waits, from accept on, for every later flight
         for flight in exchange(protocol):
             out.append(("wire", self._flight_s(flight)))
             if not flight.to_server:
                 if HANDSHAKE in flight.work:
                     out.append(("client", client_handshake))
                 continue
+            accepted = accepted or CONNECTION in flight.work
             work = (profile.server_us("tcp") / 1e6 if CONNECTION in flight.work else 0.0) + (
                 server_handshake if HANDSHAKE in flight.work else 0.0)
-            if work:
+            if work or (accepted and self.topology.server_blocking):
                 out.append(("server", work))
         return out
 
@@ -123,7 +146,8 @@ class SimNetwork:
         start = env.now
         if self._machine is not None:
             yield from shared_connection(server, self._machine, self.segments(protocol),
-                                         latencies, finished)
+                                         latencies, finished, self._clients_cpu,
+                                         self.topology.server_blocking)
             self._check_done()
             return
         steps, tail = self._plans[protocol] if self._fixed else self.plan(protocol)
@@ -153,9 +177,12 @@ class SimNetwork:
             return LoadReport(load.protocol, 0, 0.0)
         env = simpy.Environment()
         server = SimHost(env, "server", self.topology.server_cores)
-        machine_cores = self.topology.machine_cores
-        self._machine = (SharedCpu(env, machine_cores, self.topology.background_cores)
-                         if machine_cores else None)
+        topology = self.topology
+        self._machine = self._clients_cpu = None
+        if topology.machine_cores:
+            self._machine, self._clients_cpu = split_machine(
+                env, topology.machine_cores, topology.server_cores,
+                topology.background_cores, topology.clients_apart)
         latencies: list[float] = []
         finished: list[float] = []
         if self._fixed and protocol not in self._plans:

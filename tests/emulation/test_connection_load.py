@@ -23,6 +23,9 @@ def test_emulated_connection_rate_serves_tcpcrypt_through_the_library(tmp_path: 
     assert row["protocol"] == "tcpcrypt-x25519" and row["completed"] == 40
     assert result.metrics["rate.conn_per_s.tcpcrypt-x25519.1"] > 0
     assert float(str(row["server_cpu_us"])) > 0
+    # what a simulation of this run needs: the load generator's CPU and the others' threads
+    assert float(str(row["client_cpu_us"])) > 0
+    assert float(str(row["others_runnable"])) >= 0
     assert [s for s in load_states() if s.owner_pid == os.getpid()] == []
 
 

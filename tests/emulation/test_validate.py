@@ -27,6 +27,16 @@ def test_validate_compares_every_metric_and_exits_by_the_bound(tmp_path: Path) -
     for comparison in comparisons.values():
         assert comparison["emulation"] > 0 and comparison["simulation"] > 0
         assert comparison["within"] == (abs(comparison["difference"]) <= BOUND)
+    # each rate point says what its simulation modelled: the cores, the clients' measured cost
+    points = {(p["protocol"], p["cores"]): p for p in document["rate_points"]}
+    assert set(points) == {("tcp", 1), ("tcp", 2), ("tls13", 1), ("tls13", 2)}
+    for (_, cores), point in points.items():
+        modelled = point["modelled"]
+        assert modelled["server_us"] > 0 and modelled["client_us"] > 0
+        assert modelled["background_entities"] == point["others_runnable"] >= 0
+        if cores < (os.cpu_count() or 1):  # a core to spare: the clients apart from the server
+            assert min(modelled["client_cores"]) >= cores
+    assert document["host"]["host.rsa2048_sign_us"] > 0
     assert code == (0 if all(c["within"] for c in comparisons.values()) else 1)
     assert document["passed"] == (code == 0)
     assert [s for s in load_states() if s.owner_pid == os.getpid()] == []

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from testbed.runner import run_experiment
+from testbed.runner import ConfigError, run_experiment
 from testbed.sweep import run_sweep, sweep_points
 
 
@@ -87,3 +87,19 @@ def test_connect_in_simulation_over_an_option_stripping_path_falls_back_without_
     assert row["outcome"] == "fallback" and row["encrypted"] == 0.0
     assert "connect.server_cpu_us.tcpcrypt-x25519" not in result.metrics
     assert "connect.server_cpu_us.tcp" in result.metrics
+
+
+def test_connection_rate_refuses_clients_apart_without_a_shared_machine(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="needs machine_cores"):
+        run_experiment("connection-rate", runtime="sim", out_dir=tmp_path,
+                       overrides={"clients_apart": "1", "cores": "1", "connections": "10"})
+    assert not (tmp_path / "connection-rate.json").exists()
+
+
+def test_connection_rate_with_clients_apart_runs_them_on_the_spare_core(tmp_path: Path) -> None:
+    # one server core of two, the clients on the other: a row like any other
+    result = run_experiment("connection-rate", runtime="sim", out_dir=tmp_path,
+                            overrides={"clients_apart": "1", "machine_cores": "2",
+                                       "cores": "1", "protocols": "tcp",
+                                       "connections": "500"})
+    assert result.metrics["rate.conn_per_s.tcp.1"] > 0

@@ -1,0 +1,171 @@
+"""The connection-rate half of `testbed validate`: each emulated point beside a simulation of
+the same set-up, with costs calibrated seconds before it.
+
+Per server core count, in one emulated network (the server's processes pinned to cores
+0..n-1, the load generators to the machine's other cores when there are any, else to all of
+them, sharing the server's: `Topology.clients_apart`), per protocol:
+  1. calibrate: the protocol alone (one load generator, one connection at a time), the
+     server's CPU per connection (its processes' CPU clocks) and the load generator's (its own
+     process CPU clock): the client cost measured like the server's, on the same veth path,
+     with the same Python load generator the saturated run uses (and, for TLS, how much of
+     the client's CPU falls inside its handshake call); two rounds before the
+     saturated run and one after it, the median of the three;
+  2. the saturated run (`4 x cores` load generators, as `connection-rate` runs in emulation),
+     counting the other tenants' runnable scheduling entities (autogroups) while it
+     runs
+     (`testbed.emulation.tenants`).
+Then the simulation of each point: the same server (one single-threaded process per core,
+serving one connection at a time from accept to close: `Topology.server_blocking`), the
+same cores (the server's, and the clients' apart from them or shared), the same number of
+clients (each connection's client work charged to the clients' cores) and the other tenants
+counted during that point spread over the machine, with the costs from step 1
+(`rate_profile`). Nothing is fitted to the emulated rate: the inputs are costs measured
+alone and the count of others.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from testbed.scenario import ConnectionLoad, Topology
+from testbed.sim.costs import CostProfile
+
+# the median of three rounds, two before the saturated run and one after it: the others'
+# load drifts within seconds here, and one burst of it moves one round only
+CALIBRATION_ROUNDS = 3
+CALIBRATION_CONNECTIONS = {"tcp": 1000, "tls13": 200}
+
+
+@dataclass(frozen=True)
+class CalibratedCosts:
+    """One protocol alone on the emulated network: CPU per connection, each side."""
+
+    protocol: str
+    server_us: float
+    client_us: float
+    client_handshake_us: float = 0.0  # of client_us, inside the TLS handshake call
+
+
+@dataclass(frozen=True)
+class RatePoint:
+    """One emulated saturated run and what its simulation needs."""
+
+    protocol: str
+    cores: int
+    clients: int
+    conn_per_s: float
+    server_cpu_us: float  # under load, for comparison with the calibrated cost
+    client_cpu_us: float
+    others_runnable: float
+
+
+def rate_profile(base: CostProfile, calibrated: list[CalibratedCosts],
+                 when: str) -> CostProfile:
+    """`base` with the TCP and each calibrated protocol's server and client costs replaced:
+    TCP's as measured, another protocol's as its extra over TCP (the profile's convention)."""
+    costs = dict(base.costs_us)
+    by_protocol = {c.protocol: c for c in calibrated}
+    tcp = by_protocol.get("tcp")
+    if tcp is None:
+        raise ValueError("rate calibration needs tcp (every other cost is an extra over it)")
+    costs["tcp.server"], costs["tcp.client"] = tcp.server_us, tcp.client_us
+    for protocol, measured in by_protocol.items():
+        if protocol != "tcp":
+            costs[f"{protocol}.server"] = max(0.0, measured.server_us - tcp.server_us)
+            costs[f"{protocol}.client"] = max(0.0, measured.client_us - tcp.client_us)
+            if measured.client_handshake_us:
+                costs[f"{protocol}.client_in_handshake"] = measured.client_handshake_us
+    environment = {**base.environment, "rate_costs_calibrated": when,
+                   "rate_costs": [asdict(c) for c in calibrated]}
+    return CostProfile(base.name, base.source + "; TCP and " + ", ".join(
+        p for p in by_protocol if p != "tcp") + " costs from an emulated run, one connection "
+        "at a time, right before the rate run (testbed validate)", costs,
+        base.aead_ns_per_byte, environment)
+
+
+def calibration_connections(protocol: str, quick: bool) -> int:
+    """Connections per calibration round: about half a second of one protocol alone here (a
+    TCP connection takes a fifth of a TLS one's time), a quarter of that when quick."""
+    count = CALIBRATION_CONNECTIONS.get(protocol, CALIBRATION_CONNECTIONS["tls13"])
+    return max(20, count // 4) if quick else count
+
+
+def emulated_points(protocols: tuple[str, ...], cores_list: tuple[int, ...],
+                    connections: int, quick: bool,
+                    say: Callable[[str], None]) -> tuple[list[RatePoint],
+                                                         dict[int, list[CalibratedCosts]]]:
+    """Per core count and protocol: calibrate it alone, run it saturated, calibrate again."""
+    from experiments.connection_rate import saturating_clients
+    from testbed.emulation.connection_load import emulated_load_network
+
+    machine = os.cpu_count() or 1
+    points: list[RatePoint] = []
+    calibrations: dict[int, list[CalibratedCosts]] = {}
+    for cores in cores_list:
+        topology = Topology(server_cores=cores, machine_cores=machine, clients_apart=True)
+        calibrations[cores] = []
+        with emulated_load_network(topology) as network:
+            for protocol in protocols:
+                alone = ConnectionLoad(protocol, calibration_connections(protocol, quick))
+                rounds = [network.run(alone) for _ in range(CALIBRATION_ROUNDS - 1)]
+                clients = saturating_clients(network, protocol, cores)
+                report = network.run(ConnectionLoad(protocol, connections, concurrency=clients))
+                rounds.append(network.run(alone))
+                costs = CalibratedCosts(
+                    protocol, statistics.median(r.server_cpu_us for r in rounds),
+                    statistics.median(r.client_cpu_us for r in rounds),
+                    statistics.median(r.client_handshake_cpu_us for r in rounds))
+                calibrations[cores].append(costs)
+                others = report.others_runnable or 0.0
+                points.append(RatePoint(protocol, cores, clients, report.rate_per_s,
+                                        report.server_cpu_us, report.client_cpu_us, others))
+                say(f"{cores} core(s), {protocol}: alone server {costs.server_us:.0f} us, "
+                    f"client {costs.client_us:.0f} us per connection; saturated "
+                    f"{report.rate_per_s:.0f}/s, {others:.2f} other runnable entities")
+    return points, calibrations
+
+
+def simulated_rate(point: RatePoint, profile: CostProfile, machine_cores: int,
+                   connections: int, with_clients: bool = True) -> float:
+    """The simulated rate of the emulated `point`'s set-up: its server cores and clients on
+    one machine of `machine_cores`, shared with `point.others_runnable` other entities.
+    `with_clients=False` leaves the clients' CPU off the machine (for the record: how much
+    modelling it changes)."""
+    from testbed.sim.network import SimNetwork
+
+    if not with_clients:
+        costs = {**profile.costs_us, "tcp.client": 0.0, f"{point.protocol}.client": 0.0}
+        profile = CostProfile(profile.name, profile.source, costs, profile.aead_ns_per_byte,
+                              profile.environment)
+    topology = Topology(server_cores=point.cores, machine_cores=machine_cores,
+                        background_cores=point.others_runnable, clients_apart=True,
+                        server_blocking=True)
+    network = SimNetwork(topology, profile, seed=1)
+    return network.run(ConnectionLoad(point.protocol, connections,
+                                      concurrency=point.clients)).rate_per_s
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def point_record(point: RatePoint, profile: CostProfile, simulated: float,
+                 without_clients: float) -> dict[str, Any]:
+    """What was modelled for one point, for the result file."""
+    return {**asdict(point), "simulated_conn_per_s": simulated,
+            "simulated_without_client_cpu": without_clients,
+            "modelled": {"server_cores": point.cores, "clients": point.clients,
+                         "server": "one blocking process per core (accept to close)",
+                         "client_cores": list(Topology(
+                             server_cores=point.cores, machine_cores=os.cpu_count() or 1,
+                             clients_apart=True).client_cores()),
+                         "background_entities": point.others_runnable,
+                         "server_us": profile.server_us(point.protocol),
+                         "client_us": profile.client_us(point.protocol),
+                         "client_us_in_handshake": profile.costs_us.get(
+                             f"{point.protocol}.client_in_handshake", 0.0)}}

@@ -114,6 +114,11 @@ def _summary(label: str, rounds: list[dict[str, Any]], path: str) -> dict[str, A
         "daemon_a_cpu": median("daemon_a_cpu"),
         "daemon_b_cpu": median("daemon_b_cpu"),
     }
+    for key in ("sender_srtt_ms", "sender_min_rtt_ms", "sender_cwnd_limited"):
+        if all(key in r for r in rounds):
+            summary[key] = median(key)
+    if all("congestion" in r for r in rounds):
+        summary["congestion"] = rounds[0]["congestion"]
     if all("engine_cpu" in r for r in rounds):
         summary["engine_cpu"] = median("engine_cpu")
         summary["engine_busy"] = median("engine_busy")

@@ -145,7 +145,18 @@ def bulk_row(label: str, sent: dict[str, Any], received: dict[str, Any],
         "daemon_b_cpu": daemon_b / seconds,
         "received_bytes": received["bytes"],
         "received_sha256": received["sha256"],
+        **sender_tcp(sent.get("tcp") or {}),
     }
+
+
+def sender_tcp(limits: dict[str, Any]) -> dict[str, Any]:
+    """The sender's TCP figures for a row (`testbed.apps.tcp_info`): its congestion control,
+    smoothed and minimum RTT, and the share of its busy time its congestion window (or pacing)
+    held it back; none of them when the kernel did not say."""
+    names = {"congestion": "congestion", "srtt_ms": "sender_srtt_ms",
+             "min_rtt_ms": "sender_min_rtt_ms", "cwnd_limited": "sender_cwnd_limited",
+             "retransmits": "sender_retransmits"}
+    return {row_key: limits[key] for key, row_key in names.items() if key in limits}
 
 
 def _kernel_us(system_s: float, connections: int) -> float | None:

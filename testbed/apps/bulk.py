@@ -14,7 +14,8 @@ The receiver prints "listening", then one JSON object per connection: bytes, sec
 "ready" to the last data byte, Mbit/s, sha256, its own CPU time in that window. The sender
 prints one JSON object: bytes, sha256 of what it sent, seconds from "ready" until the last
 send() returned and until the receiver's answer (which includes the receiver's hashing), its
-own CPU time while sending, the receiver's sha256 as answered.
+own CPU time while sending, the receiver's sha256 as answered, and what limited its TCP
+connection (`testbed.apps.tcp_info`: congestion control, RTTs, cwnd-limited share).
 Run inside emulated hosts:
 python -m testbed.apps.bulk receive --port P [--tls MODE --cert C --key K]
 python -m testbed.apps.bulk send --host IP --port P --bytes N --seed S [--tls MODE]
@@ -37,6 +38,7 @@ from typing import Any
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from testbed.apps.protocols import client_context, library_context, server_context
+from testbed.apps.tcp_info import sender_limits
 
 CHUNK = 1024 * 1024  # bytes per send()/recv_into() call
 HEADER = struct.Struct("!Q")
@@ -177,6 +179,7 @@ def send(host: str, port: int, size: int, seed: int, tls: str | None,
                 break
             answer += chunk
         seconds, total = time.perf_counter() - start, time.perf_counter() - connect_start
+        limits = sender_limits(raw if tcpcrypt_suite or not tls else stream)
         with contextlib.suppress(OSError):
             stream.close()
     return {
@@ -188,6 +191,7 @@ def send(host: str, port: int, size: int, seed: int, tls: str | None,
         "cpu_s": sent_cpu,
         "peer_sha256": answer.decode(errors="replace").strip(),
         "encrypted": bool(tls) or bool(getattr(stream, "encrypted", False)),
+        "tcp": limits,
     }
 
 

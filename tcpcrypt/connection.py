@@ -24,7 +24,7 @@ from tcpcrypt.errors import PeerError, UsageError
 from tcpcrypt.events import ConnectionReset, DataReceived, Established, Event, Fallback
 from tcpcrypt.frames import FrameOpener, FrameSealer
 from tcpcrypt.init_messages import encode_init1, encode_init2, try_parse_init1, try_parse_init2
-from tcpcrypt.key_schedule import SessionSecret
+from tcpcrypt.key_schedule import SessionSecret, derive_session
 from tcpcrypt.randomness import RandomSource
 from tcpcrypt.resumption import ResumableSession, ResumptionCache
 from tcpcrypt.suites import KeyAgreementSuite, RsaKeyHolder, suite_name_for_tep
@@ -319,24 +319,25 @@ class TcpcryptConnection:
         result = self._eno.result
         assert result is not None and self.suite is not None
         spec: AeadSpec = aead_by_id(aead_id)
-        chain = secret.key_chain(spec.key_length)
+        caching = self._cache is not None and self._cache.capacity > 0  # ss[i+1] wanted
+        chain = (derived := derive_session(secret, result.tep, spec.key_length, caching)).chain
         send_keys, receive_keys = (
             (chain.key_ab, chain.key_ba) if result.role is Role.A else (chain.key_ba, chain.key_ab)
         )
         self._sealer = FrameSealer(spec, send_keys, self.config.max_frame_plaintext)
         self._opener = FrameOpener(spec, receive_keys)  # any length the field allows
         self.aead = spec.name
-        self.session_id = secret.session_id(result.tep)
+        self.session_id = derived.session_id
         self.resumed = resumed
         self.secret = secret
         self.state = ConnectionState.ESTABLISHED
         self._events.append(
             Established(self.session_id, result.role.value, self.suite, spec.name, resumed)
         )
-        if self._cache is not None and self._cache.capacity:
+        if self._cache is not None and derived.next_secret and derived.next_ids:
             # Only ss[i+1] is kept (ss[i] is not), and the identifiers come from it.
-            session = ResumableSession(secret.next(), result.tep, aead_id)
-            self.resumable = session
+            self.resumable = session = ResumableSession.with_ids(
+                derived.next_secret, result.tep, aead_id, derived.next_ids)
             if result.role is Role.A and self._peer is not None:
                 self._cache.put(self._peer, session, self._now)
             elif result.role is Role.B:
@@ -452,8 +453,7 @@ class TcpcryptConnection:
 
     # --- endings --------------------------------------------------------------------------
     def _fall_back(self, reason: str) -> None:
-        self.state = ConnectionState.FALLBACK
-        self.reason = reason
+        self.state, self.reason = ConnectionState.FALLBACK, reason
         self._events.append(Fallback(reason))
         pending, self._pending_plaintext = self._pending_plaintext, []
         self._outgoing.extend(pending)
@@ -462,8 +462,7 @@ class TcpcryptConnection:
             self._inbuf.clear()
 
     def _reset(self, reason: str) -> None:
-        self.state = ConnectionState.RESET
-        self.reason = reason
+        self.state, self.reason = ConnectionState.RESET, reason
         self._outgoing.clear()
         self._pending_plaintext.clear()
         self._inbuf.clear()

@@ -1,0 +1,33 @@
+"""The C fast path of the per-connection key schedule (`_fastpath.c`, built by `make setup`).
+
+`session_keys` and `extract` are None when the extension is not built or when
+TCPCRYPT_PURE_PYTHON is set (non-empty); callers then use the pure-Python reference in
+`tcpcrypt.key_schedule`, which gives the same bytes (tests/protocol/test_native_key_schedule.py
+compares them). A missing build is said once, as a RuntimeWarning, at import.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable
+
+SessionKeys = tuple[bytes, bytes, bytes, bytes, bytes | None, bytes | None, bytes | None]
+
+session_keys: Callable[[bytes, int, int, bool], SessionKeys] | None = None
+extract: Callable[[bytes, bytes], bytes] | None = None
+unavailable_reason: str | None = None
+
+if os.environ.get("TCPCRYPT_PURE_PYTHON"):
+    unavailable_reason = "TCPCRYPT_PURE_PYTHON is set"
+else:
+    try:
+        from tcpcrypt.native import _fastpath
+    except ImportError as error:
+        unavailable_reason = f"not built ({error})"
+        warnings.warn("tcpcrypt: the C key schedule (tcpcrypt.native._fastpath) is not built; "
+                      "using the pure-Python one (run `make setup` with gcc, python3-dev and "
+                      "libssl-dev installed)", RuntimeWarning, stacklevel=2)
+    else:
+        session_keys = _fastpath.session_keys
+        extract = _fastpath.extract

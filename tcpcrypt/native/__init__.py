@@ -1,9 +1,12 @@
-"""The C fast path of the per-connection key schedule (`_fastpath.c`, built by `make setup`).
+"""The C fast path of a connection's set-up (`_fastpath.c`, built by `make setup`): the key
+schedule's per-connection derivations and the bpf(2) map lookup and update, one call each.
 
-`session_keys` and `extract` are None when the extension is not built or when
-TCPCRYPT_PURE_PYTHON is set (non-empty); callers then use the pure-Python reference in
-`tcpcrypt.key_schedule`, which gives the same bytes (tests/protocol/test_native_key_schedule.py
-compares them). A missing build is said once, as a RuntimeWarning, at import.
+`session_keys`, `extract`, `bpf_lookup` and `bpf_update` are None when the extension is not
+built or when TCPCRYPT_PURE_PYTHON is set (non-empty); callers then use the pure-Python
+reference in `tcpcrypt.key_schedule` and the ctypes calls of `tcpcrypt.kernel.bpf_syscall`,
+which give the same results (tests/protocol/test_native_key_schedule.py and
+tests/kernel/test_defer_accept.py compare them). A missing build is said once, as a
+RuntimeWarning, at import.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ SessionKeys = tuple[bytes, bytes, bytes, bytes, bytes | None, bytes | None, byte
 
 session_keys: Callable[[bytes, int, int, bool], SessionKeys] | None = None
 extract: Callable[[bytes, bytes], bytes] | None = None
+bpf_lookup: Callable[[int, bytes, int], bytes | None] | None = None
+bpf_update: Callable[[int, bytes, bytes, int], None] | None = None
 unavailable_reason: str | None = None
 
 if os.environ.get("TCPCRYPT_PURE_PYTHON"):
@@ -31,3 +36,5 @@ else:
     else:
         session_keys = _fastpath.session_keys
         extract = _fastpath.extract
+        bpf_lookup = _fastpath.bpf_lookup
+        bpf_update = _fastpath.bpf_update

@@ -11,6 +11,9 @@
  *   and when with_next: ss[i+1] = CPRF(ss, NEXTK, 32) and its resumption identifiers
  *   (CPRF(ss[i+1], RESUME, 18): A's the first 9 bytes, B's the last 9).
  * extract(salt, ikm) is HKDF-Extract (HMAC-SHA256 keyed by the salt).
+ * bpf_lookup(map_fd, key, value_size) and bpf_update(map_fd, key, value, flags) are the two
+ * bpf(2) map calls a connection makes (its negotiation record, A's opt-in, B's resumption
+ * entry) without ctypes' per-call buffers; tcpcrypt/kernel/bpf_syscall.py is the reference.
  * The pure-Python module tcpcrypt/key_schedule.py is the reference; the tests compare both.
  */
 #define PY_SSIZE_T_CLEAN
@@ -18,7 +21,11 @@
 #include <Python.h>
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
+#include <errno.h>
+#include <linux/bpf.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #define HASH_LENGTH 32
 #define BLOCK_LENGTH 64
@@ -143,7 +150,67 @@ static PyObject *extract(PyObject *self, PyObject *args) {
     return PyBytes_FromStringAndSize((const char *)out, HASH_LENGTH);
 }
 
+static long bpf_map_call(int command, int map_fd, const void *key, void *value,
+                         unsigned long long flags) {
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof attr);
+    attr.map_fd = (unsigned int)map_fd;
+    attr.key = (unsigned long long)(uintptr_t)key;
+    attr.value = (unsigned long long)(uintptr_t)value;
+    attr.flags = flags;
+    return syscall(__NR_bpf, command, &attr, sizeof attr);
+}
+
+static PyObject *bpf_lookup(PyObject *self, PyObject *args) {
+    int map_fd;
+    Py_buffer key;
+    Py_ssize_t value_size;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "iy*n:bpf_lookup", &map_fd, &key, &value_size)) return NULL;
+    if (value_size <= 0 || value_size > 65536) {
+        PyBuffer_Release(&key);
+        PyErr_SetString(PyExc_ValueError, "bpf_lookup: value size out of range 1..65536");
+        return NULL;
+    }
+    PyObject *value = PyBytes_FromStringAndSize(NULL, value_size);
+    if (value == NULL) {
+        PyBuffer_Release(&key);
+        return NULL;
+    }
+    long result = bpf_map_call(BPF_MAP_LOOKUP_ELEM, map_fd, key.buf, PyBytes_AS_STRING(value), 0);
+    int code = errno;
+    PyBuffer_Release(&key);
+    if (result < 0) {
+        Py_DECREF(value);
+        if (code == ENOENT) Py_RETURN_NONE;
+        errno = code;
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    return value;
+}
+
+static PyObject *bpf_update(PyObject *self, PyObject *args) {
+    int map_fd;
+    Py_buffer key, value;
+    unsigned long long flags;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "iy*y*K:bpf_update", &map_fd, &key, &value, &flags)) return NULL;
+    long result = bpf_map_call(BPF_MAP_UPDATE_ELEM, map_fd, key.buf, value.buf, flags);
+    int code = errno;
+    PyBuffer_Release(&key);
+    PyBuffer_Release(&value);
+    if (result < 0) {
+        errno = code;
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
+    {"bpf_lookup", bpf_lookup, METH_VARARGS,
+     "bpf_lookup(map_fd, key, value_size) -> the value, or None (ENOENT); OSError otherwise"},
+    {"bpf_update", bpf_update, METH_VARARGS,
+     "bpf_update(map_fd, key, value, flags) -> None; OSError when the kernel refuses"},
     {"session_keys", session_keys, METH_VARARGS,
      "session_keys(ss, tep, key_length, with_next) -> (session ID, mk[0], k_ab[0], k_ba[0], "
      "ss[i+1] or None, A's resumption id or None, B's resumption id or None)"},

@@ -9,13 +9,13 @@ randomness are passed in. Nothing the peer sends escapes as an exception: it bec
 
 from __future__ import annotations
 
-import enum
 from collections import deque
 from collections.abc import Hashable, Mapping, Sequence
 from typing import cast
 
 from tcpcrypt.aead import AeadSpec, aead_by_id
 from tcpcrypt.config import TcpcryptConfig
+from tcpcrypt.connection_state import ConnectionState as ConnectionState  # re-exported
 from tcpcrypt.connection_tables import ConfigTables, plain_offers, suite_table, tables
 from tcpcrypt.constants import NONCE_LENGTH, RESUMPTION_ID_LENGTH
 from tcpcrypt.eno_negotiation import EnoEndpoint, EnoResult, EnoState, Role, replay_decided_b
@@ -25,17 +25,10 @@ from tcpcrypt.events import ConnectionReset, DataReceived, Established, Event, F
 from tcpcrypt.frames import FrameOpener, FrameSealer
 from tcpcrypt.init_messages import encode_init1, encode_init2, try_parse_init1, try_parse_init2
 from tcpcrypt.key_schedule import SessionSecret, derive_session
+from tcpcrypt.native import b_init1_x25519
 from tcpcrypt.randomness import RandomSource
 from tcpcrypt.resumption import ResumableSession, ResumptionCache
-from tcpcrypt.suites import KeyAgreementSuite, RsaKeyHolder, suite_name_for_tep
-
-
-class ConnectionState(enum.Enum):
-    NEGOTIATING = "negotiating"  # TCP-ENO not decided yet
-    KEY_EXCHANGE = "key-exchange"  # waiting for Init1 / Init2
-    ESTABLISHED = "established"
-    FALLBACK = "fallback"  # plain TCP
-    RESET = "reset"
+from tcpcrypt.suites import KeyAgreementSuite, RsaKeyHolder, X25519Suite, suite_name_for_tep
 
 
 class TcpcryptConnection:
@@ -280,6 +273,14 @@ class TcpcryptConnection:
         suite = self._suite_obj
         result = self._eno.result
         assert suite is not None and result is not None
+        if b_init1_x25519 is not None and type(suite) is X25519Suite:  # the C path, or None
+            done = b_init1_x25519(self._inbuf, bytes(self._tables.aead_ids), self._random,
+                                  result.transcript)  # (then the same bytes go below)
+            if done is not None:
+                del self._inbuf[: done[0]]
+                self._outgoing.append(done[2])
+                self._establish(SessionSecret(done[3]), done[1], False)
+                return
         parsed = try_parse_init1(bytes(self._inbuf), suite.pk_a_length)
         if parsed is None:
             return

@@ -1,11 +1,14 @@
 """The C fast path of a connection's set-up (`_fastpath.c`, built by `make setup`): the key
-schedule's per-connection derivations and the bpf(2) map lookup and update, one call each.
+schedule's per-connection derivations, host B's X25519 key exchange from Init1 to ss[0], and
+the bpf(2) map lookup and update, one call each.
 
-`session_keys`, `extract`, `bpf_lookup` and `bpf_update` are None when the extension is not
-built or when TCPCRYPT_PURE_PYTHON is set (non-empty); callers then use the pure-Python
-reference in `tcpcrypt.key_schedule` and the ctypes calls of `tcpcrypt.kernel.bpf_syscall`,
-which give the same results (tests/protocol/test_native_key_schedule.py and
-tests/kernel/test_defer_accept.py compare them). A missing build is said once, as a
+`session_keys`, `extract`, `b_init1_x25519`, `bpf_lookup` and `bpf_update` are None when the
+extension is not built or when TCPCRYPT_PURE_PYTHON is set (non-empty); callers then use the
+pure-Python reference (`tcpcrypt.key_schedule`, `tcpcrypt.connection` with
+`tcpcrypt.init_messages` and `tcpcrypt.suites`, and the ctypes calls of
+`tcpcrypt.kernel.bpf_syscall`), which give the same results (compared by
+tests/protocol/test_native_key_schedule.py, tests/protocol/test_native_key_exchange.py and
+tests/kernel/test_native_and_pure_peers.py). A missing build is said once, as a
 RuntimeWarning, at import.
 """
 
@@ -19,6 +22,8 @@ SessionKeys = tuple[bytes, bytes, bytes, bytes, bytes | None, bytes | None, byte
 
 session_keys: Callable[[bytes, int, int, bool], SessionKeys] | None = None
 extract: Callable[[bytes, bytes], bytes] | None = None
+b_init1_x25519: Callable[[bytearray, bytes, Callable[[int], bytes], bytes],
+                         tuple[int, int, bytes, bytes] | None] | None = None
 bpf_lookup: Callable[[int, bytes, int], bytes | None] | None = None
 bpf_update: Callable[[int, bytes, bytes, int], None] | None = None
 unavailable_reason: str | None = None
@@ -36,5 +41,6 @@ else:
     else:
         session_keys = _fastpath.session_keys
         extract = _fastpath.extract
+        b_init1_x25519 = _fastpath.b_init1_x25519
         bpf_lookup = _fastpath.bpf_lookup
         bpf_update = _fastpath.bpf_update

@@ -11,6 +11,14 @@
  *   and when with_next: ss[i+1] = CPRF(ss, NEXTK, 32) and its resumption identifiers
  *   (CPRF(ss[i+1], RESUME, 18): A's the first 9 bytes, B's the last 9).
  * extract(salt, ikm) is HKDF-Extract (HMAC-SHA256 keyed by the salt).
+ * b_init1_x25519(buffer, our_aead_ids, random, transcript) is host B's X25519 key exchange
+ * from a whole, well-formed Init1 at the front of `buffer`: the AEAD chosen (the first of
+ * `our_aead_ids` that A offered), B's private key and N_B drawn by calling random(32) twice
+ * (in that order, as the Python path does), PK_B and ES from libcrypto's X25519, Init2, and
+ * ss[0] = Extract(N_A, transcript | Init1 | Init2 | ES). It returns
+ * (bytes used, AEAD id, Init2, ss[0]), or None for anything else (incomplete, malformed, no
+ * common AEAD, a public key OpenSSL refuses, an all-zero ES): the caller then runs the
+ * Python path on the same bytes, which says what is wrong. It never decides an error.
  * bpf_lookup(map_fd, key, value_size) and bpf_update(map_fd, key, value, flags) are the two
  * bpf(2) map calls a connection makes (its negotiation record, A's opt-in, B's resumption
  * entry) without ctypes' per-call buffers; tcpcrypt/kernel/bpf_syscall.py is the reference.
@@ -20,6 +28,8 @@
 #define OPENSSL_SUPPRESS_DEPRECATED /* SHA256_Init & co: no per-call algorithm fetch */
 #include <Python.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/sha.h>
 #include <errno.h>
 #include <linux/bpf.h>
@@ -150,6 +160,133 @@ static PyObject *extract(PyObject *self, PyObject *args) {
     return PyBytes_FromStringAndSize((const char *)out, HASH_LENGTH);
 }
 
+#define INIT1_MAGIC 0x15101A0EUL
+#define INIT2_MAGIC 0x097105E0UL
+#define MAX_INIT_MESSAGE 2048
+#define NONCE_LENGTH 32
+#define X25519_LENGTH 32
+#define INIT2_LENGTH (8 + 1 + NONCE_LENGTH + X25519_LENGTH)
+
+static unsigned long read_be32(const unsigned char *bytes) {
+    return ((unsigned long)bytes[0] << 24) | ((unsigned long)bytes[1] << 16) |
+           ((unsigned long)bytes[2] << 8) | (unsigned long)bytes[3];
+}
+
+static void write_be32(unsigned char *bytes, unsigned long value) {
+    bytes[0] = (unsigned char)(value >> 24);
+    bytes[1] = (unsigned char)(value >> 16);
+    bytes[2] = (unsigned char)(value >> 8);
+    bytes[3] = (unsigned char)value;
+}
+
+/* random(32) as exactly 32 bytes into `out`; -1 with a Python exception otherwise. */
+static int draw(PyObject *random, unsigned char out[32]) {
+    PyObject *drawn = PyObject_CallFunction(random, "i", 32);
+    if (drawn == NULL) return -1;
+    if (!PyBytes_Check(drawn) || PyBytes_GET_SIZE(drawn) != 32) {
+        Py_DECREF(drawn);
+        PyErr_SetString(PyExc_ValueError, "b_init1_x25519: random(32) must return 32 bytes");
+        return -1;
+    }
+    memcpy(out, PyBytes_AS_STRING(drawn), 32);
+    Py_DECREF(drawn);
+    return 0;
+}
+
+/* PK_B and ES from B's private key and PK_A; 0 on success, -1 when libcrypto refuses. */
+static int x25519_respond(const unsigned char private_key[32], const unsigned char *peer,
+                          unsigned char public_key[32], unsigned char shared[32]) {
+    int ok = -1;
+    size_t length = X25519_LENGTH;
+    EVP_PKEY *own = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, NULL, private_key, 32);
+    EVP_PKEY *theirs = EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, NULL, peer, 32);
+    EVP_PKEY_CTX *context = own ? EVP_PKEY_CTX_new(own, NULL) : NULL;
+    if (own && theirs && context && EVP_PKEY_get_raw_public_key(own, public_key, &length) == 1 &&
+        length == X25519_LENGTH && EVP_PKEY_derive_init(context) == 1 &&
+        EVP_PKEY_derive_set_peer(context, theirs) == 1) {
+        length = X25519_LENGTH;
+        if (EVP_PKEY_derive(context, shared, &length) == 1 && length == X25519_LENGTH) ok = 0;
+    }
+    EVP_PKEY_CTX_free(context);
+    EVP_PKEY_free(theirs);
+    EVP_PKEY_free(own);
+    if (ok != 0) ERR_clear_error();
+    return ok;
+}
+
+static PyObject *b_init1_x25519(PyObject *self, PyObject *args) {
+    Py_buffer buffer, ours, transcript;
+    PyObject *random, *result = NULL;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*y*Oy*:b_init1_x25519", &buffer, &ours, &random, &transcript))
+        return NULL;
+    const unsigned char *in = buffer.buf;
+    size_t available = (size_t)buffer.len, length = 0, count = 0, minimum = 0;
+    int chosen = -1;
+    if (available >= 9 && read_be32(in) == INIT1_MAGIC) {
+        length = read_be32(in + 4);
+        count = in[8];
+        minimum = 8 + 1 + count + NONCE_LENGTH + X25519_LENGTH;
+    }
+    if (count > 0 && length <= MAX_INIT_MESSAGE && length >= minimum && available >= length) {
+        const unsigned char *preferred = ours.buf;
+        for (Py_ssize_t i = 0; i < ours.len && chosen < 0; i++)
+            for (size_t j = 0; j < count; j++)
+                if (in[9 + j] == preferred[i]) {
+                    chosen = preferred[i];
+                    break;
+                }
+    }
+    if (chosen < 0) {
+        result = Py_None;
+        Py_INCREF(result);
+        goto done;
+    }
+    const unsigned char *nonce_a = in + 9 + count, *pk_a = nonce_a + NONCE_LENGTH;
+    unsigned char private_key[32], init2[INIT2_LENGTH], shared[32], secret[HASH_LENGTH];
+    if (draw(random, private_key) < 0) goto done;
+    write_be32(init2, INIT2_MAGIC);
+    write_be32(init2 + 4, INIT2_LENGTH);
+    init2[8] = (unsigned char)chosen;
+    if (draw(random, init2 + 9) < 0) goto cleanse;
+    unsigned char zero = 0;
+    if (x25519_respond(private_key, pk_a, init2 + 9 + NONCE_LENGTH, shared) == 0) {
+        for (size_t i = 0; i < sizeof shared; i++) zero |= shared[i];
+    }
+    if (zero == 0) {  /* refused, or an all-zero ES: the Python path says which */
+        result = Py_None;
+        Py_INCREF(result);
+        goto cleanse;
+    }
+    hmac_key key;
+    SHA256_CTX context;
+    unsigned char inner[HASH_LENGTH];
+    hmac_key_init(&key, nonce_a, NONCE_LENGTH);
+    context = key.inner;
+    SHA256_Update(&context, transcript.buf, (size_t)transcript.len);
+    SHA256_Update(&context, in, length);
+    SHA256_Update(&context, init2, INIT2_LENGTH);
+    SHA256_Update(&context, shared, sizeof shared);
+    SHA256_Final(inner, &context);
+    context = key.outer;
+    SHA256_Update(&context, inner, HASH_LENGTH);
+    SHA256_Final(secret, &context);
+    result = Py_BuildValue("(niy#y#)", (Py_ssize_t)length, chosen, init2,
+                           (Py_ssize_t)INIT2_LENGTH, secret, (Py_ssize_t)HASH_LENGTH);
+    OPENSSL_cleanse(&key, sizeof key);
+    OPENSSL_cleanse(&context, sizeof context);
+    OPENSSL_cleanse(inner, sizeof inner);
+    OPENSSL_cleanse(secret, sizeof secret);
+cleanse:
+    OPENSSL_cleanse(private_key, sizeof private_key);
+    OPENSSL_cleanse(shared, sizeof shared);
+done:
+    PyBuffer_Release(&buffer);
+    PyBuffer_Release(&ours);
+    PyBuffer_Release(&transcript);
+    return result;
+}
+
 static long bpf_map_call(int command, int map_fd, const void *key, void *value,
                          unsigned long long flags) {
     union bpf_attr attr;
@@ -207,6 +344,9 @@ static PyObject *bpf_update(PyObject *self, PyObject *args) {
 }
 
 static PyMethodDef methods[] = {
+    {"b_init1_x25519", b_init1_x25519, METH_VARARGS,
+     "b_init1_x25519(buffer, our_aead_ids, random, transcript) -> (used, AEAD id, Init2, "
+     "ss[0]) or None (the Python path then handles the same bytes)"},
     {"bpf_lookup", bpf_lookup, METH_VARARGS,
      "bpf_lookup(map_fd, key, value_size) -> the value, or None (ENOENT); OSError otherwise"},
     {"bpf_update", bpf_update, METH_VARARGS,

@@ -35,8 +35,8 @@ else:
         from tcpcrypt.native import _fastpath
     except ImportError as error:
         unavailable_reason = f"not built ({error})"
-        warnings.warn("tcpcrypt: the C key schedule (tcpcrypt.native._fastpath) is not built; "
-                      "using the pure-Python one (run `make setup` with gcc, python3-dev and "
+        warnings.warn("tcpcrypt: the C fast path (tcpcrypt.native._fastpath) is not built; "
+                      "using the pure-Python code (run `make setup` with gcc, python3-dev and "
                       "libssl-dev installed)", RuntimeWarning, stacklevel=2)
     else:
         session_keys = _fastpath.session_keys

@@ -46,8 +46,10 @@ apt:
 	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-# The venv is made from Debian's python so that Debian's mininet module is visible.
-$(INSTALLED): pyproject.toml
+# The venv is made from Debian's python so that Debian's mininet module is visible. The install
+# also compiles tcpcrypt/native/_fastpath.c (gcc, python3-dev, libssl-dev; optional: without it
+# the library uses its pure-Python key schedule and says so once).
+$(INSTALLED): pyproject.toml setup.py tcpcrypt/native/_fastpath.c
 	@test -x $(PY) || /usr/bin/python3 -m venv --system-site-packages $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
@@ -67,4 +69,5 @@ lint: setup
 	$(VENV)/bin/mypy
 
 clean:
+	rm -f tcpcrypt/native/*.so
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -9,13 +9,13 @@ randomness are passed in. Nothing the peer sends escapes as an exception: it bec
 
 from __future__ import annotations
 
-import enum
 from collections import deque
 from collections.abc import Hashable, Mapping, Sequence
 from typing import cast
 
 from tcpcrypt.aead import AeadSpec, aead_by_id
 from tcpcrypt.config import TcpcryptConfig
+from tcpcrypt.connection_state import ConnectionState as ConnectionState  # re-exported
 from tcpcrypt.connection_tables import ConfigTables, plain_offers, suite_table, tables
 from tcpcrypt.constants import NONCE_LENGTH, RESUMPTION_ID_LENGTH
 from tcpcrypt.eno_negotiation import EnoEndpoint, EnoResult, EnoState, Role, replay_decided_b
@@ -24,18 +24,11 @@ from tcpcrypt.errors import PeerError, UsageError
 from tcpcrypt.events import ConnectionReset, DataReceived, Established, Event, Fallback
 from tcpcrypt.frames import FrameOpener, FrameSealer
 from tcpcrypt.init_messages import encode_init1, encode_init2, try_parse_init1, try_parse_init2
-from tcpcrypt.key_schedule import SessionSecret
+from tcpcrypt.key_schedule import SessionSecret, derive_session
+from tcpcrypt.native import b_init1_x25519
 from tcpcrypt.randomness import RandomSource
 from tcpcrypt.resumption import ResumableSession, ResumptionCache
-from tcpcrypt.suites import KeyAgreementSuite, RsaKeyHolder, suite_name_for_tep
-
-
-class ConnectionState(enum.Enum):
-    NEGOTIATING = "negotiating"  # TCP-ENO not decided yet
-    KEY_EXCHANGE = "key-exchange"  # waiting for Init1 / Init2
-    ESTABLISHED = "established"
-    FALLBACK = "fallback"  # plain TCP
-    RESET = "reset"
+from tcpcrypt.suites import KeyAgreementSuite, RsaKeyHolder, X25519Suite, suite_name_for_tep
 
 
 class TcpcryptConnection:
@@ -280,6 +273,14 @@ class TcpcryptConnection:
         suite = self._suite_obj
         result = self._eno.result
         assert suite is not None and result is not None
+        if b_init1_x25519 is not None and type(suite) is X25519Suite:  # the C path, or None
+            done = b_init1_x25519(self._inbuf, bytes(self._tables.aead_ids), self._random,
+                                  result.transcript)  # (then the same bytes go below)
+            if done is not None:
+                del self._inbuf[: done[0]]
+                self._outgoing.append(done[2])
+                self._establish(SessionSecret(done[3]), done[1], False)
+                return
         parsed = try_parse_init1(bytes(self._inbuf), suite.pk_a_length)
         if parsed is None:
             return
@@ -319,24 +320,25 @@ class TcpcryptConnection:
         result = self._eno.result
         assert result is not None and self.suite is not None
         spec: AeadSpec = aead_by_id(aead_id)
-        chain = secret.key_chain(spec.key_length)
+        caching = self._cache is not None and self._cache.capacity > 0  # ss[i+1] wanted
+        chain = (derived := derive_session(secret, result.tep, spec.key_length, caching)).chain
         send_keys, receive_keys = (
             (chain.key_ab, chain.key_ba) if result.role is Role.A else (chain.key_ba, chain.key_ab)
         )
         self._sealer = FrameSealer(spec, send_keys, self.config.max_frame_plaintext)
         self._opener = FrameOpener(spec, receive_keys)  # any length the field allows
         self.aead = spec.name
-        self.session_id = secret.session_id(result.tep)
+        self.session_id = derived.session_id
         self.resumed = resumed
         self.secret = secret
         self.state = ConnectionState.ESTABLISHED
         self._events.append(
             Established(self.session_id, result.role.value, self.suite, spec.name, resumed)
         )
-        if self._cache is not None and self._cache.capacity:
+        if self._cache is not None and derived.next_secret and derived.next_ids:
             # Only ss[i+1] is kept (ss[i] is not), and the identifiers come from it.
-            session = ResumableSession(secret.next(), result.tep, aead_id)
-            self.resumable = session
+            self.resumable = session = ResumableSession.with_ids(
+                derived.next_secret, result.tep, aead_id, derived.next_ids)
             if result.role is Role.A and self._peer is not None:
                 self._cache.put(self._peer, session, self._now)
             elif result.role is Role.B:
@@ -452,8 +454,7 @@ class TcpcryptConnection:
 
     # --- endings --------------------------------------------------------------------------
     def _fall_back(self, reason: str) -> None:
-        self.state = ConnectionState.FALLBACK
-        self.reason = reason
+        self.state, self.reason = ConnectionState.FALLBACK, reason
         self._events.append(Fallback(reason))
         pending, self._pending_plaintext = self._pending_plaintext, []
         self._outgoing.extend(pending)
@@ -462,8 +463,7 @@ class TcpcryptConnection:
             self._inbuf.clear()
 
     def _reset(self, reason: str) -> None:
-        self.state = ConnectionState.RESET
-        self.reason = reason
+        self.state, self.reason = ConnectionState.RESET, reason
         self._outgoing.clear()
         self._pending_plaintext.clear()
         self._inbuf.clear()

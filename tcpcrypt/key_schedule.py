@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, NamedTuple
 
 from tcpcrypt.constants import (
     CONST_KEY_A,
@@ -35,6 +35,8 @@ from tcpcrypt.constants import (
     SECRET_LENGTH,
 )
 from tcpcrypt.errors import UsageError
+from tcpcrypt.native import extract as _native_extract
+from tcpcrypt.native import session_keys as _native_session_keys
 
 try:  # the C function behind hmac.digest, called without its Python wrapper
     from _hashlib import hmac_digest as _hmac_digest
@@ -50,6 +52,9 @@ _FIRST_BLOCK_INFO: Final = tuple(bytes((constant, 1)) for constant in range(256)
 def extract(salt: bytes, ikm: bytes) -> bytes:
     """HKDF-Extract with SHA-256: HMAC-SHA256 keyed by the salt."""
     return _hmac_digest(salt, ikm, "sha256")
+
+
+_extract = _native_extract or extract  # what ss[0] is derived with (same bytes)
 
 
 def cprf(key: bytes, constant: int, length: int) -> bytes:
@@ -91,7 +96,7 @@ class SessionSecret:
         """ss[0] = Extract(salt = N_A, ikm = transcript | Init1 | Init2 | ES)."""
         if len(nonce_a) != NONCE_LENGTH:
             raise UsageError(f"N_A must be {NONCE_LENGTH} bytes, got {len(nonce_a)}")
-        return cls(extract(nonce_a, b"".join((transcript, init1_raw, init2_raw, es))), 0)
+        return cls(_extract(nonce_a, b"".join((transcript, init1_raw, init2_raw, es))), 0)
 
     def next(self) -> SessionSecret:
         """ss[i+1], the secret a resumed session uses."""
@@ -124,12 +129,18 @@ class KeyChain:
     takes. Master keys are computed once and remembered (32 bytes per generation).
     """
 
-    def __init__(self, first_master_key: bytes, key_length: int) -> None:
+    def __init__(self, first_master_key: bytes, key_length: int,
+                 first_keys: tuple[bytes, bytes] | None = None) -> None:
+        """`first_keys`, when given, is (k_ab[0], k_ba[0]) already derived from
+        `first_master_key` (by `derive_session`), so generation 0 is not derived again."""
         if len(first_master_key) != SECRET_LENGTH:
             raise UsageError(f"a master key is {SECRET_LENGTH} bytes")
         if not 0 < key_length <= _MAX_EXPAND:
             raise UsageError(f"AEAD key length {key_length} out of range")
+        if first_keys is not None and any(len(key) != key_length for key in first_keys):
+            raise UsageError(f"first traffic keys must be {key_length} bytes")
         self._master_keys = [first_master_key]
+        self._first_keys = first_keys
         self.key_length = key_length
 
     def master_key(self, generation: int) -> bytes:
@@ -142,8 +153,43 @@ class KeyChain:
 
     def key_ab(self, generation: int) -> bytes:
         """k_ab[generation]: the key of traffic from A to B."""
+        if generation == 0 and self._first_keys is not None:
+            return self._first_keys[0]
         return cprf(self.master_key(generation), CONST_KEY_A, self.key_length)
 
     def key_ba(self, generation: int) -> bytes:
         """k_ba[generation]: the key of traffic from B to A."""
+        if generation == 0 and self._first_keys is not None:
+            return self._first_keys[1]
         return cprf(self.master_key(generation), CONST_KEY_B, self.key_length)
+
+
+class DerivedSession(NamedTuple):
+    """What a connection derives from ss[i] when its keys come to exist."""
+
+    session_id: bytes
+    chain: KeyChain
+    next_secret: SessionSecret | None  # ss[i+1], when asked for
+    next_ids: tuple[bytes, bytes] | None  # (A's, B's) resumption identifiers of ss[i+1]
+
+
+def derive_session(secret: SessionSecret, tep: int, key_length: int,
+                   with_next: bool) -> DerivedSession:
+    """Session ID, key chain (generation 0's traffic keys derived) and, `with_next`, ss[i+1]
+    with its resumption identifiers: in one C call when tcpcrypt.native is built
+    (key lengths up to 32 bytes: every AEAD of the project), else through the reference
+    functions above. Both give the same bytes (tests/protocol/test_native_key_schedule.py)."""
+    if _native_session_keys is not None and 0 <= tep <= 0x7F and 0 < key_length <= 32:
+        session_id, master, key_ab, key_ba, after, a_id, b_id = _native_session_keys(
+            secret.value, tep, key_length, with_next)
+        chain = KeyChain(master, key_length, (key_ab, key_ba))
+        if after is None or a_id is None or b_id is None:
+            return DerivedSession(session_id, chain, None, None)
+        return DerivedSession(session_id, chain, SessionSecret(after, secret.index + 1),
+                              (a_id, b_id))
+    chain = secret.key_chain(key_length)
+    session_id = secret.session_id(tep)
+    if not with_next:
+        return DerivedSession(session_id, chain, None, None)
+    following = secret.next()
+    return DerivedSession(session_id, chain, following, following.resumption_ids())

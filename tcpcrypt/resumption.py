@@ -41,6 +41,17 @@ class ResumableSession:
     def __post_init__(self) -> None:
         object.__setattr__(self, "_ids", self.secret.resumption_ids())
 
+    @classmethod
+    def with_ids(cls, secret: SessionSecret, tep: int, aead_id: int,
+                 ids: tuple[bytes, bytes]) -> ResumableSession:
+        """The session whose identifiers `ids` were already derived from `secret` (by
+        `key_schedule.derive_session`, the same derivation), so they are not derived again."""
+        session = object.__new__(cls)
+        for name, value in (("secret", secret), ("tep", tep), ("aead_id", aead_id),
+                            ("_ids", ids)):
+            object.__setattr__(session, name, value)
+        return session
+
     @property
     def aead_name(self) -> str:
         """The project name of the session's AEAD."""

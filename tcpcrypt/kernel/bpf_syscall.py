@@ -1,6 +1,7 @@
 """The few bpf(2) commands userspace needs, through ctypes: open a pinned map, look up, update
 and delete an element. No libbpf binding: map keys and values are plain bytes here, laid out by
-`tcpcrypt.kernel.records`."""
+`tcpcrypt.kernel.records`. Lookups and updates (what each connection makes) go through the C
+fast path (`tcpcrypt.native`) when it is built, with the same results and errors."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ import platform
 import struct
 import sys
 from typing import Final
+
+from tcpcrypt.native import bpf_lookup as _native_lookup
+from tcpcrypt.native import bpf_update as _native_update
 
 # bpf(2) command numbers (include/uapi/linux/bpf.h).
 BPF_MAP_LOOKUP_ELEM: Final = 1
@@ -37,6 +41,12 @@ _libc.syscall.argtypes = [ctypes.c_long, ctypes.c_int, ctypes.c_void_p, ctypes.c
 
 _NUMBER = _SYSCALL_NUMBERS.get(platform.machine())
 _ELEMENT = struct.Struct("=I4xQQQ")  # map_fd, key pointer, value pointer, flags
+
+
+def _refused(error: OSError, what: str) -> BpfError:
+    """The C fast path's OSError as the BpfError the ctypes path raises."""
+    code = error.errno or errno.EIO
+    return BpfError(code, f"{what}: {os.strerror(code)}")
 
 
 def _bpf(command: int, attr: ctypes.Array[ctypes.c_char], what: str) -> int:
@@ -75,6 +85,11 @@ def _key_value(map_fd: int, key: bytes, value: ctypes.Array[ctypes.c_char] | Non
 
 def lookup(map_fd: int, key: bytes, value_size: int) -> bytes | None:
     """The value under `key`, or None when there is none (ENOENT)."""
+    if _native_lookup is not None:
+        try:
+            return _native_lookup(map_fd, key, value_size)
+        except OSError as error:
+            raise _refused(error, "map lookup") from None
     value = ctypes.create_string_buffer(value_size)
     attr, _keep = _key_value(map_fd, key, value, 0)
     try:
@@ -98,12 +113,19 @@ class Lookup:
         _ELEMENT.pack_into(self._attr, 0, map_fd, ctypes.addressof(self._key),
                            ctypes.addressof(self._value), 0)
         self._key_size = key_size
+        self._value_size = value_size
+        self._map_fd = map_fd
         self._syscall = _libc.syscall
 
     def __call__(self, key: bytes) -> bytes | None:
         """The value under `key` (exactly the key size), or None when there is none."""
         if len(key) != self._key_size or _NUMBER is None:
             raise BpfError(errno.EINVAL, f"map lookup: a {self._key_size}-byte key is needed")
+        if _native_lookup is not None:
+            try:
+                return _native_lookup(self._map_fd, key, self._value_size)
+            except OSError as error:
+                raise _refused(error, "map lookup") from None
         self._key.raw = key
         if self._syscall(_NUMBER, BPF_MAP_LOOKUP_ELEM, self._attr, _ATTR_SIZE) < 0:
             code = ctypes.get_errno()
@@ -115,6 +137,11 @@ class Lookup:
 
 def update(map_fd: int, key: bytes, value: bytes, flags: int = BPF_ANY) -> None:
     """Write `value` under `key` (BPF_ANY: create or replace; BPF_NOEXIST: create only)."""
+    if _native_update is not None:
+        try:
+            return _native_update(map_fd, key, value, flags)
+        except OSError as error:
+            raise _refused(error, "map update") from None
     buffer = ctypes.create_string_buffer(value, len(value))
     attr, _keep = _key_value(map_fd, key, buffer, flags)
     _bpf(BPF_MAP_UPDATE_ELEM, attr, "map update")

@@ -26,6 +26,9 @@ from tcpcrypt.resumption import ResumptionCache
 from tcpcrypt.suites import RsaKeyHolder
 
 EMPTY_ENO = bytes((69, 2))
+DEFER_ACCEPT_S = 1
+"""TCP_DEFER_ACCEPT's value for a `defer_accept` listener: the kernel's shortest wait (one
+SYN-ACK retransmission) for a client that sends nothing first."""
 
 
 class TcpcryptConnectionError(ConnectionError):
@@ -57,12 +60,18 @@ class TcpcryptContext:
     """Settings and state shared by connections, like `ssl.SSLContext`.
 
     `suites` and `aeads` in preference order; `cache` is the resumption cache (None: a new one
-    of 1024 sessions; pass `ResumptionCache(0)` to disable resumption).
+    of 1024 sessions; pass `ResumptionCache(0)` to disable resumption). `defer_accept`: a
+    listener's `accept()` returns a connection only once its first data arrived (Linux's
+    TCP_DEFER_ACCEPT, `DEFER_ACCEPT_S`): for servers whose clients speak first. A full key
+    exchange always starts with A's Init1, but a resumed or plain connection whose client
+    waits for the server is accepted only after the wait (about DEFER_ACCEPT_S to twice
+    that, when the kernel's SYN-ACK retransmission is answered); see docs/library.md.
     """
 
     def __init__(self, suites: Sequence[str] = ("x25519",),
                  aeads: Sequence[str] = ("aes-128-gcm",),
-                 cache: ResumptionCache | None = None) -> None:
+                 cache: ResumptionCache | None = None, defer_accept: bool = False) -> None:
+        self.defer_accept = defer_accept
         self.config = TcpcryptConfig(suites=tuple(suites), aeads=tuple(aeads))
         self.cache = cache if cache is not None else ResumptionCache()
         self.rsa_keys = RsaKeyHolder()
@@ -106,6 +115,8 @@ class TcpcryptContext:
                 raise UsageError("ENO is answered from listen(): wrap the socket before "
                                  "calling listen(), then call listen() on the wrapped socket")
         self.kernel.listen(sock, self.teps)
+        if self.defer_accept:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, DEFER_ACCEPT_S)
 
     def after_connect(self, sock: socket.socket, connection: TcpcryptConnection) -> None:
         """Host A, once connected: feed the kernel's view of the SYN-ACK to the core."""

@@ -76,12 +76,13 @@ def server_context(mode: str, cert: Path, key: Path) -> ssl.SSLContext:
     return context
 
 
-def library_context(suite: str, resumed: bool) -> Any:
-    """The tcpcrypt library's context for a row: the suite, a session cache only if resumed."""
+def library_context(suite: str, resumed: bool, defer_accept: bool = False) -> Any:
+    """The tcpcrypt library's context for a row: the suite, a session cache only if resumed;
+    `defer_accept` for a server whose clients speak first (`rr_server`)."""
     import tcpcrypt
     from tcpcrypt.resumption import ResumptionCache
 
-    return tcpcrypt.TcpcryptContext(suites=[suite],
+    return tcpcrypt.TcpcryptContext(suites=[suite], defer_accept=defer_accept,
                                     cache=ResumptionCache(1024 if resumed else 0))
 
 

@@ -5,6 +5,11 @@ then the main thread's, read with nanosecond resolution from /proc/<pid>/schedst
 Run inside an emulated host: python -m testbed.apps.rr_server --port P [--tls MODE ...]
 or [--tcpcrypt SUITE [--resumption] [--auth METHOD ...]] for the in-process tcpcrypt library,
 with `--auth` an authentication method run over each session before its request is read.
+
+Every protocol's listener defers accept() until the connection's first data arrived (Linux's
+TCP_DEFER_ACCEPT; the library's `defer_accept`): the load generator's clients always speak
+first (the request, a TLS ClientHello, tcpcrypt's Init1), so each connection wakes the server
+once less, the same for every row. `--no-defer-accept` turns it off for all of them.
 """
 
 from __future__ import annotations
@@ -32,16 +37,20 @@ def answer_one(stream: Any, answer: bytes) -> None:
     stream.sendall(answer)
 
 
+DEFER_ACCEPT_S = 1  # the kernel's shortest wait for a client that sends nothing
+
+
 def serve_library(port: int, suite: str, resumed: bool, response_bytes: int,
                   reuse_port: bool = False,
-                  authenticate: Callable[[Any], object] | None = None) -> None:
+                  authenticate: Callable[[Any], object] | None = None,
+                  defer_accept: bool = True) -> None:
     """The same exchange through the in-process tcpcrypt library (TCP-ENO in the kernel);
     `authenticate` (a `session_auth.ServerAuth`) runs on each connection before the request.
     A connection whose authentication fails is closed unanswered (the client reports it)."""
     from tcpcrypt.auth import AuthError
     from tcpcrypt.library import TcpcryptConnectionError
 
-    context = library_context(suite, resumed)
+    context = library_context(suite, resumed, defer_accept)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     if reuse_port:
@@ -67,9 +76,11 @@ def serve_library(port: int, suite: str, resumed: bool, response_bytes: int,
 
 
 def serve(port: int, tls: str | None, cert: Path | None, key: Path | None,
-          response_bytes: int, reuse_port: bool = False) -> None:
+          response_bytes: int, reuse_port: bool = False, defer_accept: bool = True) -> None:
     context = server_context(tls, cert, key) if tls and cert and key else None
     listener = socket.create_server(("0.0.0.0", port), backlog=128, reuse_port=reuse_port)
+    if defer_accept:
+        listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, DEFER_ACCEPT_S)
     answer = b"x" * response_bytes
     print("listening", flush=True)
     while True:
@@ -92,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--response-bytes", type=int, default=100)
     parser.add_argument("--reuse-port", action="store_true",
                         help="share the port with other servers (one per core)")
+    parser.add_argument("--no-defer-accept", action="store_true",
+                        help="accept connections before their first data (every protocol)")
     parser.add_argument("--tcpcrypt", metavar="SUITE", help="serve through the tcpcrypt library")
     parser.add_argument("--resumption", action="store_true",
                         help="with --tcpcrypt: keep sessions so that clients can resume")
@@ -112,9 +125,10 @@ def main(argv: list[str] | None = None) -> int:
         authenticate = (ServerAuth(args.auth, args.public_key_out, args.batch_window_ms)
                         if args.auth else None)
         serve_library(args.port, args.tcpcrypt, args.resumption, args.response_bytes,
-                      args.reuse_port, authenticate)
+                      args.reuse_port, authenticate, not args.no_defer_accept)
         return 0
-    serve(args.port, args.tls, args.cert, args.key, args.response_bytes, args.reuse_port)
+    serve(args.port, args.tls, args.cert, args.key, args.response_bytes, args.reuse_port,
+          not args.no_defer_accept)
     return 0
 
 

@@ -6,9 +6,12 @@ per connection, then exits. Commands:
     plain-server PORT COUNT            plain TCP server, same exchange
     plain-client HOST PORT COUNT       plain TCP client
     raw-bad-client HOST PORT           kernel opt-in as A, then garbage instead of Init1
+    raw-silent-client HOST PORT        kernel opt-in as A, then close without sending anything
     simultaneous LOCAL_PORT HOST PORT  opt in as A, bind, connect to a peer doing the same
     raw-listen PORT COUNT TEP A_ID B_ID kernel opt-in listener with one resumption entry
     raw-offer HOST PORT SYN_HEX [fastopen]  kernel opt-in as A with exactly this SYN option
+    (PEER_DEFER_ACCEPT=1: library servers defer accept() until the first data;
+     PEER_GREET=1: servers send "hello\n" first, clients read it before their line)
     flood HOST PORT SECONDS CLIENT_IP LIMIT  spoofed SYNs (ENO with b=1, resumption-shaped and odd
                                        options) from other addresses, and spoofed ACK/RST
                                        segments with ENO from CLIENT_IP's ports
@@ -29,6 +32,8 @@ from tcpcrypt.kernel import KernelEno
 from tcpcrypt.library import TcpcryptConnectionError
 
 TIMEOUT = float(os.environ.get("PEER_TIMEOUT", "10"))
+DEFER_ACCEPT = bool(os.environ.get("PEER_DEFER_ACCEPT"))
+GREET = bool(os.environ.get("PEER_GREET"))
 
 
 def record(sock: Any) -> dict[str, Any] | None:
@@ -56,7 +61,7 @@ def read_line(stream: Any) -> bytes:
 
 
 def lib_server(port: int, count: int, suites: list[str]) -> None:
-    context = tcpcrypt.TcpcryptContext(suites=suites)
+    context = tcpcrypt.TcpcryptContext(suites=suites, defer_accept=DEFER_ACCEPT)
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("0.0.0.0", port))
@@ -72,6 +77,8 @@ def lib_server(port: int, count: int, suites: list[str]) -> None:
         conn.settimeout(TIMEOUT)
         kernel = record(conn)
         try:
+            if GREET:
+                conn.sendall(b"hello\n")
             line = read_line(conn)
             conn.sendall(b"echo:" + line)
             emit(sessid=(conn.getsessid() or b"").hex() or None, resumed=conn.resumed,
@@ -90,11 +97,12 @@ def lib_client(host: str, port: int, count: int, suites: list[str]) -> None:
         try:
             conn = tcpcrypt.create_connection((host, port), timeout=TIMEOUT, context=context)
             kernel = record(conn)
+            greeting = read_line(conn).decode() if GREET else None
             conn.sendall(b"secret-line-%d\n" % index)
             answer = read_line(conn)
             emit(sessid=(conn.getsessid() or b"").hex() or None, resumed=conn.resumed,
                  encrypted=conn.encrypted, reason=conn.fallback_reason,
-                 answer=answer.decode(), kernel=kernel)
+                 answer=answer.decode(), kernel=kernel, greeting=greeting)
             conn.close()
         except TcpcryptConnectionError as error:
             emit(error=error.reason)
@@ -117,8 +125,10 @@ def plain_server(port: int, count: int) -> None:
 def plain_client(host: str, port: int, count: int) -> None:
     for index in range(count):
         conn = socket.create_connection((host, port), timeout=TIMEOUT)
+        greeting = read_line(conn).decode() if GREET else None
         conn.sendall(b"secret-line-%d\n" % index)
-        emit(answer=read_line(conn).decode(errors="replace"), kernel=record(conn))
+        emit(answer=read_line(conn).decode(errors="replace"), kernel=record(conn),
+             greeting=greeting)
         conn.close()
 
 
@@ -135,6 +145,22 @@ def raw_bad_client(host: str, port: int) -> None:
         emit(kernel=kernel_record, answer=answer.hex())
     except ConnectionResetError:
         emit(kernel=kernel_record, reset=True)
+
+
+def raw_silent_client(host: str, port: int) -> None:
+    sock = socket.socket()
+    sock.settimeout(TIMEOUT)
+    with KernelEno() as kernel:
+        kernel.offer(sock, bytes([69, 3, TEP_TCPCRYPT_ECDHE_CURVE25519]))
+    sock.connect((host, port))
+    kernel_record = record(sock)
+    sock.shutdown(socket.SHUT_WR)  # nothing sent: a FIN instead of Init1
+    try:
+        answer = sock.recv(100)
+        emit(kernel=kernel_record, answer=answer.hex())
+    except ConnectionResetError:
+        emit(kernel=kernel_record, reset=True)
+    sock.close()
 
 
 def simultaneous(local_port: int, host: str, port: int) -> None:
@@ -282,6 +308,8 @@ def main(argv: list[str]) -> None:
         plain_client(args[0], int(args[1]), int(args[2]))
     elif command == "raw-bad-client":
         raw_bad_client(args[0], int(args[1]))
+    elif command == "raw-silent-client":
+        raw_silent_client(args[0], int(args[1]))
     elif command == "aio-server":
         aio_server(int(args[0]), int(args[1]))
     elif command == "aio-client":

@@ -1,0 +1,367 @@
+/* The tcpcrypt key schedule's per-connection derivations (RFC 8548) in one call each.
+ *
+ * Every CPRF the protocol uses outputs at most 32 bytes, so each is one HMAC-SHA256 of the
+ * one-byte constant followed by 0x01 (HKDF-Expand's first block). HMAC is built here on
+ * libcrypto's SHA-256 block functions: the pads of a key are hashed once and the two
+ * states reused for every CPRF under that key (ss[i] keys three of them, mk[0] two).
+ *
+ * session_keys(ss, tep, key_length, with_next) derives, from ss[i]:
+ *   session ID = tep | CPRF(ss, SESSID, 32), mk[0] = CPRF(ss, REKEY, 32),
+ *   k_ab[0] = CPRF(mk[0], KEY_A, L), k_ba[0] = CPRF(mk[0], KEY_B, L),
+ *   and when with_next: ss[i+1] = CPRF(ss, NEXTK, 32) and its resumption identifiers
+ *   (CPRF(ss[i+1], RESUME, 18): A's the first 9 bytes, B's the last 9).
+ * extract(salt, ikm) is HKDF-Extract (HMAC-SHA256 keyed by the salt).
+ * b_init1_x25519(buffer, our_aead_ids, random, transcript) is host B's X25519 key exchange
+ * from a whole, well-formed Init1 at the front of `buffer`: the AEAD chosen (the first of
+ * `our_aead_ids` that A offered), B's private key and N_B drawn by calling random(32) twice
+ * (in that order, as the Python path does), PK_B and ES from libcrypto's X25519, Init2, and
+ * ss[0] = Extract(N_A, transcript | Init1 | Init2 | ES). It returns
+ * (bytes used, AEAD id, Init2, ss[0]), or None for anything else (incomplete, malformed, no
+ * common AEAD, a public key OpenSSL refuses, an all-zero ES): the caller then runs the
+ * Python path on the same bytes, which says what is wrong. It never decides an error.
+ * bpf_lookup(map_fd, key, value_size) and bpf_update(map_fd, key, value, flags) are the two
+ * bpf(2) map calls a connection makes (its negotiation record, A's opt-in, B's resumption
+ * entry) without ctypes' per-call buffers; tcpcrypt/kernel/bpf_syscall.py is the reference.
+ * The pure-Python module tcpcrypt/key_schedule.py is the reference; the tests compare both.
+ */
+#define PY_SSIZE_T_CLEAN
+#define OPENSSL_SUPPRESS_DEPRECATED /* SHA256_Init & co: no per-call algorithm fetch */
+#include <Python.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+#include <errno.h>
+#include <linux/bpf.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define HASH_LENGTH 32
+#define BLOCK_LENGTH 64
+#define CONST_NEXTK 0x01
+#define CONST_SESSID 0x02
+#define CONST_REKEY 0x03
+#define CONST_KEY_A 0x04
+#define CONST_KEY_B 0x05
+#define CONST_RESUME 0x06
+#define RESUME_MATERIAL_LENGTH 18
+#define RESUMPTION_ID_LENGTH 9
+
+typedef struct {
+    SHA256_CTX inner; /* state after the key XOR ipad block */
+    SHA256_CTX outer; /* state after the key XOR opad block */
+} hmac_key;
+
+static void hmac_key_init(hmac_key *key, const unsigned char *secret, size_t length) {
+    unsigned char block[BLOCK_LENGTH];
+    unsigned char hashed[HASH_LENGTH];
+    memset(block, 0, sizeof block);
+    if (length > BLOCK_LENGTH) {
+        SHA256(secret, length, hashed);
+        memcpy(block, hashed, HASH_LENGTH);
+    } else if (length > 0) {
+        memcpy(block, secret, length);
+    }
+    for (size_t i = 0; i < BLOCK_LENGTH; i++) block[i] ^= 0x36;
+    SHA256_Init(&key->inner);
+    SHA256_Update(&key->inner, block, BLOCK_LENGTH);
+    for (size_t i = 0; i < BLOCK_LENGTH; i++) block[i] ^= 0x36 ^ 0x5c;
+    SHA256_Init(&key->outer);
+    SHA256_Update(&key->outer, block, BLOCK_LENGTH);
+    OPENSSL_cleanse(block, sizeof block);
+    OPENSSL_cleanse(hashed, sizeof hashed);
+}
+
+static void hmac_message(const hmac_key *key, const unsigned char *message, size_t length,
+                         unsigned char out[HASH_LENGTH]) {
+    SHA256_CTX context = key->inner;
+    unsigned char inner[HASH_LENGTH];
+    SHA256_Update(&context, message, length);
+    SHA256_Final(inner, &context);
+    context = key->outer;
+    SHA256_Update(&context, inner, HASH_LENGTH);
+    SHA256_Final(out, &context);
+    OPENSSL_cleanse(inner, sizeof inner);
+    OPENSSL_cleanse(&context, sizeof context);
+}
+
+/* CPRF(key, constant, <= 32): T(1) of HKDF-Expand with the one-byte info `constant`. */
+static void cprf_block(const hmac_key *key, unsigned char constant,
+                       unsigned char out[HASH_LENGTH]) {
+    unsigned char info[2] = {constant, 0x01};
+    hmac_message(key, info, sizeof info, out);
+}
+
+static PyObject *session_keys(PyObject *self, PyObject *args) {
+    Py_buffer secret;
+    int tep, key_length, with_next;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*iip:session_keys", &secret, &tep, &key_length, &with_next))
+        return NULL;
+    if (secret.len != HASH_LENGTH || tep < 0 || tep > 0x7f || key_length <= 0 ||
+        key_length > HASH_LENGTH) {
+        PyBuffer_Release(&secret);
+        PyErr_SetString(PyExc_ValueError,
+                        "session_keys: a 32-byte secret, a 7-bit TEP and a key of 1..32 bytes");
+        return NULL;
+    }
+    hmac_key ss, mk;
+    unsigned char session_id[1 + HASH_LENGTH], master[HASH_LENGTH];
+    unsigned char key_ab[HASH_LENGTH], key_ba[HASH_LENGTH];
+    unsigned char next[HASH_LENGTH], resume[HASH_LENGTH];
+    hmac_key_init(&ss, secret.buf, (size_t)secret.len);
+    PyBuffer_Release(&secret);
+    session_id[0] = (unsigned char)tep;
+    cprf_block(&ss, CONST_SESSID, session_id + 1);
+    cprf_block(&ss, CONST_REKEY, master);
+    hmac_key_init(&mk, master, HASH_LENGTH);
+    cprf_block(&mk, CONST_KEY_A, key_ab);
+    cprf_block(&mk, CONST_KEY_B, key_ba);
+    PyObject *result;
+    if (with_next) {
+        hmac_key nk;
+        cprf_block(&ss, CONST_NEXTK, next);
+        hmac_key_init(&nk, next, HASH_LENGTH);
+        cprf_block(&nk, CONST_RESUME, resume);
+        OPENSSL_cleanse(&nk, sizeof nk);
+        result = Py_BuildValue(
+            "(y#y#y#y#y#y#y#)", session_id, (Py_ssize_t)sizeof session_id, master,
+            (Py_ssize_t)HASH_LENGTH, key_ab, (Py_ssize_t)key_length, key_ba,
+            (Py_ssize_t)key_length, next, (Py_ssize_t)HASH_LENGTH, resume,
+            (Py_ssize_t)RESUMPTION_ID_LENGTH,
+            resume + RESUME_MATERIAL_LENGTH - RESUMPTION_ID_LENGTH,
+            (Py_ssize_t)RESUMPTION_ID_LENGTH);
+    } else {
+        result = Py_BuildValue("(y#y#y#y#OOO)", session_id, (Py_ssize_t)sizeof session_id,
+                               master, (Py_ssize_t)HASH_LENGTH, key_ab, (Py_ssize_t)key_length,
+                               key_ba, (Py_ssize_t)key_length, Py_None, Py_None, Py_None);
+    }
+    OPENSSL_cleanse(&ss, sizeof ss);
+    OPENSSL_cleanse(&mk, sizeof mk);
+    OPENSSL_cleanse(master, sizeof master);
+    OPENSSL_cleanse(key_ab, sizeof key_ab);
+    OPENSSL_cleanse(key_ba, sizeof key_ba);
+    OPENSSL_cleanse(next, sizeof next);
+    return result;
+}
+
+static PyObject *extract(PyObject *self, PyObject *args) {
+    Py_buffer salt, ikm;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*y*:extract", &salt, &ikm)) return NULL;
+    hmac_key key;
+    unsigned char out[HASH_LENGTH];
+    hmac_key_init(&key, salt.buf, (size_t)salt.len);
+    hmac_message(&key, ikm.buf, (size_t)ikm.len, out);
+    PyBuffer_Release(&salt);
+    PyBuffer_Release(&ikm);
+    OPENSSL_cleanse(&key, sizeof key);
+    return PyBytes_FromStringAndSize((const char *)out, HASH_LENGTH);
+}
+
+#define INIT1_MAGIC 0x15101A0EUL
+#define INIT2_MAGIC 0x097105E0UL
+#define MAX_INIT_MESSAGE 2048
+#define NONCE_LENGTH 32
+#define X25519_LENGTH 32
+#define INIT2_LENGTH (8 + 1 + NONCE_LENGTH + X25519_LENGTH)
+
+static unsigned long read_be32(const unsigned char *bytes) {
+    return ((unsigned long)bytes[0] << 24) | ((unsigned long)bytes[1] << 16) |
+           ((unsigned long)bytes[2] << 8) | (unsigned long)bytes[3];
+}
+
+static void write_be32(unsigned char *bytes, unsigned long value) {
+    bytes[0] = (unsigned char)(value >> 24);
+    bytes[1] = (unsigned char)(value >> 16);
+    bytes[2] = (unsigned char)(value >> 8);
+    bytes[3] = (unsigned char)value;
+}
+
+/* random(32) as exactly 32 bytes into `out`; -1 with a Python exception otherwise. */
+static int draw(PyObject *random, unsigned char out[32]) {
+    PyObject *drawn = PyObject_CallFunction(random, "i", 32);
+    if (drawn == NULL) return -1;
+    if (!PyBytes_Check(drawn) || PyBytes_GET_SIZE(drawn) != 32) {
+        Py_DECREF(drawn);
+        PyErr_SetString(PyExc_ValueError, "b_init1_x25519: random(32) must return 32 bytes");
+        return -1;
+    }
+    memcpy(out, PyBytes_AS_STRING(drawn), 32);
+    Py_DECREF(drawn);
+    return 0;
+}
+
+/* PK_B and ES from B's private key and PK_A; 0 on success, -1 when libcrypto refuses. */
+static int x25519_respond(const unsigned char private_key[32], const unsigned char *peer,
+                          unsigned char public_key[32], unsigned char shared[32]) {
+    int ok = -1;
+    size_t length = X25519_LENGTH;
+    EVP_PKEY *own = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, NULL, private_key, 32);
+    EVP_PKEY *theirs = EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, NULL, peer, 32);
+    EVP_PKEY_CTX *context = own ? EVP_PKEY_CTX_new(own, NULL) : NULL;
+    if (own && theirs && context && EVP_PKEY_get_raw_public_key(own, public_key, &length) == 1 &&
+        length == X25519_LENGTH && EVP_PKEY_derive_init(context) == 1 &&
+        EVP_PKEY_derive_set_peer(context, theirs) == 1) {
+        length = X25519_LENGTH;
+        if (EVP_PKEY_derive(context, shared, &length) == 1 && length == X25519_LENGTH) ok = 0;
+    }
+    EVP_PKEY_CTX_free(context);
+    EVP_PKEY_free(theirs);
+    EVP_PKEY_free(own);
+    if (ok != 0) ERR_clear_error();
+    return ok;
+}
+
+static PyObject *b_init1_x25519(PyObject *self, PyObject *args) {
+    Py_buffer buffer, ours, transcript;
+    PyObject *random, *result = NULL;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*y*Oy*:b_init1_x25519", &buffer, &ours, &random, &transcript))
+        return NULL;
+    const unsigned char *in = buffer.buf;
+    size_t available = (size_t)buffer.len, length = 0, count = 0, minimum = 0;
+    int chosen = -1;
+    if (available >= 9 && read_be32(in) == INIT1_MAGIC) {
+        length = read_be32(in + 4);
+        count = in[8];
+        minimum = 8 + 1 + count + NONCE_LENGTH + X25519_LENGTH;
+    }
+    if (count > 0 && length <= MAX_INIT_MESSAGE && length >= minimum && available >= length) {
+        const unsigned char *preferred = ours.buf;
+        for (Py_ssize_t i = 0; i < ours.len && chosen < 0; i++)
+            for (size_t j = 0; j < count; j++)
+                if (in[9 + j] == preferred[i]) {
+                    chosen = preferred[i];
+                    break;
+                }
+    }
+    if (chosen < 0) {
+        result = Py_None;
+        Py_INCREF(result);
+        goto done;
+    }
+    const unsigned char *nonce_a = in + 9 + count, *pk_a = nonce_a + NONCE_LENGTH;
+    unsigned char private_key[32], init2[INIT2_LENGTH], shared[32], secret[HASH_LENGTH];
+    if (draw(random, private_key) < 0) goto done;
+    write_be32(init2, INIT2_MAGIC);
+    write_be32(init2 + 4, INIT2_LENGTH);
+    init2[8] = (unsigned char)chosen;
+    if (draw(random, init2 + 9) < 0) goto cleanse;
+    unsigned char zero = 0;
+    if (x25519_respond(private_key, pk_a, init2 + 9 + NONCE_LENGTH, shared) == 0) {
+        for (size_t i = 0; i < sizeof shared; i++) zero |= shared[i];
+    }
+    if (zero == 0) {  /* refused, or an all-zero ES: the Python path says which */
+        result = Py_None;
+        Py_INCREF(result);
+        goto cleanse;
+    }
+    hmac_key key;
+    SHA256_CTX context;
+    unsigned char inner[HASH_LENGTH];
+    hmac_key_init(&key, nonce_a, NONCE_LENGTH);
+    context = key.inner;
+    SHA256_Update(&context, transcript.buf, (size_t)transcript.len);
+    SHA256_Update(&context, in, length);
+    SHA256_Update(&context, init2, INIT2_LENGTH);
+    SHA256_Update(&context, shared, sizeof shared);
+    SHA256_Final(inner, &context);
+    context = key.outer;
+    SHA256_Update(&context, inner, HASH_LENGTH);
+    SHA256_Final(secret, &context);
+    result = Py_BuildValue("(niy#y#)", (Py_ssize_t)length, chosen, init2,
+                           (Py_ssize_t)INIT2_LENGTH, secret, (Py_ssize_t)HASH_LENGTH);
+    OPENSSL_cleanse(&key, sizeof key);
+    OPENSSL_cleanse(&context, sizeof context);
+    OPENSSL_cleanse(inner, sizeof inner);
+    OPENSSL_cleanse(secret, sizeof secret);
+cleanse:
+    OPENSSL_cleanse(private_key, sizeof private_key);
+    OPENSSL_cleanse(shared, sizeof shared);
+done:
+    PyBuffer_Release(&buffer);
+    PyBuffer_Release(&ours);
+    PyBuffer_Release(&transcript);
+    return result;
+}
+
+static long bpf_map_call(int command, int map_fd, const void *key, void *value,
+                         unsigned long long flags) {
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof attr);
+    attr.map_fd = (unsigned int)map_fd;
+    attr.key = (unsigned long long)(uintptr_t)key;
+    attr.value = (unsigned long long)(uintptr_t)value;
+    attr.flags = flags;
+    return syscall(__NR_bpf, command, &attr, sizeof attr);
+}
+
+static PyObject *bpf_lookup(PyObject *self, PyObject *args) {
+    int map_fd;
+    Py_buffer key;
+    Py_ssize_t value_size;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "iy*n:bpf_lookup", &map_fd, &key, &value_size)) return NULL;
+    if (value_size <= 0 || value_size > 65536) {
+        PyBuffer_Release(&key);
+        PyErr_SetString(PyExc_ValueError, "bpf_lookup: value size out of range 1..65536");
+        return NULL;
+    }
+    PyObject *value = PyBytes_FromStringAndSize(NULL, value_size);
+    if (value == NULL) {
+        PyBuffer_Release(&key);
+        return NULL;
+    }
+    long result = bpf_map_call(BPF_MAP_LOOKUP_ELEM, map_fd, key.buf, PyBytes_AS_STRING(value), 0);
+    int code = errno;
+    PyBuffer_Release(&key);
+    if (result < 0) {
+        Py_DECREF(value);
+        if (code == ENOENT) Py_RETURN_NONE;
+        errno = code;
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    return value;
+}
+
+static PyObject *bpf_update(PyObject *self, PyObject *args) {
+    int map_fd;
+    Py_buffer key, value;
+    unsigned long long flags;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "iy*y*K:bpf_update", &map_fd, &key, &value, &flags)) return NULL;
+    long result = bpf_map_call(BPF_MAP_UPDATE_ELEM, map_fd, key.buf, value.buf, flags);
+    int code = errno;
+    PyBuffer_Release(&key);
+    PyBuffer_Release(&value);
+    if (result < 0) {
+        errno = code;
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef methods[] = {
+    {"b_init1_x25519", b_init1_x25519, METH_VARARGS,
+     "b_init1_x25519(buffer, our_aead_ids, random, transcript) -> (used, AEAD id, Init2, "
+     "ss[0]) or None (the Python path then handles the same bytes)"},
+    {"bpf_lookup", bpf_lookup, METH_VARARGS,
+     "bpf_lookup(map_fd, key, value_size) -> the value, or None (ENOENT); OSError otherwise"},
+    {"bpf_update", bpf_update, METH_VARARGS,
+     "bpf_update(map_fd, key, value, flags) -> None; OSError when the kernel refuses"},
+    {"session_keys", session_keys, METH_VARARGS,
+     "session_keys(ss, tep, key_length, with_next) -> (session ID, mk[0], k_ab[0], k_ba[0], "
+     "ss[i+1] or None, A's resumption id or None, B's resumption id or None)"},
+    {"extract", extract, METH_VARARGS, "extract(salt, ikm) -> HKDF-Extract with SHA-256"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "tcpcrypt.native._fastpath",
+    "The tcpcrypt key schedule's per-connection derivations in C (see tcpcrypt/native).", -1,
+    methods, NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__fastpath(void) { return PyModule_Create(&module); }

@@ -149,6 +149,9 @@ def _row(method: str, rate: float, point: dict[str, Any], paired_with: str = "")
         "server_cpus_busy": point["process_cpu_s"] / point["wall_s"],
         "client_cpus_busy": point.get("client_cpu_s", 0.0) / point["elapsed_s"],
         "client_cpu_us_per_connection": point.get("client_cpu_s", 0.0) * 1e6 / everyone,
+        # public-key verifications the client processes made (each batch's signature once
+        # per process; every proof's own ID and Merkle path are checked regardless)
+        "client_signature_checks": point.get("client_signature_checks", 0),
         # the whole machine's CPUs busy over the phase, every tenant's (/proc/stat)
         "machine_cpus_busy": point.get("machine_busy", 0.0) * (os.cpu_count() or 1),
     }

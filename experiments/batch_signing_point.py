@@ -264,6 +264,7 @@ def run_point(method: str, rate: float, params: dict[str, Any]) -> dict[str, dic
         "process_cpu_s": sum(part["process_cpu_s"] for part in parts),
         "wall_s": max(part["wall_s"] for part in parts),
         "elapsed_s": arrivals.elapsed_s, "client_cpu_s": client_cpu,
+        "client_signature_checks": arrivals.signature_checks,
         "machine_busy": busy / max(1, total),
     }
     result: dict[str, dict[str, Any]] = {}

@@ -125,7 +125,7 @@ def _row(method: str, rate: float, point: dict[str, Any], paired_with: str = "")
         "achieved_rate": len(point["latencies"]) / point["elapsed_s"],
         "authenticated": len(point["latencies"]), "failed": len(point["failures"]),
         "signatures_per_s": signatures / point["wall_s"],
-        "ids_per_signature": done / max(1, signatures),
+        "ids_per_signature": done / signatures if signatures else 0.0,
         "auth_cpu_us": point["auth_cpu_ns"] / done / 1000,
         "sign_cpu_us": point.get("sign_cpu_ns", point["auth_cpu_ns"]) / done / 1000,
         "proof_write_us": point["send_cpu_ns"] / done / 1000,

@@ -7,7 +7,8 @@ process here, a thread per connection: each TLS connection arrives whole, its ha
 its signature) at the rate, so it cannot be split into handshake and authentication. Each
 server process answers the parent over a pipe: "ready" with its address, then its
 measurements over the phases the parent marks ("start", "handshakes-done", "stop"). A
-tcpcrypt connection's authentication starts when its client sends one byte (`GO`).
+tcpcrypt connection's authentication starts when its client sends one byte (`GO_BYTE`),
+which names the method it wants.
 """
 
 from __future__ import annotations
@@ -29,9 +30,12 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 TLS_NAME = "localhost"
-GO = b"g"
 NO_AUTH = "none"  # the same tcpcrypt connection, no authentication: the latency baseline
 NO_AUTH_REPLY = b"k"
+# the go byte says which method the connection wants, so one point's arrival stream can mix
+# authenticated connections with unauthenticated ones (the paired baseline)
+GO_BYTE = {"batch-sign": b"b", "sign-each": b"s", NO_AUTH: b"n"}
+METHOD_OF_GO = {byte: method for method, byte in GO_BYTE.items()}
 
 
 def _process_cpu_s() -> float:

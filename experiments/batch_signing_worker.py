@@ -10,15 +10,17 @@ reports it delivered. `sign-each` signs each ID in the worker itself, on the loo
 the same key: with nothing to share there is no reason for a signer process, and this
 baseline spreads its signatures over every worker's CPU (a lone signer process would cap it
 at one CPU of signatures, and its IPC would only add to its cost). `none` answers the
-go byte with one byte: the same connection, unauthenticated (the latency baseline).
+go byte with one byte: the same connection, unauthenticated (the latency baseline). The go
+byte names the method (`GO_BYTE`): a worker serves every method it was started with side by
+side, so one arrival stream can interleave authenticated and unauthenticated connections.
 
 One loop thread instead of a thread per connection: a thread woken for the go byte, blocked on
 a future, woken again for the proof cost more CPU in wake-ups and GIL hand-offs than the
 proof itself (see docs/auth.md, "Per-connection cost").
 
-Measured per worker: its process CPU over the phases the parent marks, and the loop's CPU
-spent on authentication (`auth_cpu_ns`: from the go byte to the proof written, the write
-itself apart in `send_cpu_ns`, as before).
+Measured per worker: its process CPU over the phases the parent marks, and per method the
+loop's CPU spent on authentication (`auth_cpu_ns`: from the go byte to the proof written, the
+write itself apart in `send_cpu_ns`; the loop's writes to the signer count for `batch-sign`).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ import time
 from multiprocessing.connection import Connection
 from typing import Any
 
-from experiments.batch_signing_server import GO, NO_AUTH, NO_AUTH_REPLY, measure_phases
+from experiments.batch_signing_server import METHOD_OF_GO, NO_AUTH, NO_AUTH_REPLY, measure_phases
 from tcpcrypt.auth.batch_proof import encode_proof, sign_batch
 from tcpcrypt.auth.signer_client import SignerChannel, SignerUnavailable
 from tcpcrypt.auth.signer_wire import FrameKind
@@ -53,20 +55,23 @@ def reuseport_listener(port: int) -> socket.socket:
 class AuthWorker:
     """Handshakes on threads, authentications on one loop thread."""
 
-    def __init__(self, listener: socket.socket, method: str, signer_path: str | None,
-                 key: SigningKey | None = None, timeout: float = 30.0) -> None:
+    def __init__(self, listener: socket.socket, methods: tuple[str, ...],
+                 signer_path: str | None, key: SigningKey | None = None,
+                 timeout: float = 30.0) -> None:
         self.listener = listener
-        self.method = method
+        self.methods = methods
         self.timeout = timeout
         self.signer = SignerChannel(signer_path) if signer_path else None
         self.key = key  # sign-each: this worker signs each of its own IDs
-        self.stats = {"answered": 0, "failed": 0, "auth_cpu_ns": 0, "send_cpu_ns": 0,
-                      "sign_cpu_ns": 0, "signatures": 0}
+        self.stats = {method: {"answered": 0, "failed": 0, "auth_cpu_ns": 0, "send_cpu_ns": 0,
+                               "sign_cpu_ns": 0, "signatures": 0} for method in methods}
+        self.refused = 0  # go bytes naming no method this worker serves
         self._new: queue.SimpleQueue[InbandTcpcryptSocket] = queue.SimpleQueue()
         self._wake_r, self._wake_w = os.pipe()
         self._stopping = False
         self._pending: dict[int, tuple[InbandTcpcryptSocket, float]] = {}
-        self.waits_s: list[float] = []  # per connection: go byte read to its answer written
+        # per method, per connection: go byte read to its answer written
+        self.waits_s: dict[str, list[float]] = {method: [] for method in methods}
         self._next = 0
         self._selector = selectors.DefaultSelector()
         self._selector.register(self._wake_r, selectors.EVENT_READ, "wake")
@@ -110,7 +115,7 @@ class AuthWorker:
                     self.signer.flush()
                 except SignerUnavailable:  # the signer is gone: fail what waits, go on
                     self._lose_signer()
-                self.stats["auth_cpu_ns"] += time.thread_time_ns() - started
+                self.stats["batch-sign"]["auth_cpu_ns"] += time.thread_time_ns() - started
 
     def _lose_signer(self) -> None:
         assert self.signer is not None
@@ -119,7 +124,7 @@ class AuthWorker:
         self.signer = None
         for conn, _ in self._pending.values():
             conn.close()
-            self.stats["failed"] += 1
+            self.stats["batch-sign"]["failed"] += 1
         self._pending.clear()
 
     def _adopt(self) -> None:
@@ -131,62 +136,69 @@ class AuthWorker:
                 return
             self._selector.register(conn.fileno(), selectors.EVENT_READ, conn)
 
-    def _finish(self, conn: InbandTcpcryptSocket, ok: bool) -> None:
+    def _finish(self, conn: InbandTcpcryptSocket, method: str | None, ok: bool) -> None:
         with contextlib.suppress(KeyError, ValueError):
             self._selector.unregister(conn.fileno())
         conn.close()
-        self.stats["answered" if ok else "failed"] += 1
+        if method is None:
+            self.refused += 1
+        else:
+            self.stats[method]["answered" if ok else "failed"] += 1
 
     def _go(self, conn: InbandTcpcryptSocket) -> None:
         try:
-            if conn.recv(1) != GO:
-                raise ConnectionError("expected the go byte")
+            method = METHOD_OF_GO.get(conn.recv(1))
         except OSError:
-            self._finish(conn, False)
+            self._finish(conn, None, False)
             return
+        if method not in self.methods:
+            self._finish(conn, None, False)
+            return
+        assert method is not None
         started = time.thread_time_ns()
         arrived = time.monotonic()
-        if self.key is not None:
+        if method == "sign-each":
             self._sign_here(conn, started)
-            self.waits_s.append(time.monotonic() - arrived)
+            self.waits_s[method].append(time.monotonic() - arrived)
             return
-        if self.signer is None and self.method != NO_AUTH:  # the signer is gone
-            self._finish(conn, False)
-            return
-        if self.signer is None:
+        if method == NO_AUTH:
             try:
                 conn.sendall(NO_AUTH_REPLY)  # counted as the write, as the proof's is
             except OSError:
-                self._finish(conn, False)
+                self._finish(conn, method, False)
                 return
-            self.stats["send_cpu_ns"] += time.thread_time_ns() - started
-            self.waits_s.append(time.monotonic() - arrived)
-            self._finish(conn, True)
+            self.stats[method]["send_cpu_ns"] += time.thread_time_ns() - started
+            self.waits_s[method].append(time.monotonic() - arrived)
+            self._finish(conn, method, True)
+            return
+        if self.signer is None:  # the signer is gone
+            self._finish(conn, method, False)
             return
         with contextlib.suppress(KeyError, ValueError):
             self._selector.unregister(conn.fileno())  # nothing more to read from it
         request, self._next = self._next, (self._next + 1) & 0xFFFFFFFF
         self._pending[request] = conn, arrived
         self.signer.request(request, conn.getsessid() or b"")
-        self.stats["auth_cpu_ns"] += time.thread_time_ns() - started
+        self.stats[method]["auth_cpu_ns"] += time.thread_time_ns() - started
 
     def _sign_here(self, conn: InbandTcpcryptSocket, started: int) -> None:
         """One signature for this one ID, in this worker, and the proof written."""
         assert self.key is not None
+        stats = self.stats["sign-each"]
         signing = time.thread_time_ns()
         body = encode_proof(sign_batch(self.key, [conn.getsessid() or b""])[0])
         writing = time.thread_time_ns()
-        self.stats["sign_cpu_ns"] += writing - signing
-        self.stats["signatures"] += 1
+        stats["sign_cpu_ns"] += writing - signing
+        stats["signatures"] += 1
         try:
             send_message(conn, MessageType.BATCH_PROOF, body)
         except OSError:
-            self._finish(conn, False)
+            self._finish(conn, "sign-each", False)
             return
         done = time.thread_time_ns()
-        self.stats["send_cpu_ns"] += done - writing
-        self.stats["auth_cpu_ns"] += writing - started
-        self._finish(conn, True)
+        stats["send_cpu_ns"] += done - writing
+        stats["auth_cpu_ns"] += writing - started
+        self._finish(conn, "sign-each", True)
 
     def _proofs(self) -> None:
         assert self.signer is not None
@@ -204,23 +216,24 @@ class AuthWorker:
                 continue
             conn, arrived = waiting
             if frame.kind is not FrameKind.PROOF:
-                self._finish(conn, False)
+                self._finish(conn, "batch-sign", False)
                 continue
             write_started = time.thread_time_ns()
             try:
                 send_message(conn, MessageType.BATCH_PROOF, frame.payload)
             except OSError:
-                self._finish(conn, False)
+                self._finish(conn, "batch-sign", False)
                 continue
             writing += time.thread_time_ns() - write_started
             self.signer.delivered(frame.batch, frame.leaf)
-            self.waits_s.append(time.monotonic() - arrived)
+            self.waits_s["batch-sign"].append(time.monotonic() - arrived)
             answered.append(conn)
-        self.stats["send_cpu_ns"] += writing
-        self.stats["auth_cpu_ns"] += time.thread_time_ns() - started - writing
+        stats = self.stats["batch-sign"]
+        stats["send_cpu_ns"] += writing
+        stats["auth_cpu_ns"] += time.thread_time_ns() - started - writing
         for conn in answered:  # closing is the same for every method: not counted
             conn.close()
-            self.stats["answered"] += 1
+            stats["answered"] += 1
 
     def close(self) -> None:
         self._stopping = True
@@ -238,18 +251,18 @@ class AuthWorker:
         os.close(self._wake_w)
 
 
-def serve_worker(pipe: Connection, method: str, port: int, signer_path: str | None,
-                 key_pem: bytes | None, cpu: int | None) -> None:
+def serve_worker(pipe: Connection, methods: tuple[str, ...], port: int,
+                 signer_path: str | None, key_pem: bytes | None, cpu: int | None) -> None:
     """The process's entry point: pin, listen on `port` (0: a fresh one), serve, measure."""
     if cpu is not None:
         os.sched_setaffinity(0, {cpu})
     key = SigningKey.from_pem(key_pem) if key_pem else None
-    worker = AuthWorker(reuseport_listener(port), method, signer_path, key)
+    worker = AuthWorker(reuseport_listener(port), methods, signer_path, key)
     pipe.send(("ready", worker.listener.getsockname()[:2]))
     measurements: dict[str, Any] = {}
     try:
         measure_phases(pipe, measurements)
     finally:
         worker.close()
-    measurements.update(worker.stats, waits_s=worker.waits_s)
+    measurements.update(methods=worker.stats, waits_s=worker.waits_s, refused=worker.refused)
     pipe.send(measurements)

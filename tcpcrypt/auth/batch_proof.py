@@ -95,3 +95,34 @@ def check_proof(proof: BatchProof, trusted: PublicKey, session_id: bytes) -> Non
                           list(proof.path))
     if root is None or not hmac.compare_digest(root, proof.root):
         raise NotCovered("the signed batch does not contain our session ID")
+
+
+class ProofChecker:
+    """`check_proof` for a party checking many proofs under one trusted key (a client
+    process holding many connections to one server): every proof's session ID and Merkle
+    path are checked, and a batch signature is verified once, then remembered by the exact
+    bytes it signs and its own bytes (only after it verified), so the other proofs of the
+    same batch cost hashes, not a public-key operation. At most `remember` signatures kept."""
+
+    def __init__(self, trusted: PublicKey, remember: int = 1024) -> None:
+        self.trusted = trusted
+        self.remember = remember
+        self.verifications = 0
+        self._verified: dict[tuple[bytes, bytes], None] = {}  # insertion-ordered
+
+    def check(self, proof: BatchProof, session_id: bytes) -> None:
+        """Raise the matching AuthError unless `proof` covers `session_id` under the key."""
+        if not hmac.compare_digest(proof.session_id, session_id):
+            raise SessionIdMismatch("the server vouched for another session ID")
+        message = signed_message(proof.scheme, proof.tree_size, proof.root)
+        if (message, proof.signature) not in self._verified:
+            self.verifications += 1
+            if not signature_valid(self.trusted, proof.scheme, proof.signature, message):
+                raise BadSignature("the batch signature does not verify under the trusted key")
+            if len(self._verified) >= self.remember:
+                del self._verified[next(iter(self._verified))]
+            self._verified[(message, proof.signature)] = None
+        root = root_from_path(leaf_for(session_id), proof.leaf_index, proof.tree_size,
+                              list(proof.path))
+        if root is None or not hmac.compare_digest(root, proof.root):
+            raise NotCovered("the signed batch does not contain our session ID")

@@ -112,6 +112,7 @@ class SignerLoop:
         shot["process_cpu_s"] = usage.ru_utime + usage.ru_stime
         shot["margin_ms"] = self.queue.deliveries.estimate.margin_s * 1000
         shot["queued_batches"] = self.queue.queued_batches
+        shot["waiting_ids"] = len(self.queue.waiting)  # received, not yet signed
         shot["queued_ns"] = int(self.queue.queued_s * 1e9)
         return shot
 

@@ -36,7 +36,7 @@ time.sleep(60)
 
 
 def test_workers_on_real_sockets_share_batches_and_each_client_checks_its_own_id() -> None:
-    with SignerProcess("ed25519", max_batch=64, window_s=0.2) as signer, \
+    with SignerProcess("ed25519", max_batch=64, window_s=1.0) as signer, \
             SignerClient(signer.path) as first, SignerClient(signer.path) as second:
         proofs: list[BatchProof] = []
 
@@ -107,7 +107,12 @@ def test_closing_the_signer_leaves_no_process_or_socket_and_fails_waiting_worker
     waiting: list[BaseException | BatchProof] = []
     thread = threading.Thread(target=lambda: waiting.append(_sign_or_error(client)))
     thread.start()
-    time.sleep(0.1)
+    deadline = time.monotonic() + 30  # until the signer holds the request (or already signed it)
+    while time.monotonic() < deadline:
+        counts = signer.stats()
+        if counts["waiting_ids"] or counts["session_ids"]:
+            break
+        time.sleep(0.01)
     signer.close()  # signs what waits, then stops
     thread.join(10)
     assert pid is not None

@@ -110,7 +110,7 @@ def test_closing_the_signer_leaves_no_process_or_socket_and_fails_waiting_worker
     deadline = time.monotonic() + 30  # until the signer holds the request (or already signed it)
     while time.monotonic() < deadline:
         counts = signer.stats()
-        if counts["waiting_ids"] or counts["session_ids"]:
+        if counts.get("waiting_ids") or counts.get("session_ids"):
             break
         time.sleep(0.01)
     signer.close()  # signs what waits, then stops

@@ -5,6 +5,9 @@ general path with its verdict; identifiers stay single-use."""
 from __future__ import annotations
 
 import copy
+import os
+import subprocess
+import sys
 import time
 
 import pytest
@@ -183,3 +186,31 @@ def test_b_refuses_a_mismatched_answer_and_the_general_path_resets() -> None:
     general.adopt_kernel_negotiation(a._eno._sent_syn, bad)
     assert general.reason == "bad-resumption-id"
     assert not isinstance(general.next_event(), Established)
+
+
+_PREPARED_BYTES = """
+import sys
+from tcpcrypt.config import TcpcryptConfig
+from tcpcrypt.eno_negotiation import Role
+from tcpcrypt.key_schedule import SessionSecret
+from tcpcrypt.resumed_path import prepare
+from tcpcrypt.resumption import ResumableSession
+session = ResumableSession(SessionSecret(bytes(range(32)), 3), 0x21, 0x0001)
+out = []
+for role in (Role.A, Role.B):
+    kit = prepare(session, role, TcpcryptConfig(), True)
+    assert kit.following is not None
+    out += [kit.session_id, kit.sealer.seal(b"resumed request"), kit.following.secret.value,
+            kit.following.a_resumption_id, kit.following.b_resumption_id]
+sys.stdout.write(b"".join(out).hex())
+"""
+
+
+def test_prepared_resumption_is_the_same_in_c_and_in_pure_python() -> None:
+    runs = []
+    for pure in ("", "1"):
+        environment = dict(os.environ, TCPCRYPT_PURE_PYTHON=pure)
+        done = subprocess.run([sys.executable, "-W", "ignore", "-c", _PREPARED_BYTES],
+                              capture_output=True, text=True, env=environment, check=True)
+        runs.append(done.stdout)
+    assert runs[0] and runs[0] == runs[1]

@@ -86,11 +86,16 @@ def prepare(session: ResumableSession, role: Role, config: TcpcryptConfig,
 
 
 def prepare_next(connection: TcpcryptConnection) -> None:
-    """Key the resumption that `connection`'s end cached (if any) ahead of its use."""
+    """Key the resumption that `connection`'s end cached (if any) ahead of its use. Host A
+    caches only when it means to resume; host B caches every session, so it derives ahead
+    only for a connection that was itself resumed (a peer that resumes once is likely to
+    again; a full exchange's server is spared the work for clients that never resume)."""
     session = connection.resumable
     role = connection.role
     cache = connection._cache
-    if session is None or role is None or session.prepared is not None or cache is None:
+    if session is None or role is None or session.prepared is not None or cache is None or (
+        role is Role.B and not connection.resumed
+    ):
         return
     session.keep_prepared(prepare(session, role, connection.config, cache.capacity > 0))
 

@@ -214,3 +214,29 @@ def test_prepared_resumption_is_the_same_in_c_and_in_pure_python() -> None:
                               capture_output=True, text=True, env=environment, check=True)
         runs.append(done.stdout)
     assert runs[0] and runs[0] == runs[1]
+
+
+def test_b_derives_ahead_only_after_a_resumed_connection() -> None:
+    ctx_a = TcpcryptContext()
+    ctx_b = TcpcryptContext()
+    a = ctx_a.new_connection(True, PEER)
+    b = ctx_b.new_connection(False, None)
+    b.on_syn(a.syn_option())
+    a.on_synack(b.synack_option())
+    b.on_ack(a.ack_option())
+    for _ in range(3):
+        b.receive(a.data_to_send())
+        a.receive(b.data_to_send())
+    prepare_next(a)
+    prepare_next(b)
+    assert a.resumable is not None and a.resumable.prepared is not None  # A caches to resume
+    assert b.resumable is not None and b.resumable.prepared is None  # a full exchange at B
+    now = time.monotonic()
+    resumed_a = ctx_a.resumed_paths.offer_resumption(PEER, now)
+    assert resumed_a is not None and resumed_a._eno._sent_syn is not None
+    synack = _synack(b.resumable)
+    ctx_a.resumed_paths.adopt_synack(resumed_a, synack)
+    resumed_b = ctx_b.resumed_paths.accept_resumption(resumed_a._eno._sent_syn, synack, now)
+    assert resumed_b is not None and resumed_b.resumed
+    prepare_next(resumed_b)
+    assert resumed_b.resumable is not None and resumed_b.resumable.prepared is not None

@@ -20,10 +20,14 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from tcpcrypt.aead import aead_by_id
 from tcpcrypt.errors import UsageError
 from tcpcrypt.key_schedule import SessionSecret
+
+if TYPE_CHECKING:
+    from tcpcrypt.resumed_path import PreparedResume
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,9 +41,12 @@ class ResumableSession:
     # (A's, B's) identifiers of `secret`, derived once: every stored session needs them (B
     # files it under A's, registers B's with the kernel; A sends its own, checks B's).
     _ids: tuple[bytes, bytes] = field(init=False, repr=False, compare=False)
+    # What resuming it derives (keys, keyed AEADs), when derived ahead (resumed_path.prepare)
+    _prepared: PreparedResume | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_ids", self.secret.resumption_ids())
+        object.__setattr__(self, "_prepared", None)
 
     @classmethod
     def with_ids(cls, secret: SessionSecret, tep: int, aead_id: int,
@@ -48,9 +55,18 @@ class ResumableSession:
         `key_schedule.derive_session`, the same derivation), so they are not derived again."""
         session = object.__new__(cls)
         for name, value in (("secret", secret), ("tep", tep), ("aead_id", aead_id),
-                            ("_ids", ids)):
+                            ("_ids", ids), ("_prepared", None)):
             object.__setattr__(session, name, value)
         return session
+
+    @property
+    def prepared(self) -> PreparedResume | None:
+        """What resuming this session derives, if derived ahead of its use."""
+        return self._prepared
+
+    def keep_prepared(self, prepared: PreparedResume) -> None:
+        """Remember `prepared` (derived from this session's secret) for its one use."""
+        object.__setattr__(self, "_prepared", prepared)
 
     @property
     def aead_name(self) -> str:

@@ -22,6 +22,7 @@ from tcpcrypt.kernel.api import KernelEno, netns_cookie
 from tcpcrypt.kernel.loader import pin_dir
 from tcpcrypt.kernel.records import Negotiation, decode_sock, negotiated_options
 from tcpcrypt.randomness import system_random
+from tcpcrypt.resumed_path import ResumedPaths
 from tcpcrypt.resumption import ResumptionCache
 from tcpcrypt.suites import RsaKeyHolder
 
@@ -77,6 +78,7 @@ class TcpcryptContext:
         self.rsa_keys = RsaKeyHolder()
         self.suites = suite_table(self.config, self.rsa_keys)  # built once, not per connection
         self.teps = list(self.suites)
+        self.resumed_paths = ResumedPaths(self.config, self.suites, self.cache, system_random)
         self._keylog: KeyLog | None = None
         self._keylog_path: str | None = None
         self._lock = threading.Lock()
@@ -99,7 +101,13 @@ class TcpcryptContext:
                                       now=time.monotonic(), suites=self.suites)
 
     def prepare_active(self, sock: socket.socket, peer: Hashable) -> TcpcryptConnection:
-        """Host A, before connect(): the core's SYN option goes into the kernel's record."""
+        """Host A, before connect(): the core's SYN option goes into the kernel's record
+        (a resumption's through tcpcrypt.resumed_path, the same bytes and state)."""
+        with self._lock:  # the cache is shared by threads
+            connection = self.resumed_paths.offer_resumption(peer, time.monotonic())
+        if connection is not None:
+            self.kernel.offer(sock, connection._eno._sent_syn or b"")
+            return connection
         connection = self.new_connection(True, peer)
         self.kernel.offer(sock, connection.syn_option())
         return connection
@@ -131,9 +139,12 @@ class TcpcryptContext:
             return
         self._adopt_synack(connection, record.synack_option)
 
-    @staticmethod
-    def _adopt_synack(connection: TcpcryptConnection, synack_option: bytes) -> None:
-        connection.on_synack(synack_option)
+    def _adopt_synack(self, connection: TcpcryptConnection, synack_option: bytes) -> None:
+        if connection._resuming is not None:
+            with self._lock:  # the cache is shared by threads
+                self.resumed_paths.adopt_synack(connection, synack_option)
+        else:
+            connection.on_synack(synack_option)
         if connection.state is ConnectionState.FALLBACK:
             # The kernel already put ENO on our ACK: B believes ENO succeeded. Never plain.
             connection.abort(f"eno-disagreement-{connection.reason}")
@@ -144,9 +155,13 @@ class TcpcryptContext:
         options = negotiated_options(raw) if raw is not None else None
         if options is not None:  # the common case, without decoding the whole record
             with self._lock:  # the cache is shared by threads
+                now = time.monotonic()
+                resumed = self.resumed_paths.accept_resumption(*options, now)
+                if resumed is not None:
+                    return resumed
                 connection = TcpcryptConnection(
                     active=False, config=self.config, random=system_random, cache=self.cache,
-                    rsa_keys=self.rsa_keys, now=time.monotonic(), suites=self.suites)
+                    rsa_keys=self.rsa_keys, now=now, suites=self.suites)
                 connection.adopt_kernel_negotiation(*options)
             return connection
         record = decode_sock(raw) if raw is not None else None

@@ -23,6 +23,7 @@ from tcpcrypt.errors import UsageError
 from tcpcrypt.events import ConnectionReset, DataReceived, Established
 from tcpcrypt.kernel.api import before_connect
 from tcpcrypt.library.context import TcpcryptConnectionError, TcpcryptContext, listening_place
+from tcpcrypt.resumed_path import prepare_next
 
 RECV_CHUNK = 65536
 _HANDSHAKING = (ConnectionState.NEGOTIATING, ConnectionState.KEY_EXCHANGE)
@@ -288,6 +289,8 @@ class TcpcryptSocket:
                 self._register()
             self._closed = True
             self._sock.close()
+            if self._connection is not None:  # after the last byte: key the next resumption
+                prepare_next(self._connection)
 
     def fileno(self) -> int:
         return self._sock.fileno()

@@ -80,12 +80,20 @@ class TcpcryptContext:
         self.teps = list(self.suites)
         self.resumed_paths = ResumedPaths(self.config, self.suites, self.cache, system_random)
         self._keylog: KeyLog | None = None
-        self._keylog_path: str | None = None
+        # TCPCRYPT_KEYLOG is read when the context is made (as `ssl` reads SSLKEYLOGFILE),
+        # not on every connection
+        self._keylog_path: str | None = os.environ.get(KEYLOG_VARIABLE) or None
+        self._kernel: KernelEno | None = None
         self._lock = threading.Lock()
 
     @property
     def kernel(self) -> KernelEno:
-        return shared_kernel()
+        """The kernel program's handle: the one of TCPCRYPT_BPF_DIR at the context's first
+        use, kept (no environment read per connection)."""
+        kernel = self._kernel
+        if kernel is None:
+            kernel = self._kernel = shared_kernel()
+        return kernel
 
     def wrap_socket(self, sock: socket.socket, server_side: bool = False) -> object:
         """A client socket (before connect()) or a bound server socket (before listen())."""
@@ -105,11 +113,12 @@ class TcpcryptContext:
         (a resumption's through tcpcrypt.resumed_path, the same bytes and state)."""
         with self._lock:  # the cache is shared by threads
             connection = self.resumed_paths.offer_resumption(peer, time.monotonic())
+        # the caller (`wrap`, `aio.create_connection`) has a socket that has not connected
         if connection is not None:
-            self.kernel.offer(sock, connection._eno._sent_syn or b"")
+            self.kernel.offer_before_connect(sock, connection._eno._sent_syn or b"")
             return connection
         connection = self.new_connection(True, peer)
-        self.kernel.offer(sock, connection.syn_option())
+        self.kernel.offer_before_connect(sock, connection.syn_option())
         return connection
 
     def prepare_listener(self, sock: socket.socket) -> None:
@@ -213,11 +222,11 @@ class TcpcryptContext:
             return
         if server_side and self.cache.capacity and sock is not None:
             self.register_resumption(sock, connection, where)
-        path = os.environ.get(KEYLOG_VARIABLE)
+        path = self._keylog_path
         if path:
             with self._lock:
-                if self._keylog is None or self._keylog_path != path:
-                    self._keylog, self._keylog_path = KeyLog(Path(path)), path
+                if self._keylog is None:
+                    self._keylog = KeyLog(Path(path))
                 self._keylog.write(connection)
 
 

@@ -62,8 +62,8 @@ class TcpcryptSocket:
         self._where = where  # B: (listening port, netns cookie), known to its listener
         self._plain: deque[bytes | bytearray | memoryview] = deque()  # plaintext not yet read
         # B: the established session's resumption identifiers still to be put in the kernel's
-        # table: done when B would first wait for data, else before its first answer leaves,
-        # or at close (off accept()'s path; see docs/library.md)
+        # table: done when B would first wait for data, else just after its first answer
+        # left, or at close (off the first byte's path; see docs/library.md)
         self._unregistered = False
         self._eof = False
         self._closed = False
@@ -181,9 +181,9 @@ class TcpcryptSocket:
             connection.send(data)  # type: ignore[arg-type]  # sealed at once: no copy needed
         else:
             connection.send(bytes(data))
-        if self._unregistered:  # before any answer leaves: A may resume once it has one
-            self._register()
         self._flush()
+        if self._unregistered:  # once the first answer left (A resumes only after it)
+            self._register()
         return len(data)
 
     def sendall(self, data: bytes | bytearray | memoryview) -> None:
@@ -194,10 +194,9 @@ class TcpcryptSocket:
         connection = self._require()
         plain = self._plain
         while not plain and not self._eof:
-            if self._unregistered and not self._readable():
-                self._register()  # while the peer's data is on its way
             try:
-                data = self._sock.recv(RECV_CHUNK)
+                data = self._recv_registering() if self._unregistered else self._sock.recv(
+                    RECV_CHUNK)
             except TimeoutError:
                 raise
             except OSError as error:
@@ -215,6 +214,22 @@ class TcpcryptSocket:
             connection.receive(data)
             self._drain_events()
             self._flush()
+
+    def _recv_registering(self) -> bytes:
+        """B's recv() while the session is unregistered: registered first when the recv()
+        would wait (the peer's data is then on its way). A blocking socket tries a recv()
+        that does not wait (what a server whose client spoke first needs: one syscall);
+        others ask poll(2) first."""
+        sock = self._sock
+        if sock.gettimeout() is None:
+            try:
+                return sock.recv(RECV_CHUNK, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                self._register()
+                return sock.recv(RECV_CHUNK)
+        if not self._readable():
+            self._register()
+        return sock.recv(RECV_CHUNK)
 
     def _readable(self) -> bool:
         """Whether a recv() would return at once (one poll(2) with no wait)."""

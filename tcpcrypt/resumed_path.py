@@ -48,6 +48,7 @@ from tcpcrypt.eno_negotiation import (
 from tcpcrypt.eno_option import EnoOption, GlobalSuboption, TepSuboption, encode_eno_option
 from tcpcrypt.events import Established
 from tcpcrypt.frames import FrameOpener, FrameSealer
+from tcpcrypt.kernel.records import encode_active
 from tcpcrypt.key_schedule import derive_session
 from tcpcrypt.randomness import RandomSource
 from tcpcrypt.resumption import ResumableSession, ResumptionCache
@@ -58,7 +59,8 @@ from tcpcrypt.suites import KeyAgreementSuite, suite_name_for_tep
 class PreparedResume:
     """Everything one end derives from a cached ss[i+1] to resume with it: the session ID, the
     keyed frame sealer and opener of generation 0 (for `role` and `max_frame_plaintext`), and
-    ss[i+2] with its identifiers (None unless the cache keeps sessions)."""
+    ss[i+2] with its identifiers (None unless the cache keeps sessions). `ready`: what one
+    context (`ResumedPaths.prepare_next`) built ahead from it, else None."""
 
     role: Role
     max_frame_plaintext: int
@@ -66,6 +68,26 @@ class PreparedResume:
     sealer: FrameSealer
     opener: FrameOpener
     following: ResumableSession | None
+    ready: ReadyResume | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReadyResume:
+    """What one context's straight line sets on a resumed connection, built ahead (at the
+    previous connection's close) from a `PreparedResume`: the connection's established
+    attributes and its `Established` event; for host A also its SYN option, the kernel
+    record carrying it, the one SYN-ACK option that resumes and the negotiation's result for
+    that pair (a pure function of the two options). Used once: its session is taken from the
+    cache once."""
+
+    paths: ResumedPaths
+    established: dict[str, Any]
+    event: Established
+    offers: tuple[TepSuboption, ...] = ()
+    syn: bytes = b""
+    record: bytes = b""
+    synack: bytes = b""
+    result: EnoResult | None = None
 
 
 def prepare(session: ResumableSession, role: Role, config: TcpcryptConfig,
@@ -85,11 +107,12 @@ def prepare(session: ResumableSession, role: Role, config: TcpcryptConfig,
                           FrameOpener(spec, receive), following)
 
 
-def prepare_next(connection: TcpcryptConnection) -> None:
+def prepare_next(connection: TcpcryptConnection, paths: ResumedPaths | None = None) -> None:
     """Key the resumption that `connection`'s end cached (if any) ahead of its use. Host A
     caches only when it means to resume; host B caches every session, so it derives ahead
     only for a connection that was itself resumed (a peer that resumes once is likely to
-    again; a full exchange's server is spared the work for clients that never resume)."""
+    again; a full exchange's server is spared the work for clients that never resume).
+    With `paths` (the connection's context's), its straight line's objects are built too."""
     session = connection.resumable
     role = connection.role
     cache = connection._cache
@@ -97,7 +120,10 @@ def prepare_next(connection: TcpcryptConnection) -> None:
         role is Role.B and not connection.resumed
     ):
         return
-    session.keep_prepared(prepare(session, role, connection.config, cache.capacity > 0))
+    kit = prepare(session, role, connection.config, cache.capacity > 0)
+    if paths is not None and cache is paths.cache and connection.config is paths.config:
+        kit = paths.make_ready(session, kit)
+    session.keep_prepared(kit)
 
 
 class _SpliceTemplate:
@@ -157,6 +183,45 @@ class ResumedPaths:
         eno._chooser = connection._choose
         return connection
 
+    def make_ready(self, session: ResumableSession, kit: PreparedResume) -> PreparedResume:
+        """`kit` with this context's `ReadyResume` for resuming `session` as `kit.role`."""
+        if session.tep not in self.suites or kit.max_frame_plaintext != (
+            self.config.max_frame_plaintext
+        ):
+            return kit
+        suite = suite_name_for_tep(session.tep)
+        assert suite is not None  # session.tep is one of this end's suites
+        spec = aead_by_id(session.aead_id)
+        established = dict(
+            _suite_obj=self.suites[session.tep], suite=suite, _sealer=kit.sealer,
+            _opener=kit.opener, aead=spec.name, session_id=kit.session_id, resumed=True,
+            secret=session.secret, state=ConnectionState.ESTABLISHED)
+        event = Established(kit.session_id, kit.role.value, suite, spec.name, True)
+        if kit.role is Role.B:
+            ready = ReadyResume(self, established, event)
+        else:
+            rest, syn_template, synack_template = self._template(session.tep)
+            syn = syn_template(session.a_resumption_id)
+            synack = synack_template(session.b_resumption_id)
+            ready = ReadyResume(
+                self, established, event,
+                (TepSuboption(session.tep, session.a_resumption_id),) + rest, syn,
+                encode_active(syn), synack,
+                EnoResult(Role.A, session.tep, session.a_resumption_id,
+                          session.b_resumption_id, negotiation_transcript(syn, synack)))
+        return PreparedResume(kit.role, kit.max_frame_plaintext, kit.session_id, kit.sealer,
+                              kit.opener, kit.following, ready)
+
+    def _ready(self, session: ResumableSession, role: Role) -> ReadyResume | None:
+        """The session's `ReadyResume` when this context built it for `role`."""
+        kit = session.prepared
+        ready = kit.ready if kit is not None else None
+        if ready is None or ready.paths is not self or kit is None or kit.role is not role or (
+            kit.following is None and self.cache.capacity > 0
+        ):
+            return None
+        return ready
+
     # --- host A ---------------------------------------------------------------------------
     def offer_resumption(self, peer: Hashable, now: float) -> TcpcryptConnection | None:
         """Host A before its SYN: the connection resuming the session cached for `peer`
@@ -165,19 +230,40 @@ class ResumedPaths:
         session = self.cache.take(peer, now)
         if session is None or session.tep not in self.suites:
             return None
-        rest, syn_template, _ = self._template(session.tep)
-        offers = (TepSuboption(session.tep, session.a_resumption_id),) + rest
-        eno = _endpoint(offers, Role.A, EnoState.PENDING)
-        eno._sent_syn = syn_template(session.a_resumption_id)
+        ready = self._ready(session, Role.A)
+        if ready is not None:
+            eno = _endpoint(ready.offers, Role.A, EnoState.PENDING)
+            eno._sent_syn = ready.syn
+        else:
+            rest, syn_template, _ = self._template(session.tep)
+            offers = (TepSuboption(session.tep, session.a_resumption_id),) + rest
+            eno = _endpoint(offers, Role.A, EnoState.PENDING)
+            eno._sent_syn = syn_template(session.a_resumption_id)
         connection = self._connection(True, peer, now, eno)
         connection._resuming = session
         return connection
+
+    def kernel_record(self, connection: TcpcryptConnection) -> bytes:
+        """Host A: the kernel record (`records.encode_active`) of a connection of
+        `offer_resumption`: its SYN option's."""
+        session = connection._resuming
+        ready = self._ready(session, Role.A) if session is not None else None
+        if ready is not None and connection._eno._sent_syn is ready.syn:
+            return ready.record
+        return encode_active(connection._eno._sent_syn or b"")
 
     def adopt_synack(self, connection: TcpcryptConnection, synack_option: bytes) -> None:
         """Host A: B's SYN-ACK option (as the kernel saw it) for a connection of
         `offer_resumption`; the general `on_synack` for anything but B's exact answer."""
         session = connection._resuming
         eno = connection._eno
+        ready = self._ready(session, Role.A) if session is not None else None
+        if ready is not None and eno._sent_syn is ready.syn and (
+            eno._state is EnoState.PENDING and synack_option == ready.synack
+        ):
+            eno._state, eno._result = EnoState.NEGOTIATED, ready.result
+            self._establish_ready(connection, session, ready)  # type: ignore[arg-type]
+            return
         if session is None or eno._sent_syn is None or eno.state is not EnoState.PENDING or (
             synack_option != self._template(session.tep)[2](session.b_resumption_id)
         ):
@@ -212,7 +298,11 @@ class ResumedPaths:
         eno._chosen, eno._result = TepSuboption(outcome.tep, outcome.b_data), outcome
         connection = self._connection(False, None, now, eno)
         connection._b_resumed = session
-        self._establish(connection, session, Role.B)
+        ready = self._ready(session, Role.B)
+        if ready is not None:
+            self._establish_ready(connection, session, ready)
+        else:
+            self._establish(connection, session, Role.B)
         return connection
 
     # --- both -----------------------------------------------------------------------------
@@ -244,6 +334,25 @@ class ResumedPaths:
         pending, connection._pending_plaintext = connection._pending_plaintext, []
         for data in pending:
             connection.send(data)
+
+    def _establish_ready(self, connection: TcpcryptConnection, session: ResumableSession,
+                         ready: ReadyResume) -> None:
+        """`_establish` with what `make_ready` built (the same attributes, event and cache)."""
+        connection.__dict__.update(ready.established)
+        connection._events.append(ready.event)
+        kit = session.prepared
+        following = kit.following if kit is not None else None
+        if following is not None and self.cache.capacity > 0:
+            connection.resumable = following
+            if ready.result is not None:  # host A
+                if connection._peer is not None:
+                    self.cache.put(connection._peer, following, connection._now)
+            else:
+                self.cache.put(following.a_resumption_id, following, connection._now)
+        if connection._pending_plaintext:
+            pending, connection._pending_plaintext = connection._pending_plaintext, []
+            for data in pending:
+                connection.send(data)
 
 
 def _endpoint(offers: tuple[TepSuboption, ...], role: Role, state: EnoState) -> EnoEndpoint:

@@ -2,7 +2,7 @@
 
 * `offer(sock, syn_option)`: before connect(), the socket becomes host A and its SYN carries
   exactly `syn_option` (a whole ENO option, e.g. from `EnoEndpoint.syn_option()`);
-  `offer_before_connect` is the same without re-checking the socket's state.
+  `offer_record` is the same for an encoded record, without re-checking the socket.
 * `listen(sock, teps)`: before listen(), the listener answers ENO as host B, choosing the first
   of `teps` that A offered (unless A resumes, below).
 * `add_resumption(port, tep, a_id, b_id)`: B's single-use lookup table: a SYN to `port` naming
@@ -98,11 +98,12 @@ class KernelEno:
             raise UsageError("ENO rides on the SYN: opt in before connect(), not after")
         bpf.update(self._fds["eno_sock"], _fd_key(sock), records.encode_active(syn_option))
 
-    def offer_before_connect(self, sock: socket.socket, syn_option: bytes) -> None:
-        """`offer` for a caller that already knows `sock` is a TCP socket that has not
-        connected (the library checks it when the socket is wrapped, and its connect() follows
-        at once, failing on a socket that connected meanwhile): one bpf(2) call, no check."""
-        bpf.update(self._fds["eno_sock"], _fd_key(sock), records.encode_active(syn_option))
+    def offer_record(self, sock: socket.socket, record: bytes) -> None:
+        """`offer` of a SYN option already encoded (`records.encode_active`), for a caller
+        that knows `sock` is a TCP socket that has not connected (the library checks it when
+        the socket is wrapped, and its connect() follows at once, failing on a socket that
+        connected meanwhile): one bpf(2) call, no check."""
+        bpf.update(self._fds["eno_sock"], _fd_key(sock), record)
 
     def listen(self, sock: socket.socket, teps: Sequence[int], draft: bool = False) -> None:
         """Host B: the listener answers ENO with the first of `teps` A offered. Before listen().

@@ -20,7 +20,7 @@ from tcpcrypt.eno_option import parse_eno_option
 from tcpcrypt.errors import UsageError
 from tcpcrypt.kernel.api import KernelEno, netns_cookie
 from tcpcrypt.kernel.loader import pin_dir
-from tcpcrypt.kernel.records import Negotiation, decode_sock, negotiated_options
+from tcpcrypt.kernel.records import Negotiation, decode_sock, encode_active, negotiated_options
 from tcpcrypt.randomness import system_random
 from tcpcrypt.resumed_path import ResumedPaths
 from tcpcrypt.resumption import ResumptionCache
@@ -115,10 +115,10 @@ class TcpcryptContext:
             connection = self.resumed_paths.offer_resumption(peer, time.monotonic())
         # the caller (`wrap`, `aio.create_connection`) has a socket that has not connected
         if connection is not None:
-            self.kernel.offer_before_connect(sock, connection._eno._sent_syn or b"")
+            self.kernel.offer_record(sock, self.resumed_paths.kernel_record(connection))
             return connection
         connection = self.new_connection(True, peer)
-        self.kernel.offer_before_connect(sock, connection.syn_option())
+        self.kernel.offer_record(sock, encode_active(connection.syn_option()))
         return connection
 
     def prepare_listener(self, sock: socket.socket) -> None:

@@ -305,7 +305,7 @@ class TcpcryptSocket:
             self._closed = True
             self._sock.close()
             if self._connection is not None:  # after the last byte: key the next resumption
-                prepare_next(self._connection)
+                prepare_next(self._connection, self.context.resumed_paths)
 
     def fileno(self) -> int:
         return self._sock.fileno()

@@ -83,16 +83,16 @@ class TcpcryptContext:
         # TCPCRYPT_KEYLOG is read when the context is made (as `ssl` reads SSLKEYLOGFILE),
         # not on every connection
         self._keylog_path: str | None = os.environ.get(KEYLOG_VARIABLE) or None
-        self._kernel: KernelEno | None = None
+        self._kernel_handle: KernelEno | None = None
         self._lock = threading.Lock()
 
     @property
     def kernel(self) -> KernelEno:
         """The kernel program's handle: the one of TCPCRYPT_BPF_DIR at the context's first
         use, kept (no environment read per connection)."""
-        kernel = self._kernel
+        kernel = self._kernel_handle
         if kernel is None:
-            kernel = self._kernel = shared_kernel()
+            kernel = self._kernel_handle = shared_kernel()
         return kernel
 
     def wrap_socket(self, sock: socket.socket, server_side: bool = False) -> object:

@@ -54,9 +54,11 @@ class ResumableSession:
         """The session whose identifiers `ids` were already derived from `secret` (by
         `key_schedule.derive_session`, the same derivation), so they are not derived again."""
         session = object.__new__(cls)
-        for name, value in (("secret", secret), ("tep", tep), ("aead_id", aead_id),
-                            ("_ids", ids), ("_prepared", None)):
-            object.__setattr__(session, name, value)
+        _SET_SECRET(session, secret)  # the slots' own setters: no frozen-check per field
+        _SET_TEP(session, tep)
+        _SET_AEAD_ID(session, aead_id)
+        _SET_IDS(session, ids)
+        _SET_PREPARED(session, None)
         return session
 
     @property
@@ -66,7 +68,7 @@ class ResumableSession:
 
     def keep_prepared(self, prepared: PreparedResume) -> None:
         """Remember `prepared` (derived from this session's secret) for its one use."""
-        object.__setattr__(self, "_prepared", prepared)
+        _SET_PREPARED(self, prepared)
 
     @property
     def aead_name(self) -> str:
@@ -82,6 +84,13 @@ class ResumableSession:
     def b_resumption_id(self) -> bytes:
         """The 9 bytes B answers with when it agrees to resume this session."""
         return self._ids[1]
+
+
+_SET_SECRET = ResumableSession.__dict__["secret"].__set__
+_SET_TEP = ResumableSession.__dict__["tep"].__set__
+_SET_AEAD_ID = ResumableSession.__dict__["aead_id"].__set__
+_SET_IDS = ResumableSession.__dict__["_ids"].__set__
+_SET_PREPARED = ResumableSession.__dict__["_prepared"].__set__
 
 
 class ResumptionCache:
@@ -104,11 +113,13 @@ class ResumptionCache:
         """Remember `session` under `key` (replacing any entry there) until `now + lifetime_s`."""
         if self.capacity == 0:
             return
-        self._entries.pop(key, None)
-        self._entries[key] = (now + self.lifetime_s, session)
-        self._drop_expired(now)
-        while len(self._entries) > self.capacity:
-            self._entries.popitem(last=False)
+        entries = self._entries
+        entries.pop(key, None)
+        entries[key] = (now + self.lifetime_s, session)
+        if entries[next(iter(entries))][0] <= now:  # the oldest expired: drop what did
+            self._drop_expired(now)
+        while len(entries) > self.capacity:
+            entries.popitem(last=False)
 
     def take(self, key: Hashable, now: float) -> ResumableSession | None:
         """Remove the entry under `key`; its session if still live, else None."""

@@ -48,7 +48,7 @@ from tcpcrypt.eno_negotiation import (
 from tcpcrypt.eno_option import EnoOption, GlobalSuboption, TepSuboption, encode_eno_option
 from tcpcrypt.events import Established
 from tcpcrypt.frames import FrameOpener, FrameSealer
-from tcpcrypt.kernel.records import encode_active, encode_resume_key, encode_resume_value
+from tcpcrypt.kernel.records import encode_active
 from tcpcrypt.key_schedule import derive_session
 from tcpcrypt.randomness import RandomSource
 from tcpcrypt.resumption import ResumableSession, ResumptionCache
@@ -78,9 +78,7 @@ class ReadyResume:
     attributes and its `Established` event; for host A also its SYN option, the kernel
     record carrying it, the one SYN-ACK option that resumes and the negotiation's result for
     that pair (a pure function of the two options). Used once: its session is taken from the
-    cache once. Host B also keeps, when its listener was known, the kernel table's key and
-    value that register the following session's identifiers (`registration`, for `where`:
-    the listening port and netns cookie)."""
+    cache once."""
 
     paths: ResumedPaths
     established: dict[str, Any]
@@ -90,8 +88,6 @@ class ReadyResume:
     record: bytes = b""
     synack: bytes = b""
     result: EnoResult | None = None
-    where: tuple[int, int] | None = None
-    registration: tuple[bytes, bytes] | None = None
 
 
 def prepare(session: ResumableSession, role: Role, config: TcpcryptConfig,
@@ -111,14 +107,12 @@ def prepare(session: ResumableSession, role: Role, config: TcpcryptConfig,
                           FrameOpener(spec, receive), following)
 
 
-def prepare_next(connection: TcpcryptConnection, paths: ResumedPaths | None = None,
-                 where: tuple[int, int] | None = None) -> None:
+def prepare_next(connection: TcpcryptConnection, paths: ResumedPaths | None = None) -> None:
     """Key the resumption that `connection`'s end cached (if any) ahead of its use. Host A
     caches only when it means to resume; host B caches every session, so it derives ahead
     only for a connection that was itself resumed (a peer that resumes once is likely to
     again; a full exchange's server is spared the work for clients that never resume).
-    With `paths` (the connection's context's), its straight line's objects are built too;
-    `where` is host B's (listening port, netns cookie), for the kernel registration."""
+    With `paths` (the connection's context's), its straight line's objects are built too."""
     session = connection.resumable
     role = connection.role
     cache = connection._cache
@@ -128,7 +122,7 @@ def prepare_next(connection: TcpcryptConnection, paths: ResumedPaths | None = No
         return
     kit = prepare(session, role, connection.config, cache.capacity > 0)
     if paths is not None and cache is paths.cache and connection.config is paths.config:
-        kit = paths.make_ready(session, kit, where)
+        kit = paths.make_ready(session, kit)
     session.keep_prepared(kit)
 
 
@@ -189,10 +183,8 @@ class ResumedPaths:
         eno._chooser = connection._choose
         return connection
 
-    def make_ready(self, session: ResumableSession, kit: PreparedResume,
-                   where: tuple[int, int] | None = None) -> PreparedResume:
-        """`kit` with this context's `ReadyResume` for resuming `session` as `kit.role`
-        (host B listening at `where`, if given)."""
+    def make_ready(self, session: ResumableSession, kit: PreparedResume) -> PreparedResume:
+        """`kit` with this context's `ReadyResume` for resuming `session` as `kit.role`."""
         if session.tep not in self.suites or kit.max_frame_plaintext != (
             self.config.max_frame_plaintext
         ):
@@ -206,15 +198,7 @@ class ResumedPaths:
             secret=session.secret, state=ConnectionState.ESTABLISHED)
         event = Established(kit.session_id, kit.role.value, suite, spec.name, True)
         if kit.role is Role.B:
-            following = kit.following
-            registration = None
-            if where is not None and following is not None:
-                registration = (
-                    encode_resume_key(where[1], where[0], session.tep,
-                                      following.a_resumption_id),
-                    encode_resume_value(following.b_resumption_id))
-            ready = ReadyResume(self, established, event, where=where,
-                                registration=registration)
+            ready = ReadyResume(self, established, event)
         else:
             rest, syn_template, synack_template = self._template(session.tep)
             syn = syn_template(session.a_resumption_id)

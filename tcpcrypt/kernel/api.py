@@ -134,11 +134,6 @@ class KernelEno:
                                         port, tep, a_id)
         bpf.update(self._fds["eno_resume"], key, records.encode_resume_value(b_id))
 
-    def add_resumption_record(self, key: bytes, value: bytes) -> None:
-        """`add_resumption` of a key and value already encoded (`records.encode_resume_key`,
-        `records.encode_resume_value`)."""
-        bpf.update(self._fds["eno_resume"], key, value)
-
     def remove_resumption(self, port: int, tep: int, a_id: bytes,
                           netns: int | None = None) -> bool:
         key = records.encode_resume_key(netns if netns is not None else netns_cookie(),

@@ -193,14 +193,6 @@ class TcpcryptContext:
         secret, session_id = connection.secret, connection.session_id
         if secret is None or session_id is None:
             return
-        resumed = connection._b_resumed  # a resumed session: its table entry made ahead?
-        kit = resumed.prepared if resumed is not None else None
-        ready = kit.ready if kit is not None else None
-        if ready is not None and ready.registration is not None and where == ready.where and (
-            kit is not None and connection.resumable is kit.following
-        ):
-            self.kernel.add_resumption_record(*ready.registration)
-            return
         resumable = connection.resumable  # ss[i+1] as the core cached it, ids derived
         a_id, b_id = ((resumable.a_resumption_id, resumable.b_resumption_id) if resumable
                       else secret.next().resumption_ids())

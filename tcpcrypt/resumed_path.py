@@ -108,17 +108,16 @@ def prepare(session: ResumableSession, role: Role, config: TcpcryptConfig,
 
 
 def prepare_next(connection: TcpcryptConnection, paths: ResumedPaths | None = None) -> None:
-    """Key the resumption that `connection`'s end cached (if any) ahead of its use. Host A
-    caches only when it means to resume; host B caches every session, so it derives ahead
-    only for a connection that was itself resumed (a peer that resumes once is likely to
-    again; a full exchange's server is spared the work for clients that never resume).
-    With `paths` (the connection's context's), its straight line's objects are built too."""
+    """Key the resumption that host A cached (if any) ahead of its use; with `paths` (the
+    connection's context's), its straight line's objects are built too. Host B derives on
+    use: a server's work between its answer and its next wait delays that answer's reader
+    (the kernel wakes the reader on the server's CPU and lets the server run on until it
+    blocks), so deriving ahead at close made the first byte later, not earlier (measured,
+    docs/library.md)."""
     session = connection.resumable
     role = connection.role
     cache = connection._cache
-    if session is None or role is None or session.prepared is not None or cache is None or (
-        role is Role.B and not connection.resumed
-    ):
+    if session is None or role is not Role.A or session.prepared is not None or cache is None:
         return
     kit = prepare(session, role, connection.config, cache.capacity > 0)
     if paths is not None and cache is paths.cache and connection.config is paths.config:

@@ -62,8 +62,8 @@ class TcpcryptSocket:
         self._where = where  # B: (listening port, netns cookie), known to its listener
         self._plain: deque[bytes | bytearray | memoryview] = deque()  # plaintext not yet read
         # B: the established session's resumption identifiers still to be put in the kernel's
-        # table: done when B would first wait for data, else just after its first answer
-        # left, or at close (off the first byte's path; see docs/library.md)
+        # table: done when B would first wait for data, else before its first answer leaves,
+        # or at close (off accept()'s path; see docs/library.md)
         self._unregistered = False
         self._eof = False
         self._closed = False
@@ -181,9 +181,9 @@ class TcpcryptSocket:
             connection.send(data)  # type: ignore[arg-type]  # sealed at once: no copy needed
         else:
             connection.send(bytes(data))
-        self._flush()
-        if self._unregistered:  # once the first answer left (A resumes only after it)
+        if self._unregistered:  # before any answer leaves: A may resume once it has one
             self._register()
+        self._flush()
         return len(data)
 
     def sendall(self, data: bytes | bytearray | memoryview) -> None:

@@ -216,7 +216,7 @@ def test_prepared_resumption_is_the_same_in_c_and_in_pure_python() -> None:
     assert runs[0] and runs[0] == runs[1]
 
 
-def test_b_derives_ahead_only_after_a_resumed_connection() -> None:
+def test_only_host_a_derives_ahead_even_after_a_resumed_connection() -> None:
     ctx_a = TcpcryptContext()
     ctx_b = TcpcryptContext()
     a = ctx_a.new_connection(True, PEER)
@@ -238,5 +238,5 @@ def test_b_derives_ahead_only_after_a_resumed_connection() -> None:
     ctx_a.resumed_paths.adopt_synack(resumed_a, synack)
     resumed_b = ctx_b.resumed_paths.accept_resumption(resumed_a._eno._sent_syn, synack, now)
     assert resumed_b is not None and resumed_b.resumed
-    prepare_next(resumed_b)
-    assert resumed_b.resumable is not None and resumed_b.resumable.prepared is not None
+    prepare_next(resumed_b, ctx_b.resumed_paths)
+    assert resumed_b.resumable is not None and resumed_b.resumable.prepared is None

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Hashable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tcpcrypt.aead import aead_by_id
@@ -88,6 +88,9 @@ class ReadyResume:
     record: bytes = b""
     synack: bytes = b""
     result: EnoResult | None = None
+    # host A: the connection object itself, in the general path's state after syn_option()
+    # but for its peer and clock (set when it is handed out, once: popped)
+    spare: list[TcpcryptConnection] = field(default_factory=list, compare=False)
 
 
 def prepare(session: ResumableSession, role: Role, config: TcpcryptConfig,
@@ -202,12 +205,16 @@ class ResumedPaths:
             rest, syn_template, synack_template = self._template(session.tep)
             syn = syn_template(session.a_resumption_id)
             synack = synack_template(session.b_resumption_id)
+            offers = (TepSuboption(session.tep, session.a_resumption_id),) + rest
+            eno = _endpoint(offers, Role.A, EnoState.PENDING)
+            eno._sent_syn = syn
+            spare = self._connection(True, None, 0.0, eno)
+            spare._resuming = session
             ready = ReadyResume(
-                self, established, event,
-                (TepSuboption(session.tep, session.a_resumption_id),) + rest, syn,
-                encode_active(syn), synack,
+                self, established, event, offers, syn, encode_active(syn), synack,
                 EnoResult(Role.A, session.tep, session.a_resumption_id,
-                          session.b_resumption_id, negotiation_transcript(syn, synack)))
+                          session.b_resumption_id, negotiation_transcript(syn, synack)),
+                [spare])
         return PreparedResume(kit.role, kit.max_frame_plaintext, kit.session_id, kit.sealer,
                               kit.opener, kit.following, ready)
 
@@ -230,6 +237,10 @@ class ResumedPaths:
         if session is None or session.tep not in self.suites:
             return None
         ready = self._ready(session, Role.A)
+        if ready is not None and ready.spare:
+            connection = ready.spare.pop()
+            connection._peer, connection._now = peer, now
+            return connection
         if ready is not None:
             eno = _endpoint(ready.offers, Role.A, EnoState.PENDING)
             eno._sent_syn = ready.syn

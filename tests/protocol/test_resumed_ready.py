@@ -60,6 +60,7 @@ def test_a_ready_offer_gives_the_general_path_s_bytes_and_state(suites: tuple[st
     assert fast_a is not None and fast_a._resuming is not None
     ready = fast_a._resuming.prepared.ready  # type: ignore[union-attr]
     assert ready is not None and fast_a._eno._sent_syn is ready.syn  # the ready one was used
+    assert not ready.spare and fast_a._peer == PEER and fast_a._now == now  # handed out once
     synack = _synack(_b_session(ctx_b))
     general_a, general_syn = _general_a(TcpcryptContext(suites=suites, cache=twins.a), synack)
     assert ready.syn == general_syn

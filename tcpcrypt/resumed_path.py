@@ -4,10 +4,12 @@ general state machine reaches, without building the general steps' objects.
 
 A resumed session's keys, session ID and next secret come from the cached ss[i+1] alone: no
 nonce and no transcript of the new connection enters them (tcpcrypt.key_schedule). So all of it
-can be derived, and the AEAD objects keyed, before the connection exists (`prepare`, called by
-the library when a connection closes, off any first byte's path); what depends on the new
-connection (the identifiers on the wire, the transcript, the single-use take from the cache, and
-every check) is done per connection as in the general path:
+can be derived, and the AEAD objects keyed, before the connection exists (`prepare`). Host A
+does that, and builds its SYN option, kernel record, expected SYN-ACK and the connection object
+(`ResumedPaths.make_ready`), when its previous connection closes, after its own first byte;
+host B derives on use (its work after an answer would delay that answer's reader:
+docs/library.md, sixth pass). What depends on the new connection (the single-use take from the
+cache, the peer's options and every check) is done per connection as in the general path:
 
 * host A (`offer_resumption`): the SYN option is the general encoding of A's offers with the
   cached session's identifier spliced in (`_SpliceTemplate`: where the data goes is found once
@@ -73,12 +75,11 @@ class PreparedResume:
 
 @dataclass(frozen=True, slots=True)
 class ReadyResume:
-    """What one context's straight line sets on a resumed connection, built ahead (at the
-    previous connection's close) from a `PreparedResume`: the connection's established
-    attributes and its `Established` event; for host A also its SYN option, the kernel
-    record carrying it, the one SYN-ACK option that resumes and the negotiation's result for
-    that pair (a pure function of the two options). Used once: its session is taken from the
-    cache once."""
+    """What one context's straight line sets on host A's resumed connection, built ahead (at
+    the previous connection's close) from a `PreparedResume`: the connection's established
+    attributes and its `Established` event, its SYN option, the kernel record carrying it,
+    the one SYN-ACK option that resumes and the negotiation's result for that pair (a pure
+    function of the two options). Used once: its session is taken from the cache once."""
 
     paths: ResumedPaths
     established: dict[str, Any]
@@ -186,9 +187,10 @@ class ResumedPaths:
         return connection
 
     def make_ready(self, session: ResumableSession, kit: PreparedResume) -> PreparedResume:
-        """`kit` with this context's `ReadyResume` for resuming `session` as `kit.role`."""
-        if session.tep not in self.suites or kit.max_frame_plaintext != (
-            self.config.max_frame_plaintext
+        """`kit` (host A's) with this context's `ReadyResume` for resuming `session`; any
+        other kit unchanged."""
+        if kit.role is not Role.A or session.tep not in self.suites or (
+            kit.max_frame_plaintext != self.config.max_frame_plaintext
         ):
             return kit
         suite = suite_name_for_tep(session.tep)
@@ -198,31 +200,28 @@ class ResumedPaths:
             _suite_obj=self.suites[session.tep], suite=suite, _sealer=kit.sealer,
             _opener=kit.opener, aead=spec.name, session_id=kit.session_id, resumed=True,
             secret=session.secret, state=ConnectionState.ESTABLISHED)
-        event = Established(kit.session_id, kit.role.value, suite, spec.name, True)
-        if kit.role is Role.B:
-            ready = ReadyResume(self, established, event)
-        else:
-            rest, syn_template, synack_template = self._template(session.tep)
-            syn = syn_template(session.a_resumption_id)
-            synack = synack_template(session.b_resumption_id)
-            offers = (TepSuboption(session.tep, session.a_resumption_id),) + rest
-            eno = _endpoint(offers, Role.A, EnoState.PENDING)
-            eno._sent_syn = syn
-            spare = self._connection(True, None, 0.0, eno)
-            spare._resuming = session
-            ready = ReadyResume(
-                self, established, event, offers, syn, encode_active(syn), synack,
-                EnoResult(Role.A, session.tep, session.a_resumption_id,
-                          session.b_resumption_id, negotiation_transcript(syn, synack)),
-                [spare])
+        event = Established(kit.session_id, Role.A.value, suite, spec.name, True)
+        rest, syn_template, synack_template = self._template(session.tep)
+        syn = syn_template(session.a_resumption_id)
+        synack = synack_template(session.b_resumption_id)
+        offers = (TepSuboption(session.tep, session.a_resumption_id),) + rest
+        eno = _endpoint(offers, Role.A, EnoState.PENDING)
+        eno._sent_syn = syn
+        spare = self._connection(True, None, 0.0, eno)
+        spare._resuming = session
+        ready = ReadyResume(
+            self, established, event, offers, syn, encode_active(syn), synack,
+            EnoResult(Role.A, session.tep, session.a_resumption_id, session.b_resumption_id,
+                      negotiation_transcript(syn, synack)),
+            [spare])
         return PreparedResume(kit.role, kit.max_frame_plaintext, kit.session_id, kit.sealer,
                               kit.opener, kit.following, ready)
 
-    def _ready(self, session: ResumableSession, role: Role) -> ReadyResume | None:
-        """The session's `ReadyResume` when this context built it for `role`."""
+    def _ready(self, session: ResumableSession) -> ReadyResume | None:
+        """The session's `ReadyResume` when this context built it (host A)."""
         kit = session.prepared
         ready = kit.ready if kit is not None else None
-        if ready is None or ready.paths is not self or kit is None or kit.role is not role or (
+        if ready is None or ready.paths is not self or kit is None or kit.role is not Role.A or (
             kit.following is None and self.cache.capacity > 0
         ):
             return None
@@ -236,7 +235,7 @@ class ResumedPaths:
         session = self.cache.take(peer, now)
         if session is None or session.tep not in self.suites:
             return None
-        ready = self._ready(session, Role.A)
+        ready = self._ready(session)
         if ready is not None and ready.spare:
             connection = ready.spare.pop()
             connection._peer, connection._now = peer, now
@@ -257,7 +256,7 @@ class ResumedPaths:
         """Host A: the kernel record (`records.encode_active`) of a connection of
         `offer_resumption`: its SYN option's."""
         session = connection._resuming
-        ready = self._ready(session, Role.A) if session is not None else None
+        ready = self._ready(session) if session is not None else None
         if ready is not None and connection._eno._sent_syn is ready.syn:
             return ready.record
         return encode_active(connection._eno._sent_syn or b"")
@@ -267,7 +266,7 @@ class ResumedPaths:
         `offer_resumption`; the general `on_synack` for anything but B's exact answer."""
         session = connection._resuming
         eno = connection._eno
-        ready = self._ready(session, Role.A) if session is not None else None
+        ready = self._ready(session) if session is not None else None
         if ready is not None and eno._sent_syn is ready.syn and (
             eno._state is EnoState.PENDING and synack_option == ready.synack
         ):
@@ -308,11 +307,7 @@ class ResumedPaths:
         eno._chosen, eno._result = TepSuboption(outcome.tep, outcome.b_data), outcome
         connection = self._connection(False, None, now, eno)
         connection._b_resumed = session
-        ready = self._ready(session, Role.B)
-        if ready is not None:
-            self._establish_ready(connection, session, ready)
-        else:
-            self._establish(connection, session, Role.B)
+        self._establish(connection, session, Role.B)
         return connection
 
     # --- both -----------------------------------------------------------------------------
@@ -347,18 +342,16 @@ class ResumedPaths:
 
     def _establish_ready(self, connection: TcpcryptConnection, session: ResumableSession,
                          ready: ReadyResume) -> None:
-        """`_establish` with what `make_ready` built (the same attributes, event and cache)."""
+        """Host A's `_establish` with what `make_ready` built (the same attributes, event
+        and cache)."""
         connection.__dict__.update(ready.established)
         connection._events.append(ready.event)
         kit = session.prepared
         following = kit.following if kit is not None else None
         if following is not None and self.cache.capacity > 0:
             connection.resumable = following
-            if ready.result is not None:  # host A
-                if connection._peer is not None:
-                    self.cache.put(connection._peer, following, connection._now)
-            else:
-                self.cache.put(following.a_resumption_id, following, connection._now)
+            if connection._peer is not None:
+                self.cache.put(connection._peer, following, connection._now)
         if connection._pending_plaintext:
             pending, connection._pending_plaintext = connection._pending_plaintext, []
             for data in pending:

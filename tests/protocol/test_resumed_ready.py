@@ -19,6 +19,7 @@ from tcpcrypt.connection import ConnectionState, TcpcryptConnection
 from tcpcrypt.eno_negotiation import Role
 from tcpcrypt.eno_option import EnoOption, GlobalSuboption, TepSuboption, encode_eno_option
 from tcpcrypt.kernel.records import encode_active
+from tcpcrypt.key_schedule import SessionSecret
 from tcpcrypt.library.context import TcpcryptContext
 from tcpcrypt.randomness import system_random
 from tcpcrypt.resumed_path import prepare, prepare_next
@@ -183,3 +184,10 @@ def test_the_key_log_file_is_named_when_the_context_is_made(
         context.established_unregistered(a)
     lines = (tmp_path / "keys").read_text().splitlines()
     assert len(lines) == 1 and lines[0].startswith("TCPCRYPT_MK0 ")
+
+
+def test_host_b_s_prepared_resumption_gets_nothing_ready() -> None:
+    _, ctx_b = TcpcryptContext(), TcpcryptContext()
+    session = ResumableSession(SessionSecret(bytes(range(32)), 3), 0x23, 0x0001)
+    kit = prepare(session, Role.B, ctx_b.config, True)
+    assert ctx_b.resumed_paths.make_ready(session, kit) is kit and kit.ready is None

@@ -24,6 +24,7 @@ from typing import Any
 from tcpcrypt.connection import ConnectionState, TcpcryptConnection
 from tcpcrypt.events import ConnectionReset, DataReceived, Established
 from tcpcrypt.library.context import TcpcryptConnectionError, TcpcryptContext, default_context
+from tcpcrypt.resumed_path import prepare_next
 
 ProtocolFactory = Callable[[], asyncio.Protocol]
 
@@ -126,6 +127,8 @@ class TcpcryptProtocol(asyncio.Protocol):
             self.app.connection_lost(exc)
         elif self._ready is not None and not self._ready.done():
             self._ready.set_exception(exc or ConnectionError("closed during the key exchange"))
+        if not self.server_side and self.connection is not None:  # build A's next resumption
+            prepare_next(self.connection, self.context.resumed_paths)
 
     def pause_writing(self) -> None:
         if self._started:

@@ -14,10 +14,11 @@
  * b_init1_x25519(buffer, our_aead_ids, random, transcript) is host B's X25519 key exchange
  * from a whole, well-formed Init1 at the front of `buffer`: the AEAD chosen (the first of
  * `our_aead_ids` that A offered), B's private key and N_B drawn by calling random(32) twice
- * (in that order, as the Python path does), PK_B and ES from libcrypto's X25519, Init2, and
+ * (in that order, as the Python path does), PK_B and ES from `cryptography`'s X25519 key
+ * objects (see x25519_respond for why not libcrypto's EVP), Init2, and
  * ss[0] = Extract(N_A, transcript | Init1 | Init2 | ES). It returns
  * (bytes used, AEAD id, Init2, ss[0]), or None for anything else (incomplete, malformed, no
- * common AEAD, a public key OpenSSL refuses, an all-zero ES): the caller then runs the
+ * common AEAD, a public key the library refuses, an all-zero ES): the caller then runs the
  * Python path on the same bytes, which says what is wrong. It never decides an error.
  * bpf_lookup(map_fd, key, value_size) and bpf_update(map_fd, key, value, flags) are the two
  * bpf(2) map calls a connection makes (its negotiation record, A's opt-in, B's resumption
@@ -28,8 +29,6 @@
 #define OPENSSL_SUPPRESS_DEPRECATED /* SHA256_Init & co: no per-call algorithm fetch */
 #include <Python.h>
 #include <openssl/crypto.h>
-#include <openssl/err.h>
-#include <openssl/evp.h>
 #include <openssl/sha.h>
 #include <errno.h>
 #include <linux/bpf.h>
@@ -193,24 +192,83 @@ static int draw(PyObject *random, unsigned char out[32]) {
     return 0;
 }
 
-/* PK_B and ES from B's private key and PK_A; 0 on success, -1 when libcrypto refuses. */
+/* X25519 goes through `cryptography`'s key objects (the library the pure-Python path uses):
+ * through the system libcrypto's EVP (OpenSSL 3.0), each connection made three EVP_PKEY_CTX
+ * objects, and each of those walks OpenSSL 3.0's whole name map (its legacy-type lookup):
+ * measured at 30-60 us per connection in a server, where the map is out of the caches, next
+ * to about 100 us for the curve arithmetic itself. The key objects' constructors are looked
+ * up once. */
+static PyObject *x25519_private_from_bytes = NULL, *x25519_public_from_bytes = NULL;
+
+static int x25519_load(void) {
+    if (x25519_private_from_bytes != NULL) return 0;
+    PyObject *module = PyImport_ImportModule("cryptography.hazmat.primitives.asymmetric.x25519");
+    if (module == NULL) return -1;
+    PyObject *private_type = PyObject_GetAttrString(module, "X25519PrivateKey");
+    PyObject *public_type = PyObject_GetAttrString(module, "X25519PublicKey");
+    Py_DECREF(module);
+    if (private_type != NULL && public_type != NULL) {
+        x25519_private_from_bytes = PyObject_GetAttrString(private_type, "from_private_bytes");
+        x25519_public_from_bytes = PyObject_GetAttrString(public_type, "from_public_bytes");
+    }
+    Py_XDECREF(private_type);
+    Py_XDECREF(public_type);
+    if (x25519_private_from_bytes == NULL || x25519_public_from_bytes == NULL) {
+        Py_CLEAR(x25519_private_from_bytes);
+        Py_CLEAR(x25519_public_from_bytes);
+        return -1;
+    }
+    return 0;
+}
+
+/* Copies a 32-byte bytes object into `out`; -1 when it is anything else. */
+static int take_32(PyObject *value, unsigned char out[32]) {
+    if (value == NULL || !PyBytes_Check(value) || PyBytes_GET_SIZE(value) != 32) return -1;
+    memcpy(out, PyBytes_AS_STRING(value), 32);
+    return 0;
+}
+
+/* PK_B and ES from B's private key and PK_A: 0 on success; 1 when the library refuses (a
+ * low-order point: the Python path then says so), with no exception left; -1 with a Python
+ * exception for anything else (out of memory, `cryptography` missing). */
 static int x25519_respond(const unsigned char private_key[32], const unsigned char *peer,
                           unsigned char public_key[32], unsigned char shared[32]) {
+    if (x25519_load() < 0) return -1;
     int ok = -1;
-    size_t length = X25519_LENGTH;
-    EVP_PKEY *own = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, NULL, private_key, 32);
-    EVP_PKEY *theirs = EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, NULL, peer, 32);
-    EVP_PKEY_CTX *context = own ? EVP_PKEY_CTX_new(own, NULL) : NULL;
-    if (own && theirs && context && EVP_PKEY_get_raw_public_key(own, public_key, &length) == 1 &&
-        length == X25519_LENGTH && EVP_PKEY_derive_init(context) == 1 &&
-        EVP_PKEY_derive_set_peer(context, theirs) == 1) {
-        length = X25519_LENGTH;
-        if (EVP_PKEY_derive(context, shared, &length) == 1 && length == X25519_LENGTH) ok = 0;
+    PyObject *own = NULL, *own_public = NULL, *raw = NULL, *theirs = NULL, *secret = NULL;
+    own = PyObject_CallFunction(x25519_private_from_bytes, "y#", (const char *)private_key,
+                                (Py_ssize_t)32);
+    if (own == NULL) goto done;
+    own_public = PyObject_CallMethod(own, "public_key", NULL);
+    if (own_public == NULL) goto done;
+    raw = PyObject_CallMethod(own_public, "public_bytes_raw", NULL);
+    if (raw == NULL) goto done;
+    if (take_32(raw, public_key) < 0) {
+        PyErr_SetString(PyExc_ValueError, "b_init1_x25519: PK_B is not 32 bytes");
+        goto done;
     }
-    EVP_PKEY_CTX_free(context);
-    EVP_PKEY_free(theirs);
-    EVP_PKEY_free(own);
-    if (ok != 0) ERR_clear_error();
+    theirs = PyObject_CallFunction(x25519_public_from_bytes, "y#", (const char *)peer,
+                                   (Py_ssize_t)32);
+    if (theirs == NULL) goto done;
+    secret = PyObject_CallMethod(own, "exchange", "O", theirs);
+    if (secret == NULL) {
+        if (PyErr_ExceptionMatches(PyExc_ValueError)) {  /* refused: the Python path decides */
+            PyErr_Clear();
+            ok = 1;
+        }
+        goto done;
+    }
+    if (take_32(secret, shared) < 0) {
+        PyErr_SetString(PyExc_ValueError, "b_init1_x25519: ES is not 32 bytes");
+        goto done;
+    }
+    ok = 0;
+done:
+    Py_XDECREF(secret);
+    Py_XDECREF(theirs);
+    Py_XDECREF(raw);
+    Py_XDECREF(own_public);
+    Py_XDECREF(own);
     return ok;
 }
 
@@ -250,7 +308,9 @@ static PyObject *b_init1_x25519(PyObject *self, PyObject *args) {
     init2[8] = (unsigned char)chosen;
     if (draw(random, init2 + 9) < 0) goto cleanse;
     unsigned char zero = 0;
-    if (x25519_respond(private_key, pk_a, init2 + 9 + NONCE_LENGTH, shared) == 0) {
+    int exchanged = x25519_respond(private_key, pk_a, init2 + 9 + NONCE_LENGTH, shared);
+    if (exchanged < 0) goto cleanse;  /* a Python exception, raised as the Python path would */
+    if (exchanged == 0) {
         for (size_t i = 0; i < sizeof shared; i++) zero |= shared[i];
     }
     if (zero == 0) {  /* refused, or an all-zero ES: the Python path says which */

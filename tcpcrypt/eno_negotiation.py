@@ -82,6 +82,13 @@ def _first_with_tep(suboptions: Sequence[TepSuboption], tep: int) -> TepSuboptio
     return next((s for s in suboptions if s.tep == tep), None)
 
 
+_CHECKED_OFFERS_MAX = 256
+_checked_offers: dict[int, tuple[TepSuboption, ...]] = {}
+"""Offer tuples already checked, by identity: a server's connections share one tuple (the
+cached `plain_offers` of its suites), so it is not encoded again on every connection.
+Offers are immutable (a tuple of frozen suboptions), so one check holds for the object."""
+
+
 class EnoEndpoint:
     """The TCP-ENO state of one end of one connection."""
 
@@ -93,12 +100,15 @@ class EnoEndpoint:
         want_b: bool = False,
     ) -> None:
         offers = tuple(offers)
-        if not offers:
-            raise UsageError("an ENO endpoint needs at least one TEP to offer")
-        if not all(isinstance(offer, TepSuboption) for offer in offers):
-            raise UsageError("offers must be TepSuboption values")
-        for offer in offers:  # a bad TEP or data is a UsageError now, not at the first SYN
-            encode_eno_option(EnoOption((offer,)))
+        if _checked_offers.get(id(offers)) is not offers:  # checked once per tuple object
+            if not offers:
+                raise UsageError("an ENO endpoint needs at least one TEP to offer")
+            if not all(isinstance(offer, TepSuboption) for offer in offers):
+                raise UsageError("offers must be TepSuboption values")
+            for offer in offers:  # a bad TEP or data is a UsageError now, not at the first SYN
+                encode_eno_option(EnoOption((offer,)))
+            if len(_checked_offers) < _CHECKED_OFFERS_MAX:
+                _checked_offers[id(offers)] = offers  # kept alive: its id is not reused
         self.offers: tuple[TepSuboption, ...] = offers
         self.want_b = want_b
         self._chooser: Chooser = chooser if chooser is not None else self._default_chooser

@@ -137,7 +137,9 @@ class KeyChain:
             raise UsageError(f"a master key is {SECRET_LENGTH} bytes")
         if not 0 < key_length <= _MAX_EXPAND:
             raise UsageError(f"AEAD key length {key_length} out of range")
-        if first_keys is not None and any(len(key) != key_length for key in first_keys):
+        if first_keys is not None and (
+            len(first_keys[0]) != key_length or len(first_keys[1]) != key_length
+        ):
             raise UsageError(f"first traffic keys must be {key_length} bytes")
         self._master_keys = [first_master_key]
         self._first_keys = first_keys

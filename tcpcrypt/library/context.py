@@ -158,9 +158,12 @@ class TcpcryptContext:
             # The kernel already put ENO on our ACK: B believes ENO succeeded. Never plain.
             connection.abort(f"eno-disagreement-{connection.reason}")
 
-    def accepted(self, sock: socket.socket) -> TcpcryptConnection:
-        """Host B, an accepted connection: replay the kernel's negotiation in the core."""
-        raw = self.kernel.negotiation_raw(sock)
+    def accepted(self, sock: socket.socket,
+                 kernel: KernelEno | None = None) -> TcpcryptConnection:
+        """Host B, an accepted connection: replay the kernel's negotiation in the core.
+        `kernel`: the handle its listener was prepared with (a listener passes it, so an
+        accept reads no environment variable), else the shared one."""
+        raw = (kernel or self.kernel).negotiation_raw(sock)
         options = negotiated_options(raw) if raw is not None else None
         if options is not None:  # the common case, without decoding the whole record
             with self._lock:  # the cache is shared by threads

@@ -360,6 +360,10 @@ class TcpcryptListener:
         self.context = context
         self._sock = sock
         self._where: tuple[int, int] | None = None  # (port, netns cookie), read once
+        # The kernel handle whose table holds this listener's record (and so its accepted
+        # sockets' records), and the socket's numbers: read once, not on every accept
+        self._kernel = context.kernel
+        self._kind = (int(sock.family), int(sock.type), sock.proto)
 
     def listen(self, backlog: int = 128) -> None:
         self._sock.listen(backlog)
@@ -367,8 +371,8 @@ class TcpcryptListener:
     def accept(self) -> tuple[TcpcryptSocket, Any]:
         """The next connection, its key exchange done (or fallen back to plain TCP).
         A connection whose key exchange fails is reset and `TcpcryptConnectionError` raised."""
-        raw, address = self._sock.accept()
-        connection = self.context.accepted(raw)
+        raw, address = self._accept()
+        connection = self.context.accepted(raw, self._kernel)
         where = None
         if self.context.cache.capacity:  # B registers resumable sessions under these
             where = self._where
@@ -380,6 +384,17 @@ class TcpcryptListener:
             wrapped._fail(connection.reason or "reset")
         wrapped._handshake()
         return wrapped, address
+
+    def _accept(self) -> tuple[socket.socket, Any]:
+        """`socket.accept()` without its per-call enum conversions of the listener's family
+        and type (the same socket object and the same blocking rule otherwise)."""
+        listener = self._sock
+        fd, address = listener._accept()  # type: ignore[attr-defined]
+        family, kind, proto = self._kind
+        raw = socket.socket(family, kind, proto, fileno=fd)
+        if socket.getdefaulttimeout() is None and listener.gettimeout():
+            raw.setblocking(True)
+        return raw, address
 
     def fileno(self) -> int:
         return self._sock.fileno()

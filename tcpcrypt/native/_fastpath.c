@@ -14,10 +14,11 @@
  * b_init1_x25519(buffer, our_aead_ids, random, transcript) is host B's X25519 key exchange
  * from a whole, well-formed Init1 at the front of `buffer`: the AEAD chosen (the first of
  * `our_aead_ids` that A offered), B's private key and N_B drawn by calling random(32) twice
- * (in that order, as the Python path does), PK_B and ES from libcrypto's X25519, Init2, and
+ * (in that order, as the Python path does), PK_B and ES from `cryptography`'s X25519 key
+ * objects (see x25519_respond for why not libcrypto's EVP), Init2, and
  * ss[0] = Extract(N_A, transcript | Init1 | Init2 | ES). It returns
  * (bytes used, AEAD id, Init2, ss[0]), or None for anything else (incomplete, malformed, no
- * common AEAD, a public key OpenSSL refuses, an all-zero ES): the caller then runs the
+ * common AEAD, a public key the library refuses, an all-zero ES): the caller then runs the
  * Python path on the same bytes, which says what is wrong. It never decides an error.
  * bpf_lookup(map_fd, key, value_size) and bpf_update(map_fd, key, value, flags) are the two
  * bpf(2) map calls a connection makes (its negotiation record, A's opt-in, B's resumption
@@ -32,6 +33,7 @@
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 #include <errno.h>
+#include <limits.h>
 #include <linux/bpf.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -193,24 +195,83 @@ static int draw(PyObject *random, unsigned char out[32]) {
     return 0;
 }
 
-/* PK_B and ES from B's private key and PK_A; 0 on success, -1 when libcrypto refuses. */
+/* X25519 goes through `cryptography`'s key objects (the library the pure-Python path uses):
+ * through the system libcrypto's EVP (OpenSSL 3.0), each connection made three EVP_PKEY_CTX
+ * objects, and each of those walks OpenSSL 3.0's whole name map (its legacy-type lookup):
+ * measured at 30-60 us per connection in a server, where the map is out of the caches, next
+ * to about 100 us for the curve arithmetic itself. The key objects' constructors are looked
+ * up once. */
+static PyObject *x25519_private_from_bytes = NULL, *x25519_public_from_bytes = NULL;
+
+static int x25519_load(void) {
+    if (x25519_private_from_bytes != NULL) return 0;
+    PyObject *module = PyImport_ImportModule("cryptography.hazmat.primitives.asymmetric.x25519");
+    if (module == NULL) return -1;
+    PyObject *private_type = PyObject_GetAttrString(module, "X25519PrivateKey");
+    PyObject *public_type = PyObject_GetAttrString(module, "X25519PublicKey");
+    Py_DECREF(module);
+    if (private_type != NULL && public_type != NULL) {
+        x25519_private_from_bytes = PyObject_GetAttrString(private_type, "from_private_bytes");
+        x25519_public_from_bytes = PyObject_GetAttrString(public_type, "from_public_bytes");
+    }
+    Py_XDECREF(private_type);
+    Py_XDECREF(public_type);
+    if (x25519_private_from_bytes == NULL || x25519_public_from_bytes == NULL) {
+        Py_CLEAR(x25519_private_from_bytes);
+        Py_CLEAR(x25519_public_from_bytes);
+        return -1;
+    }
+    return 0;
+}
+
+/* Copies a 32-byte bytes object into `out`; -1 when it is anything else. */
+static int take_32(PyObject *value, unsigned char out[32]) {
+    if (value == NULL || !PyBytes_Check(value) || PyBytes_GET_SIZE(value) != 32) return -1;
+    memcpy(out, PyBytes_AS_STRING(value), 32);
+    return 0;
+}
+
+/* PK_B and ES from B's private key and PK_A: 0 on success; 1 when the library refuses (a
+ * low-order point: the Python path then says so), with no exception left; -1 with a Python
+ * exception for anything else (out of memory, `cryptography` missing). */
 static int x25519_respond(const unsigned char private_key[32], const unsigned char *peer,
                           unsigned char public_key[32], unsigned char shared[32]) {
+    if (x25519_load() < 0) return -1;
     int ok = -1;
-    size_t length = X25519_LENGTH;
-    EVP_PKEY *own = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, NULL, private_key, 32);
-    EVP_PKEY *theirs = EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, NULL, peer, 32);
-    EVP_PKEY_CTX *context = own ? EVP_PKEY_CTX_new(own, NULL) : NULL;
-    if (own && theirs && context && EVP_PKEY_get_raw_public_key(own, public_key, &length) == 1 &&
-        length == X25519_LENGTH && EVP_PKEY_derive_init(context) == 1 &&
-        EVP_PKEY_derive_set_peer(context, theirs) == 1) {
-        length = X25519_LENGTH;
-        if (EVP_PKEY_derive(context, shared, &length) == 1 && length == X25519_LENGTH) ok = 0;
+    PyObject *own = NULL, *own_public = NULL, *raw = NULL, *theirs = NULL, *secret = NULL;
+    own = PyObject_CallFunction(x25519_private_from_bytes, "y#", (const char *)private_key,
+                                (Py_ssize_t)32);
+    if (own == NULL) goto done;
+    own_public = PyObject_CallMethod(own, "public_key", NULL);
+    if (own_public == NULL) goto done;
+    raw = PyObject_CallMethod(own_public, "public_bytes_raw", NULL);
+    if (raw == NULL) goto done;
+    if (take_32(raw, public_key) < 0) {
+        PyErr_SetString(PyExc_ValueError, "b_init1_x25519: PK_B is not 32 bytes");
+        goto done;
     }
-    EVP_PKEY_CTX_free(context);
-    EVP_PKEY_free(theirs);
-    EVP_PKEY_free(own);
-    if (ok != 0) ERR_clear_error();
+    theirs = PyObject_CallFunction(x25519_public_from_bytes, "y#", (const char *)peer,
+                                   (Py_ssize_t)32);
+    if (theirs == NULL) goto done;
+    secret = PyObject_CallMethod(own, "exchange", "O", theirs);
+    if (secret == NULL) {
+        if (PyErr_ExceptionMatches(PyExc_ValueError)) {  /* refused: the Python path decides */
+            PyErr_Clear();
+            ok = 1;
+        }
+        goto done;
+    }
+    if (take_32(secret, shared) < 0) {
+        PyErr_SetString(PyExc_ValueError, "b_init1_x25519: ES is not 32 bytes");
+        goto done;
+    }
+    ok = 0;
+done:
+    Py_XDECREF(secret);
+    Py_XDECREF(theirs);
+    Py_XDECREF(raw);
+    Py_XDECREF(own_public);
+    Py_XDECREF(own);
     return ok;
 }
 
@@ -250,7 +311,9 @@ static PyObject *b_init1_x25519(PyObject *self, PyObject *args) {
     init2[8] = (unsigned char)chosen;
     if (draw(random, init2 + 9) < 0) goto cleanse;
     unsigned char zero = 0;
-    if (x25519_respond(private_key, pk_a, init2 + 9 + NONCE_LENGTH, shared) == 0) {
+    int exchanged = x25519_respond(private_key, pk_a, init2 + 9 + NONCE_LENGTH, shared);
+    if (exchanged < 0) goto cleanse;  /* a Python exception, raised as the Python path would */
+    if (exchanged == 0) {
         for (size_t i = 0; i < sizeof shared; i++) zero |= shared[i];
     }
     if (zero == 0) {  /* refused, or an all-zero ES: the Python path says which */
@@ -343,7 +406,248 @@ static PyObject *bpf_update(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* ---- AEAD ciphers for frames: the same calls as cryptography's AESGCM / ChaCha20Poly1305
+ * (encrypt, encrypt_into, decrypt, decrypt_into; a failed tag raises
+ * cryptography.exceptions.InvalidTag), on libcrypto's EVP with each algorithm fetched once
+ * per process and the key set up once per object: a connection makes two of these (one per
+ * direction), where `cryptography` fetched the algorithm and copied a context per object and
+ * per call. 16-byte tags; nonces of 12 bytes (every frame's), or for AES-GCM 8 to 128 bytes
+ * as `cryptography` allows (the drafts' frames use 8). */
+#define AEAD_NONCE_LENGTH 12
+#define AEAD_TAG_LENGTH 16
+
+typedef struct {
+    PyObject_HEAD
+    EVP_CIPHER_CTX *seal; /* keyed for encryption on first use */
+    EVP_CIPHER_CTX *open; /* keyed for decryption on first use */
+    const EVP_CIPHER *cipher;
+    int gcm;                /* AES-GCM: other nonce lengths allowed */
+    int nonce_lengths[2];   /* the open and seal contexts' current nonce lengths */
+    unsigned char key[32];
+    int key_length;
+} AeadObject;
+
+static EVP_CIPHER *fetched_ciphers[3] = {NULL, NULL, NULL};
+static const char *const cipher_names[3] = {"AES-128-GCM", "AES-256-GCM", "ChaCha20-Poly1305"};
+static PyObject *invalid_tag = NULL;
+
+static const EVP_CIPHER *cipher_for(int index) {
+    if (fetched_ciphers[index] == NULL)
+        fetched_ciphers[index] = EVP_CIPHER_fetch(NULL, cipher_names[index], NULL);
+    return fetched_ciphers[index];
+}
+
+static void aead_dealloc(AeadObject *self) {
+    EVP_CIPHER_CTX_free(self->seal);
+    EVP_CIPHER_CTX_free(self->open);
+    OPENSSL_cleanse(self->key, sizeof self->key);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyTypeObject AeadType;
+
+/* aead_cipher(kind, key): kind 0 AES-GCM (16- or 32-byte key), 1 ChaCha20-Poly1305. */
+static PyObject *aead_cipher(PyObject *module, PyObject *args) {
+    int kind;
+    Py_buffer key;
+    (void)module;
+    if (!PyArg_ParseTuple(args, "iy*:aead_cipher", &kind, &key)) return NULL;
+    int index = -1;
+    if (kind == 0 && key.len == 16) index = 0;
+    else if (kind == 0 && key.len == 32) index = 1;
+    else if (kind == 1 && key.len == 32) index = 2;
+    if (index < 0) {
+        PyBuffer_Release(&key);
+        PyErr_SetString(PyExc_ValueError, "aead_cipher: AES-GCM takes a 16- or 32-byte key, "
+                        "ChaCha20-Poly1305 a 32-byte key");
+        return NULL;
+    }
+    const EVP_CIPHER *cipher = cipher_for(index);
+    if (cipher == NULL) {
+        PyBuffer_Release(&key);
+        PyErr_Format(PyExc_RuntimeError, "libcrypto has no %s", cipher_names[index]);
+        return NULL;
+    }
+    AeadObject *self = PyObject_New(AeadObject, &AeadType);
+    if (self == NULL) {
+        PyBuffer_Release(&key);
+        return NULL;
+    }
+    self->seal = self->open = NULL;
+    self->cipher = cipher;
+    self->gcm = kind == 0;
+    self->nonce_lengths[0] = self->nonce_lengths[1] = AEAD_NONCE_LENGTH;
+    self->key_length = (int)key.len;
+    memset(self->key, 0, sizeof self->key);
+    memcpy(self->key, key.buf, (size_t)key.len);
+    PyBuffer_Release(&key);
+    return (PyObject *)self;
+}
+
+static EVP_CIPHER_CTX *keyed(AeadObject *self, int encrypting) {
+    EVP_CIPHER_CTX **slot = encrypting ? &self->seal : &self->open;
+    if (*slot != NULL) return *slot;
+    EVP_CIPHER_CTX *context = EVP_CIPHER_CTX_new();
+    if (context == NULL || EVP_CipherInit_ex2(context, self->cipher, self->key, NULL,
+                                              encrypting, NULL) != 1) {
+        EVP_CIPHER_CTX_free(context);
+        ERR_clear_error();
+        PyErr_SetString(PyExc_RuntimeError, "libcrypto refused the AEAD key");
+        return NULL;
+    }
+    *slot = context;
+    return context;
+}
+
+/* One AEAD operation into `out` (len(data) + 16 bytes when sealing, len(data) - 16 when
+ * opening). 0 on success, 1 for a tag that does not match, -1 with an exception. */
+static int aead_run(AeadObject *self, int encrypting, const Py_buffer *nonce,
+                    const Py_buffer *data, const Py_buffer *ad, unsigned char *out) {
+    if (nonce->len != AEAD_NONCE_LENGTH &&
+        (!self->gcm || nonce->len < 8 || nonce->len > 128)) {
+        PyErr_SetString(PyExc_ValueError, self->gcm ? "nonce must be 8 to 128 bytes"
+                                                    : "nonce must be 12 bytes");
+        return -1;
+    }
+    if (data->len > INT_MAX - AEAD_TAG_LENGTH || ad->len > INT_MAX) {
+        PyErr_SetString(PyExc_OverflowError, "data too long");
+        return -1;
+    }
+    EVP_CIPHER_CTX *context = keyed(self, encrypting);
+    if (context == NULL) return -1;
+    const unsigned char *in = data->buf;
+    int length = (int)data->len, done = 0, last = 0;
+    if (!encrypting) length -= AEAD_TAG_LENGTH;
+    if (nonce->len != self->nonce_lengths[encrypting]) {
+        if (EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_SET_IVLEN, (int)nonce->len, NULL) != 1)
+            goto refused;
+        self->nonce_lengths[encrypting] = (int)nonce->len;
+    }
+    if (EVP_CipherInit_ex2(context, NULL, NULL, nonce->buf, -1, NULL) != 1) goto refused;
+    if (ad->len > 0 && EVP_CipherUpdate(context, NULL, &done, ad->buf, (int)ad->len) != 1)
+        goto refused;
+    if (!encrypting &&
+        EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_SET_TAG, AEAD_TAG_LENGTH,
+                            (void *)(in + length)) != 1)
+        goto refused;
+    done = 0;
+    if (length > 0 && EVP_CipherUpdate(context, out, &done, in, length) != 1) goto refused;
+    if (EVP_CipherFinal_ex(context, out + done, &last) != 1) {
+        ERR_clear_error();
+        if (encrypting) goto refused;
+        OPENSSL_cleanse(out, (size_t)length);  /* nothing of a forged frame stays readable */
+        return 1;
+    }
+    if (encrypting &&
+        EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_GET_TAG, AEAD_TAG_LENGTH, out + length) != 1)
+        goto refused;
+    return 0;
+refused:
+    ERR_clear_error();
+    PyErr_SetString(PyExc_RuntimeError, "libcrypto failed an AEAD operation");
+    return -1;
+}
+
+static PyObject *raise_invalid_tag(void) {
+    if (invalid_tag == NULL) {
+        PyObject *module = PyImport_ImportModule("cryptography.exceptions");
+        if (module == NULL) return NULL;
+        invalid_tag = PyObject_GetAttrString(module, "InvalidTag");
+        Py_DECREF(module);
+        if (invalid_tag == NULL) return NULL;
+    }
+    PyErr_SetNone(invalid_tag);
+    return NULL;
+}
+
+/* encrypt/decrypt (return bytes) and their _into forms (write into a writable buffer of
+ * exactly the result's length, return that length). `ad` may be None. */
+static PyObject *aead_call(AeadObject *self, PyObject *args, int encrypting, int into) {
+    Py_buffer nonce, data, ad, target;
+    PyObject *ad_object, *result = NULL;
+    memset(&ad, 0, sizeof ad);
+    memset(&target, 0, sizeof target);
+    if (into) {
+        if (!PyArg_ParseTuple(args, "y*y*Ow*", &nonce, &data, &ad_object, &target)) return NULL;
+    } else if (!PyArg_ParseTuple(args, "y*y*O", &nonce, &data, &ad_object)) {
+        return NULL;
+    }
+    int have_ad = 0;
+    if (ad_object != Py_None) {
+        if (PyObject_GetBuffer(ad_object, &ad, PyBUF_SIMPLE) < 0) goto done;
+        have_ad = 1;
+    }
+    if (!encrypting && data.len < AEAD_TAG_LENGTH) {
+        raise_invalid_tag();
+        goto done;
+    }
+    Py_ssize_t size = encrypting ? data.len + AEAD_TAG_LENGTH : data.len - AEAD_TAG_LENGTH;
+    unsigned char *out;
+    if (into) {
+        if (target.len != size) {
+            PyErr_Format(PyExc_ValueError, "buffer must be %zd bytes", size);
+            goto done;
+        }
+        out = target.buf;
+    } else {
+        result = PyBytes_FromStringAndSize(NULL, size);
+        if (result == NULL) goto done;
+        out = (unsigned char *)PyBytes_AS_STRING(result);
+    }
+    int outcome = aead_run(self, encrypting, &nonce, &data, &ad, out);
+    if (outcome != 0) {
+        Py_CLEAR(result);
+        if (outcome == 1) raise_invalid_tag();
+        goto done;
+    }
+    if (into) result = PyLong_FromSsize_t(size);
+done:
+    PyBuffer_Release(&nonce);
+    PyBuffer_Release(&data);
+    if (have_ad) PyBuffer_Release(&ad);
+    if (into) PyBuffer_Release(&target);
+    return result;
+}
+
+static PyObject *aead_encrypt(AeadObject *self, PyObject *args) {
+    return aead_call(self, args, 1, 0);
+}
+static PyObject *aead_encrypt_into(AeadObject *self, PyObject *args) {
+    return aead_call(self, args, 1, 1);
+}
+static PyObject *aead_decrypt(AeadObject *self, PyObject *args) {
+    return aead_call(self, args, 0, 0);
+}
+static PyObject *aead_decrypt_into(AeadObject *self, PyObject *args) {
+    return aead_call(self, args, 0, 1);
+}
+
+static PyMethodDef aead_methods[] = {
+    {"encrypt", (PyCFunction)aead_encrypt, METH_VARARGS,
+     "encrypt(nonce, data, associated_data) -> ciphertext | tag"},
+    {"encrypt_into", (PyCFunction)aead_encrypt_into, METH_VARARGS,
+     "encrypt_into(nonce, data, associated_data, buffer) -> bytes written"},
+    {"decrypt", (PyCFunction)aead_decrypt, METH_VARARGS,
+     "decrypt(nonce, data, associated_data) -> plaintext; InvalidTag"},
+    {"decrypt_into", (PyCFunction)aead_decrypt_into, METH_VARARGS,
+     "decrypt_into(nonce, data, associated_data, buffer) -> bytes written; InvalidTag"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject AeadType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "tcpcrypt.native._fastpath.Aead",
+    .tp_basicsize = sizeof(AeadObject),
+    .tp_dealloc = (destructor)aead_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "A keyed AEAD (AES-GCM or ChaCha20-Poly1305) on libcrypto's EVP",
+    .tp_methods = aead_methods,
+};
+
 static PyMethodDef methods[] = {
+    {"aead_cipher", aead_cipher, METH_VARARGS,
+     "aead_cipher(kind, key) -> a keyed AEAD (kind 0 AES-GCM, 1 ChaCha20-Poly1305) with "
+     "cryptography's encrypt/decrypt(_into) calls"},
     {"b_init1_x25519", b_init1_x25519, METH_VARARGS,
      "b_init1_x25519(buffer, our_aead_ids, random, transcript) -> (used, AEAD id, Init2, "
      "ss[0]) or None (the Python path then handles the same bytes)"},
@@ -364,4 +668,7 @@ static struct PyModuleDef module = {
     methods, NULL, NULL, NULL, NULL,
 };
 
-PyMODINIT_FUNC PyInit__fastpath(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__fastpath(void) {
+    if (PyType_Ready(&AeadType) < 0) return NULL;
+    return PyModule_Create(&module);
+}

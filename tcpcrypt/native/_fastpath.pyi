@@ -9,3 +9,19 @@ def bpf_update(map_fd: int, key: bytes, value: bytes, flags: int, /) -> None: ..
 def b_init1_x25519(
     buffer: bytearray, our_aead_ids: bytes, random: Callable[[int], bytes], transcript: bytes, /
 ) -> tuple[int, int, bytes, bytes] | None: ...
+
+class Aead:
+    def encrypt(self, nonce: bytes | bytearray | memoryview, data: bytes | bytearray | memoryview,
+                associated_data: bytes | bytearray | memoryview | None, /) -> bytes: ...
+    def decrypt(self, nonce: bytes | bytearray | memoryview, data: bytes | bytearray | memoryview,
+                associated_data: bytes | bytearray | memoryview | None, /) -> bytes: ...
+    def encrypt_into(self, nonce: bytes | bytearray | memoryview,
+                     data: bytes | bytearray | memoryview,
+                     associated_data: bytes | bytearray | memoryview | None,
+                     buffer: bytearray | memoryview, /) -> int: ...
+    def decrypt_into(self, nonce: bytes | bytearray | memoryview,
+                     data: bytes | bytearray | memoryview,
+                     associated_data: bytes | bytearray | memoryview | None,
+                     buffer: bytearray | memoryview, /) -> int: ...
+
+def aead_cipher(kind: int, key: bytes, /) -> Aead: ...

@@ -102,7 +102,7 @@ def good_init1() -> bytes:
 
 def test_incomplete_malformed_or_refused_init1_is_left_to_python() -> None:
     raw = good_init1()
-    low_order = raw[:-32] + bytes(32)  # an all-zero PK_A: OpenSSL refuses the exchange
+    low_order = raw[:-32] + bytes(32)  # an all-zero PK_A: the library refuses the exchange
     bad_magic = b"\x00" + raw[1:]
     too_long = raw[:4] + (4096).to_bytes(4, "big") + raw[8:]
     too_short = raw[:4] + (20).to_bytes(4, "big") + raw[8:]

@@ -250,7 +250,8 @@ def _validate(console: Console, out: Path, quick: bool) -> int:
 
     _writable(out)
     comparisons, path = validate(out, quick)
-    table = Table(title=f"simulation (measured) vs emulation, trusted within {BOUND:.0%}")
+    table = Table(title="simulation (costs calibrated in this run) vs emulation, trusted "
+                  f"within {BOUND:.0%}")
     for column in ("metric", "emulation", "simulation", "difference", "trusted"):
         table.add_column(column)
     for c in comparisons:

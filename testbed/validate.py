@@ -33,25 +33,26 @@ RATE_CORES = (1, 2)
 
 CONNECT_MODEL = (
     "one emulated line; per protocol, in turn, calibration and compared rounds interleaved "
-    "(calibrate, compare, calibrate, compare, calibrate; quick: calibrate, compare, "
-    "calibrate), each a fresh server and the load generator as connect runs them; the "
-    "calibration rounds' median sets the profile's server costs (tcp.server, each other "
-    "protocol's extra over it), the compared rounds' median is the emulated figure, and the "
-    "simulation charges the profile's costs on the protocol's exchange"
+    "(five calibration rounds of 100 connections alternating with four compared ones; quick: "
+    "calibrate, compare, calibrate, of 50), each a fresh server and the load generator as "
+    "connect runs them; the calibration rounds' median sets the profile's server costs "
+    "(tcp.server, each other protocol's extra over it), the compared rounds' median is the "
+    "emulated figure, and the simulation charges the profile's costs on the protocol's "
+    "exchange"
 )
 
 RATE_MODEL = (
-    "per core count, one emulated network, the server pinned to cores 0..n-1 and the load "
-    "generators to the other cores (all cores when none is left); per protocol, the protocol "
-    "alone (one connection at a time; two rounds before the saturated run, one after, the "
-    "median) gives the server's CPU per connection; a separate saturated calibration run "
-    "gives the load generators' CPU per connection under load (and the part inside the TLS "
-    "handshake): the workload's demand, an input; the compared saturated run (4 load "
-    "generators per server core) counts the other tenants' runnable entities (autogroups); "
-    "the simulation puts the "
-    "server (one blocking process per core, held from accept to its last flight) and the "
-    "same clients on the same cores, processor-shared with that many always-runnable others "
-    "spread over the machine, charging those costs"
+    "per core count, one emulated network, the server pinned to cores 0..n-1 and the load"
+    " generators to the other cores (all cores when none is left); per protocol, the "
+    "protocol alone (one connection at a time; two rounds before the saturated run, one "
+    "after, the median) gives the server's CPU per connection; a separate saturated "
+    "calibration run gives the load generators' CPU per connection under load (and the "
+    "part inside the TLS handshake): the workload's demand, an input; the compared "
+    "saturated run (4 load generators per server core; 8000 TCP connections, 2000 TLS "
+    "ones) counts the other tenants' runnable entities (autogroups); the simulation puts "
+    "the server (one blocking process per core, held from accept to its last flight) and "
+    "the same clients on the same cores, processor-shared with that many always-runnable "
+    "others spread over the machine, charging those costs"
 )
 
 
@@ -95,15 +96,14 @@ def validate(out_dir: Path, quick: bool, profile: str = "measured",
         now,
         point_record,
         rate_profile,
+        saturated_connections,
         simulated_rate,
     )
 
     background = runnable_others()
     host = host_costs_us()
-    connections = 200 if quick else 2000
     calibrated_at = now()
-    points, calibrations = emulated_points(RATE_PROTOCOLS, RATE_CORES, connections, quick,
-                                           say)
+    points, calibrations = emulated_points(RATE_PROTOCOLS, RATE_CORES, quick, say)
     machine = os.cpu_count() or 1
     base = load_profile(profile)
     profiles = {cores: rate_profile(base, costs, calibrated_at)
@@ -111,6 +111,7 @@ def validate(out_dir: Path, quick: bool, profile: str = "measured",
     records, simulated = [], {}
     for point in points:
         costs = profiles[point.cores]
+        connections = saturated_connections(point.protocol, quick)
         rate = simulated_rate(point, costs, machine, connections)
         bare = simulated_rate(point, costs, machine, connections, with_clients=False)
         simulated[f"rate.conn_per_s.{point.protocol}.{point.cores}"] = rate

@@ -45,6 +45,11 @@ from testbed.sim.costs import CostProfile
 # load drifts within seconds here, and one burst of it moves one round only
 CALIBRATION_ROUNDS = 3
 CALIBRATION_CONNECTIONS = {"tcp": 1000, "tls13": 200}
+# a saturated run of about two seconds or more: 2000 TCP connections took half a second, and
+# the 1-core TCP rate of such short runs moved from 3266 to 4748/s between runs with the
+# same count of others (the others' bursts do not average out in half a second)
+SATURATED_CONNECTIONS = {"tcp": 8000, "tls13": 2000}
+QUICK_SATURATED_CONNECTIONS = 200
 
 
 @dataclass(frozen=True)
@@ -98,6 +103,13 @@ def rate_profile(base: CostProfile, calibrated: list[CalibratedCosts],
         base.aead_ns_per_byte, environment)
 
 
+def saturated_connections(protocol: str, quick: bool) -> int:
+    """Connections of a compared saturated run (its demand run takes half as many)."""
+    if quick:
+        return QUICK_SATURATED_CONNECTIONS
+    return SATURATED_CONNECTIONS.get(protocol, SATURATED_CONNECTIONS["tls13"])
+
+
 def calibration_connections(protocol: str, quick: bool) -> int:
     """Connections per calibration round: about half a second of one protocol alone here (a
     TCP connection takes a fifth of a TLS one's time), a quarter of that when quick."""
@@ -105,8 +117,7 @@ def calibration_connections(protocol: str, quick: bool) -> int:
     return max(20, count // 4) if quick else count
 
 
-def emulated_points(protocols: tuple[str, ...], cores_list: tuple[int, ...],
-                    connections: int, quick: bool,
+def emulated_points(protocols: tuple[str, ...], cores_list: tuple[int, ...], quick: bool,
                     say: Callable[[str], None]) -> tuple[list[RatePoint],
                                                          dict[int, list[CalibratedCosts]]]:
     """Per core count and protocol: calibrate it alone, run it saturated, calibrate again."""
@@ -124,6 +135,7 @@ def emulated_points(protocols: tuple[str, ...], cores_list: tuple[int, ...],
                 alone = ConnectionLoad(protocol, calibration_connections(protocol, quick))
                 rounds = [network.run(alone) for _ in range(CALIBRATION_ROUNDS - 1)]
                 clients = saturating_clients(network, protocol, cores)
+                connections = saturated_connections(protocol, quick)
                 demand = network.run(ConnectionLoad(protocol, max(50, connections // 2),
                                                     concurrency=clients))
                 report = network.run(ConnectionLoad(protocol, connections, concurrency=clients))
@@ -145,6 +157,7 @@ def emulated_points(protocols: tuple[str, ...], cores_list: tuple[int, ...],
 
 def simulated_rate(point: RatePoint, profile: CostProfile, machine_cores: int,
                    connections: int, with_clients: bool = True) -> float:
+    # `connections`: as many as the emulated point's (the rate is taken in steady state)
     """The simulated rate of the emulated `point`'s set-up: its server cores and clients on
     one machine of `machine_cores`, shared with `point.others_runnable` other entities.
     `with_clients=False` leaves the clients' CPU off the machine (for the record: how much

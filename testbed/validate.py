@@ -32,13 +32,14 @@ RATE_CORES = (1, 2)
 
 
 CONNECT_MODEL = (
-    "one emulated line; per protocol, in turn, calibration and compared rounds interleaved "
-    "(five calibration rounds of 100 connections alternating with four compared ones; quick: "
-    "calibrate, compare, calibrate, of 50), each a fresh server and the load generator as "
-    "connect runs them; the calibration rounds' median sets the profile's server costs "
-    "(tcp.server, each other protocol's extra over it), the compared rounds' median is the "
-    "emulated figure, and the simulation charges the profile's costs on the protocol's "
-    "exchange"
+    "one emulated line; per protocol, in turn, one server process (a warm-up round "
+    "counted nowhere) and calibration and compared rounds interleaved (seven calibration "
+    "rounds alternating with six compared ones, 300 TCP connections or 60 of another "
+    "protocol each, a fresh load generator per round, the server's CPU clock read around "
+    "it; quick: calibrate, compare, calibrate, of 40); the calibration rounds' median "
+    "sets the profile's server costs (tcp.server, each other protocol's extra over it), "
+    "the compared rounds' median is the emulated figure, and the simulation charges the "
+    "profile's costs on the protocol's exchange"
 )
 
 RATE_MODEL = (

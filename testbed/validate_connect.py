@@ -7,16 +7,18 @@ TCP connection's server cost moved from 73 to 132 us between two calibrations of
 host, and 25% of a 100 us cost is within its noise), so a comparison against the standing
 `measured` profile tests the machine's drift more than the simulation.
 
-One emulated line (`path_network`, as `connect` uses) and per protocol, in turn, calibration
-and compared rounds alternating, five and four (`ROUNDS`; `--quick`: calibrate, compare,
-calibrate), each the same measurement `connect` makes (`connection_cost`: a fresh server
-process, the load generator, the server's CPU over its connections). The calibration rounds'
-median sets the protocol's per-operation server costs (`tcp.server`; every other protocol's
-`<protocol>.server` as its extra over TCP's, the profile's convention); the compared rounds'
-median is the emulated figure. The simulation runs the protocol's exchange in a simpy world
-charging those costs (`SimNetwork`): it is computed from the calibrated costs, never from the
-compared rounds. The calibrated profile is written beside the result (`costs-validate.json`,
-loadable with `load_profile("validate", directory)`), so the comparison can be reproduced.
+One emulated line (`path_network`, as `connect` uses) and per protocol, in turn, one server
+process (`rr_server`, as `connect` starts it) serving a warm-up round counted nowhere, then
+calibration and compared rounds alternating, seven and six (`ROUNDS`; `--quick`: calibrate,
+compare, calibrate), each a fresh load generator, the server's CPU clock read around it:
+`connect`'s measurement, without a process's start and end inside any round. The calibration
+rounds' median sets the protocol's per-operation server costs (`tcp.server`; every other
+protocol's `<protocol>.server` as its extra over TCP's, the profile's convention); the
+compared rounds' median is the emulated figure. The simulation runs the protocol's exchange
+in a simpy world charging those costs (`SimNetwork`): it is computed from the calibrated
+costs, never from the compared rounds. The calibrated profile is written beside the result
+(`costs-validate.json`, loadable with `load_profile("validate", directory)`), so the
+comparison can be reproduced.
 
 What this checks: that the simulation's composition of per-operation costs (TCP's work plus
 each handshake's extra, placed on the exchange's flights) gives back a connection's server
@@ -36,12 +38,6 @@ from typing import Any
 from testbed.scenario import ConnectionLoad, Topology
 from testbed.sim.costs import CostProfile
 
-# short rounds, alternating, many of them: a round's CPU per connection moved by a third
-# within seconds here (tcpcrypt-rsa-exp3: 596 to 954 us), and the median of five rounds
-# taken around four others follows the machine where three around two did not
-ROUNDS = ("calibrate", "compare") * 4 + ("calibrate",)
-QUICK_ROUNDS = ("calibrate", "compare", "calibrate")
-
 
 @dataclass
 class ConnectPoint:
@@ -60,10 +56,66 @@ class ConnectPoint:
         return statistics.median(self.compared_us)
 
 
-def round_connections(quick: bool) -> int:
-    """Connections per round: 100 (four compared rounds: 400 per protocol, more than the
-    full `connect` run validate made before), 50 when quick (one compared round)."""
-    return 50 if quick else 100
+# a round's CPU per connection moved by a third or more within seconds here (the other
+# tenants' bursts), so rounds are short and many, calibration and compared alternating
+ROUNDS = ("calibrate", "compare") * 6 + ("calibrate",)
+QUICK_ROUNDS = ("calibrate", "compare", "calibrate")
+ROUND_CONNECTIONS = {"tcp": 300}  # about 25 ms of the server's CPU, as 60 TLS ones take 100
+OTHER_ROUND_CONNECTIONS = 60
+QUICK_ROUND_CONNECTIONS = 40
+WARM_UP_CONNECTIONS = 10  # the server's first connections (lazy set-up): counted nowhere
+
+
+def round_connections(protocol: str, quick: bool) -> int:
+    """Connections per round: 300 for TCP, 60 for the others (six compared rounds: 1800 and
+    360 per protocol), 40 when quick (one compared round)."""
+    if quick:
+        return QUICK_ROUND_CONNECTIONS
+    return ROUND_CONNECTIONS.get(protocol, OTHER_ROUND_CONNECTIONS)
+
+
+def server_rounds(client: Any, server: Any, protocol: str, roles: tuple[str, ...],
+                  count: int, cert: Path, key: Path) -> ConnectPoint:
+    """One server process of `protocol` for every round (after a warm-up round counted
+    nowhere), its CPU clock read around each round of `count` connections from a fresh load
+    generator: the server's CPU per connection, as `connection_cost` measures it, without a
+    process's start and end in any round."""
+    from testbed.apps.hosts import cpu_ns, run_module_json, start_module
+    from testbed.apps.protocols import PROTOCOLS
+    from testbed.measurements import PORT
+
+    spec = PROTOCOLS[protocol]
+    if spec.daemon_suite or spec.auth or spec.resumed:
+        raise ValueError(f"{protocol}: validate's connect rounds take library and socket "
+                         "protocols, full handshakes only")
+    args = ["--port", str(PORT), "--response-bytes", "100"]
+    if spec.tls:
+        args += ["--tls", spec.tls, "--cert", str(cert), "--key", str(key)]
+    if spec.library_suite:
+        args += ["--tcpcrypt", spec.library_suite]
+    load = ["--host", server.IP(), "--port", str(PORT), "--protocol", protocol]
+    point = ConnectPoint(protocol)
+    process = start_module(server, "testbed.apps.rr_server", *args)
+    try:
+        run_module_json(client, "testbed.apps.loadgen", *load,
+                        "--connections", str(WARM_UP_CONNECTIONS))
+        for role in roles:
+            before = cpu_ns(process.pid)
+            report = run_module_json(client, "testbed.apps.loadgen", *load,
+                                     "--connections", str(count))
+            used = cpu_ns(process.pid) - before
+            samples = report["samples"]
+            if len(samples) != count:
+                raise RuntimeError(f"{protocol}: {count - len(samples)} of {count} "
+                                   "connections failed")
+            if spec.library_suite and not all(s["encrypted"] for s in samples):
+                raise RuntimeError(f"{protocol}: not every connection was encrypted")
+            target = point.calibration_us if role == "calibrate" else point.compared_us
+            target.append(used / count / 1000)
+    finally:
+        process.kill()
+        process.wait()
+    return point
 
 
 def emulated_connect(protocols: tuple[str, ...], quick: bool,
@@ -72,26 +124,19 @@ def emulated_connect(protocols: tuple[str, ...], quick: bool,
     from testbed.apps.protocols import PROTOCOLS
     from testbed.apps.tls_material import write_material
     from testbed.emulation.paths import path_network
-    from testbed.measurements import connection_cost
 
-    count = round_connections(quick)
-    points = [ConnectPoint(protocol) for protocol in protocols]
+    points = []
     with tempfile.TemporaryDirectory(prefix="testbed-validate-") as scratch, \
             path_network("none") as net:
         material = write_material(Path(scratch))
         client, server = net.get("client"), net.get("server")
-        for point in points:
-            cert, key = material[PROTOCOLS[point.protocol].certificate]
-            for role in QUICK_ROUNDS if quick else ROUNDS:
-                measured = connection_cost(client, server, point.protocol, count, 100,
-                                           cert, key)
-                spec = PROTOCOLS[point.protocol]
-                if spec.tcpcrypt_suite and measured["encrypted"] < 1.0:
-                    raise RuntimeError(f"{point.protocol}: only {measured['encrypted']:.0%} "
-                                       "of connections were encrypted")
-                target = point.calibration_us if role == "calibrate" else point.compared_us
-                target.append(float(measured["server_cpu_us"]))
-            say(f"connect {point.protocol}: calibration rounds "
+        for protocol in protocols:
+            cert, key = material[PROTOCOLS[protocol].certificate]
+            point = server_rounds(client, server, protocol,
+                                  QUICK_ROUNDS if quick else ROUNDS,
+                                  round_connections(protocol, quick), cert, key)
+            points.append(point)
+            say(f"connect {protocol}: calibration rounds "
                 + ", ".join(f"{v:.0f}" for v in point.calibration_us)
                 + " us, compared rounds " + ", ".join(f"{v:.0f}" for v in point.compared_us)
                 + " us")

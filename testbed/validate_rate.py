@@ -64,6 +64,9 @@ class CalibratedCosts:
     client_us: float  # the load generator's CPU per connection charged (under load)
     client_handshake_us: float = 0.0  # of client_us, inside the TLS handshake call
     client_alone_us: float = 0.0  # the load generator's alone, one connection at a time
+    # for the record, not modelled: a connection's time to its first response byte alone
+    # (the simulation's links take the topology's default delay)
+    alone_first_byte_ms: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -143,7 +146,10 @@ def emulated_points(protocols: tuple[str, ...], cores_list: tuple[int, ...], qui
                 costs = CalibratedCosts(
                     protocol, statistics.median(r.server_cpu_us for r in rounds),
                     demand.client_cpu_us, demand.client_handshake_cpu_us,
-                    statistics.median(r.client_cpu_us for r in rounds))
+                    statistics.median(r.client_cpu_us for r in rounds),
+                    statistics.median(statistics.median(r.latencies_ms) for r in rounds
+                                      if r.latencies_ms) if any(r.latencies_ms for r in rounds)
+                    else 0.0)
                 calibrations[cores].append(costs)
                 others = report.others_runnable or 0.0
                 points.append(RatePoint(protocol, cores, clients, report.rate_per_s,

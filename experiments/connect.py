@@ -108,6 +108,7 @@ SPEC = ExperimentSpec(
                     rhs="connect.server_cpu_us.tls13", source="issue #8"),
     ),
     bench=True,
+    rows_param="protocols",
 )
 
 

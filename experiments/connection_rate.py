@@ -88,6 +88,7 @@ SPEC = ExperimentSpec(
                     lhs="sim.connections_per_wall_s", op=">=", rhs="", offset=20000,
                     source="issue 9"),
     ),
+    rows_param="protocols",
 )
 
 

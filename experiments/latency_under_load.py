@@ -45,6 +45,7 @@ SPEC = ExperimentSpec(
                     lhs="latency.median_ms.tcp.0.5", op="<=", rhs="latency.median_ms.tcp.0.1",
                     factor=2.0, source="queueing (M/D/c)"),
     ),
+    rows_param="protocols",
 )
 
 

@@ -92,6 +92,7 @@ SPEC = ExperimentSpec(
                     rhs="throughput.mbps.tls13", source="issue #8"),
     ),
     bench=True,
+    rows_param="protocols",
 )
 
 

@@ -69,6 +69,7 @@ SPEC = ExperimentSpec(
         for label in ("tls12-rsa", "tls13", "tls13-resumed", "tcpcryptd-x25519")
     ),
     bench=True,
+    rows_param="protocols",
 )
 
 

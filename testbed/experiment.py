@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -121,6 +121,24 @@ class ExpectationOutcome:
     passed: bool
     source: str
     description: str
+    checked: bool = True  # False: the run left out a row the expectation is about
+
+    @property
+    def failed(self) -> bool:
+        """Checked and not met (an expectation not checked is no failure)."""
+        return self.checked and not self.passed
+
+    @property
+    def verdict(self) -> str:
+        return "not checked" if not self.checked else "PASS" if self.passed else "FAIL"
+
+
+def metric_row(name: str) -> str | None:
+    """The row a metric named `<prefix>.<quantity>.<row>[.<point>...]` belongs to (its third
+    dotted part, e.g. `tls13` of `connect.server_cpu_us.tls13` and of
+    `rate.conn_per_s.tls13.2`); None for a name with fewer parts."""
+    parts = name.split(".")
+    return parts[2] if len(parts) >= 3 else None
 
 
 _OPS: dict[str, Callable[[float, float], bool]] = {">=": operator.ge, "<=": operator.le}
@@ -146,8 +164,21 @@ class Expectation:
         if self.op not in _OPS:
             raise ValueError(f"expectation {self.name}: op must be >= or <=, got {self.op}")
 
-    def evaluate(self, metrics: Mapping[str, float]) -> ExpectationOutcome:
+    def evaluate(self, metrics: Mapping[str, float],
+                 rows: tuple[str, Collection[str]] | None = None) -> ExpectationOutcome:
+        """The outcome against `metrics`. `rows` (the rows parameter's name and the rows the
+        run included) tells a row left out of the run from one that ran and gave no metric:
+        an expectation whose every missing metric belongs to a left-out row is not checked;
+        any other missing metric fails it."""
         missing = [name for name in (self.lhs, self.rhs) if name and name not in metrics]
+        if missing and rows is not None:
+            param, included = rows
+            absent = [row for row in map(metric_row, missing) if row and row not in included]
+            if len(absent) == len(missing):
+                return self._outcome(
+                    None, None, False,
+                    f"not checked: {', '.join(dict.fromkeys(absent))} not in this run "
+                    f"({param}={','.join(included)})", checked=False)
         if missing:
             return self._outcome(None, None, False, f"missing metric {', '.join(missing)}")
         lhs_value = float(metrics[self.lhs])
@@ -158,18 +189,22 @@ class Expectation:
         return self._outcome(lhs_value, bound, passed, text)
 
     def _outcome(
-        self, lhs_value: float | None, bound: float | None, passed: bool, text: str
+        self, lhs_value: float | None, bound: float | None, passed: bool, text: str,
+        checked: bool = True,
     ) -> ExpectationOutcome:
         return ExpectationOutcome(
             self.name, self.lhs, self.op, self.rhs, self.factor, self.offset,
-            lhs_value, bound, passed, self.source, text,
+            lhs_value, bound, passed, self.source, text, checked,
         )
 
 
 @dataclass(frozen=True)
 class ExperimentSpec:
     """`runtime` is the default runtime; `runtimes` all those the experiment supports (empty:
-    the default only). Experiments that import Mininet themselves stay emulation-only."""
+    the default only). Experiments that import Mininet themselves stay emulation-only.
+    `rows_param` names the parameter listing a run's rows (comma-separated labels, e.g.
+    `protocols`), for an experiment whose metrics are named `<prefix>.<quantity>.<row>...`:
+    an expectation about a row the run left out is then not checked rather than failed."""
 
     name: str
     description: str
@@ -178,8 +213,12 @@ class ExperimentSpec:
     expectations: tuple[Expectation, ...] = ()
     bench: bool = False
     runtimes: tuple[str, ...] = ()
+    rows_param: str = ""
 
     def __post_init__(self) -> None:
+        if self.rows_param and self.param(self.rows_param) is None:
+            raise ValueError(f"experiment {self.name}: rows_param {self.rows_param!r} is not "
+                             "one of its parameters")
         for runtime in (self.runtime, *self.runtimes):
             if runtime not in RUNTIMES:
                 raise ValueError(f"experiment {self.name}: runtime must be one of {RUNTIMES}")
@@ -193,6 +232,19 @@ class ExperimentSpec:
 
     def param(self, name: str) -> Param | None:
         return next((param for param in self.params if param.name == name), None)
+
+    def run_rows(self, params: Mapping[str, ParamValue]) -> tuple[str, list[str]] | None:
+        """(`rows_param`, the rows these parameters include), or None without `rows_param`."""
+        if not self.rows_param:
+            return None
+        text = str(params.get(self.rows_param, ""))
+        return self.rows_param, [row.strip() for row in text.split(",") if row.strip()]
+
+    def evaluate(self, metrics: Mapping[str, float],
+                 params: Mapping[str, ParamValue]) -> list[ExpectationOutcome]:
+        """Every expectation's outcome for a run with these parameters and metrics."""
+        rows = self.run_rows(params)
+        return [expectation.evaluate(metrics, rows) for expectation in self.expectations]
 
 
 @dataclass

@@ -56,7 +56,8 @@ def _runs_line(console: Console, name: str, document: dict[str, Any]) -> None:
 
     expectations = document.get("expectations") or []
     warnings = [str(w) for w in document.get("warnings") or []]
-    unmet = sum(not e.get("passed") for e in expectations)
+    unmet = sum(not e.get("passed") and e.get("checked", True) is not False
+                for e in expectations)
     profile = f", {document['profile']}" if document.get("profile") else ""
     console.print(f"{name} ({document.get('runtime')}{profile}, {document.get('duration_s')} s): "
                   f"{unmet} of {len(expectations)} expectations not met, "

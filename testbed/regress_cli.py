@@ -69,7 +69,7 @@ def _run_one(console: Console, name: str, quick: bool, overrides: dict[str, str]
             console.print(f"[red]{label}: {name} crashed (attempt {attempt}):[/red] "
                           f"{type(error).__name__}: {str(error)[-300:]}")
             continue
-        failed = sum(not outcome.passed for outcome in result.expectations)
+        failed = sum(outcome.failed for outcome in result.expectations)
         console.print(f"{label}: {name} in {result.duration_s:.1f} s"
                       + (f" ({failed} expectation(s) not met; not a gate here)"
                          if failed else ""))

@@ -92,7 +92,8 @@ def expectations_table(outcomes: list[ExpectationOutcome], title: str = "Expecta
     for column in ("check", "result", "measured", "source"):
         table.add_column(column, overflow="fold")
     for outcome in outcomes:
-        verdict = "[green]PASS[/green]" if outcome.passed else "[red]FAIL[/red]"
+        verdict = ("[yellow]not checked[/yellow]" if not outcome.checked
+                   else "[green]PASS[/green]" if outcome.passed else "[red]FAIL[/red]")
         table.add_row(outcome.name, verdict, outcome.description, outcome.source)
     return table
 

@@ -55,7 +55,7 @@ def reproduce(console: Console, out: Path, only: list[str] | None = None) -> dic
             failures[name] = f"{type(error).__name__}: {lines[-1] if lines else ''}"[:300]
             console.print(f"[bold red]{name} failed:[/bold red] {failures[name]}")
             continue
-        unmet = sum(not outcome.passed for outcome in result.expectations)
+        unmet = sum(outcome.failed for outcome in result.expectations)
         console.print(f"{name}: {result.duration_s:.0f} s, {len(result.warnings)} warnings, "
                       f"{unmet} of {len(result.expectations)} expectations not met "
                       "(reported, not a failure)")

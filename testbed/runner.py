@@ -187,7 +187,7 @@ def run_experiment(
         config={**params, "seed": seed, "repeat": repeat, "quick": quick},
         rows=rows,
         metrics=metrics,
-        expectations=[expectation.evaluate(metrics) for expectation in spec.expectations],
+        expectations=spec.evaluate(metrics, params),
         warnings=warnings,
         samples=_joined_samples(outputs),
         figures=[

@@ -1,15 +1,18 @@
 """`testbed validate`: the same small experiments in emulation and in simulation, compared
 metric by metric; the simulation is trusted where it lands within 25% of emulation.
 
-Compared: server CPU per connection (`connect.server_cpu_us.<protocol>`: emulation from the
-`connect` experiment, whose `tcpcrypt-*` rows are the in-process library on the kernel's
-TCP-ENO, like the simulation's; simulation from a simulated run of the same protocol with the
-`measured` profile) and `connection-rate` at 1 and 2 cores (TCP and TLS 1.3), each emulated
-point beside a simulation of the same set-up with costs calibrated right before it
-(`testbed.validate_rate`: the load generators' CPU on the server's machine, the other
-tenants counted during the run). The result file lists each metric, both values, the
-difference and whether it is within the bound, what each rate point modelled, and the host's
-RSA-2048 sign and X25519 times; the command exits 1 when one is not within the bound.
+Compared: server CPU per connection (`connect.server_cpu_us.<protocol>`: emulation measured
+as the `connect` experiment measures it, whose `tcpcrypt-*` rows are the in-process library
+on the kernel's TCP-ENO, like the simulation's; simulation from a simulated run of the same
+protocol with the server costs the validation calibrated in the same network, in rounds
+interleaved with the compared ones: `testbed.validate_connect`) and `connection-rate` at 1
+and 2 cores (TCP and TLS 1.3), each emulated point beside a simulation of the same set-up
+with costs calibrated around it (`testbed.validate_rate`: the load generators' CPU on the
+server's machine, the other tenants counted during the run). The result file lists each
+metric, both values, the difference and whether it is within the bound, what each point
+modelled, and the host's RSA-2048 sign and X25519 times; the profile the connect rows were
+simulated with is written beside it (`costs-validate.json`). The command exits 1 when one
+metric is not within the bound.
 """
 
 from __future__ import annotations
@@ -21,8 +24,6 @@ from pathlib import Path
 from typing import Any
 
 from testbed.results import write_atomically
-from testbed.runner import run_experiment
-from testbed.scenario import ConnectionLoad, Topology
 
 BOUND = 0.25
 CONNECT_PROTOCOLS = ("tcp", "tls13", "tcpcrypt-x25519", "tcpcrypt-rsa-exp3")
@@ -30,16 +31,29 @@ RATE_PROTOCOLS = ("tcp", "tls13")
 RATE_CORES = (1, 2)
 
 
+CONNECT_MODEL = (
+    "one emulated line; per protocol, in turn, one server process (a warm-up round "
+    "counted nowhere) and calibration and compared rounds interleaved (seven calibration "
+    "rounds alternating with six compared ones, 300 TCP connections or 60 of another "
+    "protocol each, a fresh load generator per round, the server's CPU clock read around "
+    "it; quick: calibrate, compare, calibrate, of 40); the calibration rounds' median "
+    "sets the profile's server costs (tcp.server, each other protocol's extra over it), "
+    "the compared rounds' median is the emulated figure, and the simulation charges the "
+    "profile's costs on the protocol's exchange"
+)
+
 RATE_MODEL = (
-    "per core count, one emulated network, the server pinned to cores 0..n-1 and the load "
-    "generators to the other cores (all cores when none is left); per protocol, the protocol "
-    "alone (one connection at a time; two rounds before the saturated run, one after, the "
-    "median) gives the server's and the load generator's CPU per connection (and the "
-    "client's CPU inside the TLS handshake); the saturated run (4 load generators per server "
-    "core) counts the other tenants' runnable entities (autogroups); the simulation puts the "
-    "server (one blocking process per core, held from accept to its last flight) and the "
-    "same clients on the same cores, processor-shared with that many always-runnable others "
-    "spread over the machine, charging those costs"
+    "per core count, one emulated network, the server pinned to cores 0..n-1 and the load"
+    " generators to the other cores (all cores when none is left); per protocol, the "
+    "protocol alone (one connection at a time; two rounds before the saturated run, one "
+    "after, the median) gives the server's CPU per connection; a separate saturated "
+    "calibration run gives the load generators' CPU per connection under load (and the "
+    "part inside the TLS handshake): the workload's demand, an input; the compared "
+    "saturated run (4 load generators per server core; 8000 TCP connections, 2000 TLS "
+    "ones) counts the other tenants' runnable entities (autogroups); the simulation puts "
+    "the server (one blocking process per core, held from accept to its last flight) and "
+    "the same clients on the same cores, processor-shared with that many always-runnable "
+    "others spread over the machine, charging those costs"
 )
 
 
@@ -68,32 +82,29 @@ def runnable_others(interval_s: float = 2.0) -> float:
     return sample_for(interval_s)
 
 
-def simulated_server_cpu_us(protocol: str, profile: str, connections: int) -> float:
-    from testbed.sim.costs import load_profile
-    from testbed.sim.network import SimNetwork
-
-    network = SimNetwork(Topology(server_cores=1), load_profile(profile), seed=1)
-    return network.run(ConnectionLoad(protocol, connections)).server_cpu_us
-
-
 def validate(out_dir: Path, quick: bool, profile: str = "measured",
              say: Callable[[str], None] = print) -> tuple[list[Comparison], Path]:
     from testbed.calibration.primitives import host_costs_us
-    from testbed.sim.costs import load_profile
+    from testbed.sim.costs import load_profile, profile_path
+    from testbed.validate_connect import (
+        connect_profile,
+        emulated_connect,
+        simulated_server_cpu_us,
+    )
+    from testbed.validate_connect import point_record as connect_record
     from testbed.validate_rate import (
         emulated_points,
         now,
         point_record,
         rate_profile,
+        saturated_connections,
         simulated_rate,
     )
 
     background = runnable_others()
     host = host_costs_us()
-    connections = 200 if quick else 2000
     calibrated_at = now()
-    points, calibrations = emulated_points(RATE_PROTOCOLS, RATE_CORES, connections, quick,
-                                           say)
+    points, calibrations = emulated_points(RATE_PROTOCOLS, RATE_CORES, quick, say)
     machine = os.cpu_count() or 1
     base = load_profile(profile)
     profiles = {cores: rate_profile(base, costs, calibrated_at)
@@ -101,20 +112,22 @@ def validate(out_dir: Path, quick: bool, profile: str = "measured",
     records, simulated = [], {}
     for point in points:
         costs = profiles[point.cores]
+        connections = saturated_connections(point.protocol, quick)
         rate = simulated_rate(point, costs, machine, connections)
         bare = simulated_rate(point, costs, machine, connections, with_clients=False)
         simulated[f"rate.conn_per_s.{point.protocol}.{point.cores}"] = rate
         records.append(point_record(point, costs, rate, bare))
     emulated = {f"rate.conn_per_s.{p.protocol}.{p.cores}": p.conn_per_s for p in points}
-    # as many connections as calibration used: the daemons' fixed costs amortise alike
-    connect = run_experiment("connect", out_dir=out_dir / "emulation",
-                             overrides={"protocols": ",".join(CONNECT_PROTOCOLS),
-                                        "connections": "100" if quick else "300"})
-    comparisons = []
-    for protocol in CONNECT_PROTOCOLS:
-        metric = f"connect.server_cpu_us.{protocol}"
-        comparisons.append(compare(metric, connect.metrics.get(metric),
-                                   simulated_server_cpu_us(protocol, profile, 200)))
+    connect_points = emulated_connect(CONNECT_PROTOCOLS, quick, say)
+    in_run = connect_profile(base, connect_points, now())
+    profile_file = profile_path(in_run.name, out_dir)
+    write_atomically(profile_file, in_run.to_json())
+    comparisons, connect_records = [], []
+    for measured in connect_points:
+        metric = f"connect.server_cpu_us.{measured.protocol}"
+        sim_us = simulated_server_cpu_us(measured.protocol, in_run, 200)
+        comparisons.append(compare(metric, measured.emulated_us, sim_us))
+        connect_records.append(connect_record(measured, sim_us))
     for protocol in RATE_PROTOCOLS:
         for count in RATE_CORES:
             metric = f"rate.conn_per_s.{protocol}.{count}"
@@ -124,6 +137,9 @@ def validate(out_dir: Path, quick: bool, profile: str = "measured",
         "profile": profile, "bound": BOUND, "quick": quick,
         "host": host,
         "runnable_others_before_emulation": background,
+        "connect_model": CONNECT_MODEL,
+        "connect_profile": profile_file.name,
+        "connect_points": connect_records,
         "rate_model": RATE_MODEL,
         "rate_points": records,
         "rate_calibration": {str(cores): [asdict(c) for c in costs]

@@ -10,17 +10,23 @@ them, sharing the server's: `Topology.clients_apart`), per protocol:
      with the same Python load generator the saturated run uses (and, for TLS, how much of
      the client's CPU falls inside its handshake call); two rounds before the
      saturated run and one after it, the median of the three;
-  2. the saturated run (`4 x cores` load generators, as `connection-rate` runs in emulation),
-     counting the other tenants' runnable scheduling entities (autogroups) while it
-     runs
-     (`testbed.emulation.tenants`).
+  2. the workload's demand: a saturated calibration run (the same load generators as the
+     compared run, half its connections), whose load generators' CPU per connection is the
+     client cost charged. The clients are the workload, not the system under test: their
+     CPU per connection rises under load when they share cores (a TCP connection cost the
+     generators 117 and 131 us alone, 155 and 180 us saturated, at 2 cores), and the
+     simulation takes that demand as an input, measured in a run other than the compared one;
+  3. the compared saturated run (`4 x cores` load generators, as `connection-rate` runs in
+     emulation), counting the other tenants' runnable scheduling entities (autogroups) while
+     it runs (`testbed.emulation.tenants`).
 Then the simulation of each point: the same server (one single-threaded process per core,
 serving one connection at a time from accept to close: `Topology.server_blocking`), the
 same cores (the server's, and the clients' apart from them or shared), the same number of
 clients (each connection's client work charged to the clients' cores) and the other tenants
 counted during that point spread over the machine, with the costs from step 1
-(`rate_profile`). Nothing is fitted to the emulated rate: the inputs are costs measured
-alone and the count of others.
+(`rate_profile`). Nothing is fitted to the emulated rate: the inputs are the server's costs
+measured alone, the clients' demand measured in another saturated run, and the count of
+others; the rate is the prediction.
 """
 
 from __future__ import annotations
@@ -39,16 +45,28 @@ from testbed.sim.costs import CostProfile
 # load drifts within seconds here, and one burst of it moves one round only
 CALIBRATION_ROUNDS = 3
 CALIBRATION_CONNECTIONS = {"tcp": 1000, "tls13": 200}
+# a saturated run of about two seconds or more: 2000 TCP connections took half a second, and
+# the 1-core TCP rate of such short runs moved from 3266 to 4748/s between runs with the
+# same count of others (the others' bursts do not average out in half a second)
+SATURATED_CONNECTIONS = {"tcp": 8000, "tls13": 2000}
+QUICK_SATURATED_CONNECTIONS = 200
 
 
 @dataclass(frozen=True)
 class CalibratedCosts:
-    """One protocol alone on the emulated network: CPU per connection, each side."""
+    """One protocol on the emulated network: the server's CPU per connection alone (the
+    system under test: a cost the simulation composes), and the load generator's per
+    connection (the workload: alone, and under the saturated load of a separate calibration
+    run, which is what the simulation charges)."""
 
     protocol: str
     server_us: float
-    client_us: float
+    client_us: float  # the load generator's CPU per connection charged (under load)
     client_handshake_us: float = 0.0  # of client_us, inside the TLS handshake call
+    client_alone_us: float = 0.0  # the load generator's alone, one connection at a time
+    # for the record, not modelled: a connection's time to its first response byte alone
+    # (the simulation's links take the topology's default delay)
+    alone_first_byte_ms: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -88,6 +106,13 @@ def rate_profile(base: CostProfile, calibrated: list[CalibratedCosts],
         base.aead_ns_per_byte, environment)
 
 
+def saturated_connections(protocol: str, quick: bool) -> int:
+    """Connections of a compared saturated run (its demand run takes half as many)."""
+    if quick:
+        return QUICK_SATURATED_CONNECTIONS
+    return SATURATED_CONNECTIONS.get(protocol, SATURATED_CONNECTIONS["tls13"])
+
+
 def calibration_connections(protocol: str, quick: bool) -> int:
     """Connections per calibration round: about half a second of one protocol alone here (a
     TCP connection takes a fifth of a TLS one's time), a quarter of that when quick."""
@@ -95,8 +120,7 @@ def calibration_connections(protocol: str, quick: bool) -> int:
     return max(20, count // 4) if quick else count
 
 
-def emulated_points(protocols: tuple[str, ...], cores_list: tuple[int, ...],
-                    connections: int, quick: bool,
+def emulated_points(protocols: tuple[str, ...], cores_list: tuple[int, ...], quick: bool,
                     say: Callable[[str], None]) -> tuple[list[RatePoint],
                                                          dict[int, list[CalibratedCosts]]]:
     """Per core count and protocol: calibrate it alone, run it saturated, calibrate again."""
@@ -114,24 +138,32 @@ def emulated_points(protocols: tuple[str, ...], cores_list: tuple[int, ...],
                 alone = ConnectionLoad(protocol, calibration_connections(protocol, quick))
                 rounds = [network.run(alone) for _ in range(CALIBRATION_ROUNDS - 1)]
                 clients = saturating_clients(network, protocol, cores)
+                connections = saturated_connections(protocol, quick)
+                demand = network.run(ConnectionLoad(protocol, max(50, connections // 2),
+                                                    concurrency=clients))
                 report = network.run(ConnectionLoad(protocol, connections, concurrency=clients))
                 rounds.append(network.run(alone))
                 costs = CalibratedCosts(
                     protocol, statistics.median(r.server_cpu_us for r in rounds),
+                    demand.client_cpu_us, demand.client_handshake_cpu_us,
                     statistics.median(r.client_cpu_us for r in rounds),
-                    statistics.median(r.client_handshake_cpu_us for r in rounds))
+                    statistics.median(statistics.median(r.latencies_ms) for r in rounds
+                                      if r.latencies_ms) if any(r.latencies_ms for r in rounds)
+                    else 0.0)
                 calibrations[cores].append(costs)
                 others = report.others_runnable or 0.0
                 points.append(RatePoint(protocol, cores, clients, report.rate_per_s,
                                         report.server_cpu_us, report.client_cpu_us, others))
                 say(f"{cores} core(s), {protocol}: alone server {costs.server_us:.0f} us, "
-                    f"client {costs.client_us:.0f} us per connection; saturated "
+                    f"client {costs.client_alone_us:.0f} us per connection; client under "
+                    f"load {costs.client_us:.0f} us; saturated "
                     f"{report.rate_per_s:.0f}/s, {others:.2f} other runnable entities")
     return points, calibrations
 
 
 def simulated_rate(point: RatePoint, profile: CostProfile, machine_cores: int,
                    connections: int, with_clients: bool = True) -> float:
+    # `connections`: as many as the emulated point's (the rate is taken in steady state)
     """The simulated rate of the emulated `point`'s set-up: its server cores and clients on
     one machine of `machine_cores`, shared with `point.others_runnable` other entities.
     `with_clients=False` leaves the clients' CPU off the machine (for the record: how much

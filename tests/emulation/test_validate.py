@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 from pathlib import Path
 
 import pytest
 
 from testbed.cli import main
 from testbed.emulation.state import load_states
+from testbed.sim.costs import load_profile
 from testbed.validate import BOUND
+from testbed.validate_connect import simulated_server_cpu_us
 
 
 @pytest.mark.timeout(1800)  # three emulated runs, each may wait for the machine-wide lock
@@ -36,6 +39,22 @@ def test_validate_compares_every_metric_and_exits_by_the_bound(tmp_path: Path) -
         assert modelled["background_entities"] == point["others_runnable"] >= 0
         if cores < (os.cpu_count() or 1):  # a core to spare: the clients apart from the server
             assert min(modelled["client_cores"]) >= cores
+    for calibrated in document["rate_calibration"].values():
+        for costs in calibrated:  # the clients' demand under load beside their cost alone
+            assert costs["client_us"] > 0 and costs["client_alone_us"] > 0
+    # the connect rows: simulated from the costs calibrated in this run, saved beside it, in
+    # rounds apart from the compared ones; the saved profile gives the same simulation again
+    profile = load_profile("validate", tmp_path)
+    assert document["connect_profile"] == "costs-validate.json"
+    for row in document["connect_points"]:
+        assert len(row["calibration_rounds_us"]) == 2 and len(row["compared_rounds_us"]) == 1
+        assert row["calibrated_us"] == pytest.approx(
+            statistics.median(row["calibration_rounds_us"]))
+        assert profile.server_us(row["protocol"]) == pytest.approx(row["calibrated_us"])
+        metric = f"connect.server_cpu_us.{row['protocol']}"
+        assert comparisons[metric]["emulation"] == row["emulated_us"]
+        assert comparisons[metric]["simulation"] == pytest.approx(
+            simulated_server_cpu_us(row["protocol"], profile, 200))
     assert document["host"]["host.rsa2048_sign_us"] > 0
     assert code == (0 if all(c["within"] for c in comparisons.values()) else 1)
     assert document["passed"] == (code == 0)

@@ -12,7 +12,7 @@ from testbed.sweep import run_sweep, sweep_points
 
 
 def _failed(result: object) -> list[str]:
-    return [o.description for o in result.expectations if not o.passed]  # type: ignore[attr-defined]
+    return [o.description for o in result.expectations if o.failed]  # type: ignore[attr-defined]
 
 
 def test_connection_rate_on_the_papers_machine_gives_the_papers_ratios_to_tls12(

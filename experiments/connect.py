@@ -39,6 +39,10 @@ Beside the measurements: the 2010 paper's LAN connect time for the closest row o
 (`paper_2010_ms`), and its server-cost ratios (SSL / TCP 80x, SSL / tcpcrypt 36x, tcpcrypt /
 TCP 3x) against the same ratios measured here, from `testbed/data/paper_2010.json`.
 
+Protocols alternate in `rounds` (`testbed/connect_rounds.py`): each round gives every
+protocol its share of the connections; per-connection costs are the median over the rounds,
+latencies come from every connection.
+
 `--runtime sim [--profile NAME]` runs the same protocols in the simulated world instead
 (`experiments/connect_sim.py`, through the runtime seam), with the same rows and metrics.
 """
@@ -47,8 +51,10 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from testbed.apps.protocols import PROTOCOLS
+from testbed.connect_rounds import combine_rounds, split_count
 from testbed.emulation.middlebox_nodes import engine_warnings, stop_middleboxes
 from testbed.emulation.offloads import read_offloads
 from testbed.emulation.paths import (
@@ -60,7 +66,7 @@ from testbed.emulation.paths import (
     sharing_note,
 )
 from testbed.experiment import Expectation, ExperimentOutput, ExperimentSpec, Param, RunContext
-from testbed.measurements import connection_cost
+from testbed.measurements import measure_connections
 from testbed.paper import SERVER_COST_RATIOS, lan_connect_ms, server_cost_ratio
 
 
@@ -91,6 +97,9 @@ SPEC = ExperimentSpec(
         Param("response_bytes", 100, help="size of each response", low=0, high=16 << 20),
         Param("path", "none", help="middlebox chain between the hosts, e.g. 'proxy-ack' "
               "('none': linked directly)", validate=lambda text: check_path(str(text))),
+        Param("rounds", 5, quick=1, help="rounds the protocols alternate in (connections "
+              "split evenly; per-connection costs are the median over the rounds)", low=1,
+              high=100),
     ),
     expectations=(
         Expectation("TLS 1.3 server CPU >= 2.5x tcpcrypt-x25519 (the library)",
@@ -115,6 +124,8 @@ SPEC = ExperimentSpec(
 def run(ctx: RunContext) -> ExperimentOutput:
     labels = _protocols(str(ctx.params["protocols"]))
     count = int(ctx.params["connections"])
+    rounds = int(ctx.params["rounds"])
+    split_count(count, rounds)  # refused before anything starts
     path = check_path(str(ctx.params["path"]))
     if ctx.runtime == "simulation":
         from experiments.connect_sim import simulated_rows
@@ -129,25 +140,24 @@ def run(ctx: RunContext) -> ExperimentOutput:
     samples: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="testbed-tls-") as scratch, \
             path_network(path) as net, \
-            ctx.progress(len(labels), "connect") as progress:
+            ctx.progress(len(labels) * rounds, "connect") as progress:
         from testbed.apps.tls_material import write_material
 
         material = write_material(Path(scratch))
         client, server = net.get("client"), net.get("server")
         meter = EngineMeter(net)
+        measured_rounds = _alternating_rounds(ctx, labels, split_count(count, rounds),
+                                              client, server, material, meter, progress)
         for label in labels:
             spec = PROTOCOLS[label]
-            cert, key = material[spec.certificate]
-            try:
-                measured = connection_cost(client, server, label, count,
-                                           int(ctx.params["response_bytes"]), cert, key,
-                                           meter=meter)
-            except RuntimeError as error:
+            outcome = measured_rounds[label]
+            if isinstance(outcome, str):
+                error = outcome
                 ctx.warn(f"{label}: {error}; no metric reported")
                 rows.append({"protocol": label, "path": path, "error": str(error)[-300:],
                              "paper_2010_ms": lan_connect_ms(label)})
-                progress.advance()
                 continue
+            measured = combine_rounds(outcome)
             samples[f"connect.first_byte_ms.{label}"] = measured.pop("first_byte_samples_ms")
             encrypted, resumed = measured["encrypted"], measured["resumed"]
             if spec.tcpcrypt_suite and encrypted < 1.0:
@@ -165,7 +175,6 @@ def run(ctx: RunContext) -> ExperimentOutput:
                 if warning:
                     ctx.warn(f"{label}: {warning}")
             rows.append({**measured, "path": path, "paper_2010_ms": lan_connect_ms(label)})
-            progress.advance()
             if (spec.tcpcrypt_suite and encrypted < 1.0) or failed_auth:
                 continue  # not what the label says: no metric
             metrics[f"connect.latency_ms.{label}"] = measured["latency_ms"]
@@ -184,6 +193,31 @@ def run(ctx: RunContext) -> ExperimentOutput:
     if path != "none":
         ctx.add_environment("engine_cpu_note", sharing_note())
     return ExperimentOutput(rows + _beside_the_paper(metrics), metrics, samples=samples)
+
+
+def _alternating_rounds(ctx: RunContext, labels: list[str], counts: list[int], client: Any,
+                        server: Any, material: dict[str, tuple[Path, Path]],
+                        meter: EngineMeter, progress: Any
+                        ) -> dict[str, list[tuple[dict[str, Any], dict[str, float]]] | str]:
+    """Each round runs every protocol once (its share of the connections), in the same
+    order; a protocol that fails in a round keeps its error and is left out of later ones."""
+    measured: dict[str, list[tuple[dict[str, Any], dict[str, float]]] | str] = {
+        label: [] for label in labels}
+    for count in counts:
+        for label in labels:
+            done = measured[label]
+            if isinstance(done, str):
+                progress.advance()
+                continue
+            cert, key = material[PROTOCOLS[label].certificate]
+            try:
+                done.append(measure_connections(client, server, label, count,
+                                                int(ctx.params["response_bytes"]), cert, key,
+                                                meter=meter))
+            except RuntimeError as error:
+                measured[label] = str(error)
+            progress.advance()
+    return measured
 
 
 def _beside_the_paper(metrics: dict[str, float]) -> list[dict[str, object]]:

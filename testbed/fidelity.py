@@ -219,6 +219,7 @@ class HostMonitor:
         self.cores = os.cpu_count() or 1
         self.samples: list[Sample] = []
         self.engine_reports: list[Any] = []
+        self.cpu_idle: str | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="host-monitor", daemon=True)
 
@@ -244,6 +245,8 @@ class HostMonitor:
         if self._thread.is_alive():
             self._thread.join()
         summary = summarise(self.samples, self.cores)
+        if self.cpu_idle is not None:
+            summary["cpu_idle"] = self.cpu_idle
         links = link_summary(self.engine_reports)
         if links:
             summary["shaped_links"] = links
@@ -264,6 +267,12 @@ def network_up() -> Iterator[None]:
         yield
     finally:
         _networks_up[0] -= 1
+
+
+def note_cpu_idle(mode: str) -> None:
+    """Called by the emulation runtime with the idle mode its network measured with."""
+    if _current:
+        _current[-1].cpu_idle = mode
 
 
 def note_engine_reports(reports: Sequence[Any]) -> None:

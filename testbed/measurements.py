@@ -159,7 +159,7 @@ def sender_tcp(limits: dict[str, Any]) -> dict[str, Any]:
     return {row_key: limits[key] for key, row_key in names.items() if key in limits}
 
 
-def _kernel_us(system_s: float, connections: int) -> float | None:
+def kernel_us(system_s: float, connections: int) -> float | None:
     """System time per connection in us, or None when it spans too few clock ticks to mean
     anything (the kernel counts it in ticks: 20 of them give 5% resolution)."""
     if system_s * os.sysconf("SC_CLK_TCK") < KERNEL_TIME_MIN_TICKS:
@@ -177,7 +177,7 @@ def _bpf_cost(before: tuple[int, int] | None, after: tuple[int, int] | None,
             "bpf_us": (after[1] - before[1]) / connections / 1000}
 
 
-def _percentile(values: list[float], fraction: float) -> float:
+def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
@@ -219,6 +219,18 @@ def connection_cost(client: Any, server: Any, label: str, count: int, response_b
     included) and its system time, the kernel program's cost, the share encrypted and resumed
     (the library's own report, or the server daemon's records for tcpcryptd), the engines'
     cores and the server's."""
+    row, _ = measure_connections(client, server, label, count, response_bytes, cert, key,
+                                 port=port, meter=meter)
+    return row
+
+
+def measure_connections(client: Any, server: Any, label: str, count: int,
+                        response_bytes: int, cert: Path, key: Path, *, port: int = PORT,
+                        meter: EngineMeter | None = None
+                        ) -> tuple[dict[str, Any], dict[str, float]]:
+    """`connection_cost`'s row, and the raw figures rows of several rounds are combined from
+    (`testbed.connect_rounds`): the server's and its daemon's system seconds and the
+    connections the server handled."""
     spec = PROTOCOLS[label]
     args = ["--port", str(port), "--response-bytes", str(response_bytes)]
     if spec.tls:
@@ -282,13 +294,13 @@ def connection_cost(client: Any, server: Any, label: str, count: int, response_b
     row: dict[str, Any] = {
         "protocol": label,
         "latency_ms": statistics.median(first_byte),
-        "p90_ms": _percentile(first_byte, 0.9),
+        "p90_ms": percentile(first_byte, 0.9),
         "connect_ms": statistics.median(s["connect_ms"] for s in samples),
         "ready_ms": statistics.median(s["ready_ms"] for s in samples),
         "server_cpu_us": used / handled / 1000,
         "daemon_cpu_us": daemon_used / handled / 1000,
-        "daemon_kernel_us": _kernel_us(split_after[1] - split_before[1], handled),
-        "server_kernel_us": _kernel_us(server_split_after[1] - server_split_before[1], handled),
+        "daemon_kernel_us": kernel_us(split_after[1] - split_before[1], handled),
+        "server_kernel_us": kernel_us(server_split_after[1] - server_split_before[1], handled),
         **_bpf_cost(bpf_before, bpf_after, handled),
         "resumed": resumed,
         "encrypted": encrypted,
@@ -297,4 +309,6 @@ def connection_cost(client: Any, server: Any, label: str, count: int, response_b
         **auth,
     }
     row.update(engines)
-    return row
+    raw = {"server_system_s": server_split_after[1] - server_split_before[1],
+           "daemon_system_s": split_after[1] - split_before[1], "handled": float(handled)}
+    return row, raw

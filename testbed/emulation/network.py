@@ -12,10 +12,11 @@ from types import FrameType
 from typing import Any
 
 from testbed.emulation.cleanup import kill_run
+from testbed.emulation.cpu_idle import idle_cpus_polling, requested_mode
 from testbed.emulation.kernel_program import run_program
 from testbed.emulation.middlebox_nodes import start_middleboxes, stop_middleboxes
 from testbed.emulation.state import STATE_DIR, HostRecord, RunState, netns_cookie, netns_inode
-from testbed.fidelity import network_up, note_engine_reports
+from testbed.fidelity import network_up, note_cpu_idle, note_engine_reports
 
 
 class EmulationError(RuntimeError):
@@ -66,11 +67,17 @@ def emulated_network(topo: Any) -> Iterator[Any]:
     Nodes with more interfaces than that are wired with Linux bridges inside their namespace
     (see `testbed.emulation.middlebox_nodes` and docs/emulation.md). The TCP-ENO kernel
     program is loaded privately for the run (its hosts' sockets are covered) and removed after.
+    Idle CPUs poll while the network is up (`testbed.emulation.cpu_idle`).
     """
     _require_root_and_mininet()
+    try:
+        requested_mode()
+    except ValueError as error:
+        raise EmulationError(str(error)) from None
     from mininet.net import Mininet
 
-    with _exclusive_lock(), run_program(), network_up():
+    with _exclusive_lock(), run_program(), network_up(), idle_cpus_polling() as idle:
+        note_cpu_idle(idle)
         previous = signal.signal(signal.SIGTERM, _raise_interrupt)
         state = RunState(os.getpid())
         net = None

@@ -105,3 +105,25 @@ def test_every_connections_latency_is_kept_for_the_reports_cdf(result: object) -
         assert "first_byte_samples_ms" not in row  # kept apart from the table
     saved = json.loads(result.path.read_text())  # type: ignore[attr-defined]
     assert saved["samples"] == samples
+
+
+def test_rounds_alternate_the_protocols_and_keep_every_connection(
+        tmp_path: pytest.TempPathFactory) -> None:
+    alternating = run_experiment(
+        "connect", quick=True, out_dir=tmp_path,  # type: ignore[arg-type]
+        overrides={"protocols": "tcp,tcpcrypt-x25519", "connections": "7", "rounds": "2"})
+    rows = {row["protocol"]: row for row in alternating.rows if "protocol" in row}
+    for protocol in ("tcp", "tcpcrypt-x25519"):
+        assert rows[protocol]["rounds"] == 2
+        assert len(alternating.samples[f"connect.first_byte_ms.{protocol}"]) == 7
+        low, high = rows[protocol]["server_cpu_us_min"], rows[protocol]["server_cpu_us_max"]
+        assert low <= rows[protocol]["server_cpu_us"] <= high
+    assert rows["tcpcrypt-x25519"]["encrypted"] == 1.0
+    assert alternating.environment["host_cpu"]["cpu_idle"].startswith("poll")
+
+
+def test_more_rounds_than_connections_is_refused_before_anything_starts(
+        tmp_path: pytest.TempPathFactory) -> None:
+    with pytest.raises((ConfigError, ValueError), match="rounds"):
+        run_experiment("connect", quick=True, out_dir=tmp_path,  # type: ignore[arg-type]
+                       overrides={"protocols": "tcp", "connections": "2", "rounds": "3"})

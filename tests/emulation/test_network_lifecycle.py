@@ -125,3 +125,25 @@ def test_clean_refuses_a_bad_run_id_before_touching_anything(
     assert main(["clean", "--run", "0"]) == 2
     assert "--run takes a process id" in capsys.readouterr().err
     assert [state.owner_pid for state in load_states()] == before
+
+
+def _held_latency_us() -> int:
+    import struct
+
+    with open("/dev/cpu_dma_latency", "rb") as device:
+        return int(struct.unpack("i", device.read(4))[0])
+
+
+@pytest.mark.skipif(not Path("/dev/cpu_dma_latency").exists(), reason="no cpu_dma_latency")
+def test_idle_cpus_poll_while_the_network_is_up() -> None:
+    with emulated_network(LineTopo()):
+        assert _held_latency_us() == 0
+
+
+def test_an_unknown_idle_mode_is_refused_before_anything_starts(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TESTBED_CPU_IDLE", "deep")
+    with pytest.raises(EmulationError, match="TESTBED_CPU_IDLE='deep' is not one of"), \
+            emulated_network(LineTopo()):
+        pass
+    assert run_hosts(os.getpid()) == []

@@ -70,6 +70,7 @@ SPEC = ExperimentSpec(
     ),
     bench=True,
     rows_param="protocols",
+    points_param="modes",
 )
 
 

@@ -133,12 +133,32 @@ class ExpectationOutcome:
         return "not checked" if not self.checked else "PASS" if self.passed else "FAIL"
 
 
+def metric_point(name: str) -> str | None:
+    """The point of a metric named `<prefix>.<quantity>.<row>.<point>` (its fourth dotted
+    part, e.g. `keepalive` of `web.rps.tls13.keepalive`); None for a name with fewer parts."""
+    parts = name.split(".")
+    return parts[3] if len(parts) >= 4 else None
+
+
 def metric_row(name: str) -> str | None:
     """The row a metric named `<prefix>.<quantity>.<row>[.<point>...]` belongs to (its third
     dotted part, e.g. `tls13` of `connect.server_cpu_us.tls13` and of
     `rate.conn_per_s.tls13.2`); None for a name with fewer parts."""
     parts = name.split(".")
     return parts[2] if len(parts) >= 3 else None
+
+
+def _left_out(name: str, rows: tuple[str, Collection[str]],
+              points: tuple[str, Collection[str]] | None) -> tuple[str, str] | None:
+    """(parameter, value) that keeps metric `name` out of a run with these rows and points,
+    or None when its row and point were both in the run."""
+    row = metric_row(name)
+    if row is not None and row not in rows[1]:
+        return rows[0], row
+    point = metric_point(name) if points is not None else None
+    if points is not None and point is not None and point not in points[1]:
+        return points[0], point
+    return None
 
 
 _OPS: dict[str, Callable[[float, float], bool]] = {">=": operator.ge, "<=": operator.le}
@@ -165,20 +185,26 @@ class Expectation:
             raise ValueError(f"expectation {self.name}: op must be >= or <=, got {self.op}")
 
     def evaluate(self, metrics: Mapping[str, float],
-                 rows: tuple[str, Collection[str]] | None = None) -> ExpectationOutcome:
+                 rows: tuple[str, Collection[str]] | None = None,
+                 points: tuple[str, Collection[str]] | None = None) -> ExpectationOutcome:
         """The outcome against `metrics`. `rows` (the rows parameter's name and the rows the
-        run included) tells a row left out of the run from one that ran and gave no metric:
-        an expectation whose every missing metric belongs to a left-out row is not checked;
-        any other missing metric fails it."""
+        run included) tells a row left out of the run from one that ran and gave no metric,
+        and `points` likewise for the metrics' fourth part (e.g. web-server's `modes`): an
+        expectation whose every missing metric belongs to a left-out row or point is not
+        checked; any other missing metric fails it."""
         missing = [name for name in (self.lhs, self.rhs) if name and name not in metrics]
         if missing and rows is not None:
-            param, included = rows
-            absent = [row for row in map(metric_row, missing) if row and row not in included]
-            if len(absent) == len(missing):
-                return self._outcome(
-                    None, None, False,
-                    f"not checked: {', '.join(dict.fromkeys(absent))} not in this run "
-                    f"({param}={','.join(included)})", checked=False)
+            left_out = [_left_out(name, rows, points) for name in missing]
+            if all(left_out):
+                included = dict([rows, *([points] if points else [])])
+                values: dict[str, list[str]] = {}
+                for param, value in filter(None, left_out):
+                    values.setdefault(param, []).append(value)
+                reasons = [f"{', '.join(dict.fromkeys(found))} not in this run "
+                           f"({param}={','.join(included[param])})"
+                           for param, found in values.items()]
+                return self._outcome(None, None, False, "not checked: " + "; ".join(reasons),
+                                     checked=False)
         if missing:
             return self._outcome(None, None, False, f"missing metric {', '.join(missing)}")
         lhs_value = float(metrics[self.lhs])
@@ -214,11 +240,16 @@ class ExperimentSpec:
     bench: bool = False
     runtimes: tuple[str, ...] = ()
     rows_param: str = ""
+    points_param: str = ""  # the parameter listing the metrics' fourth part (with rows_param)
 
     def __post_init__(self) -> None:
-        if self.rows_param and self.param(self.rows_param) is None:
-            raise ValueError(f"experiment {self.name}: rows_param {self.rows_param!r} is not "
-                             "one of its parameters")
+        for kind, name in (("rows_param", self.rows_param),
+                           ("points_param", self.points_param)):
+            if name and self.param(name) is None:
+                raise ValueError(f"experiment {self.name}: {kind} {name!r} is not one of its "
+                                 "parameters")
+        if self.points_param and not self.rows_param:
+            raise ValueError(f"experiment {self.name}: points_param needs rows_param")
         for runtime in (self.runtime, *self.runtimes):
             if runtime not in RUNTIMES:
                 raise ValueError(f"experiment {self.name}: runtime must be one of {RUNTIMES}")
@@ -244,7 +275,12 @@ class ExperimentSpec:
                  params: Mapping[str, ParamValue]) -> list[ExpectationOutcome]:
         """Every expectation's outcome for a run with these parameters and metrics."""
         rows = self.run_rows(params)
-        return [expectation.evaluate(metrics, rows) for expectation in self.expectations]
+        points = None
+        if self.points_param:
+            text = str(params.get(self.points_param, ""))
+            points = (self.points_param, [x.strip() for x in text.split(",") if x.strip()])
+        return [expectation.evaluate(metrics, rows, points)
+                for expectation in self.expectations]
 
 
 @dataclass

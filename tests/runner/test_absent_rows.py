@@ -124,3 +124,32 @@ def test_connect_and_throughput_name_their_rows_parameter() -> None:
     assert [o.verdict for o in outcomes] == ["not checked", "not checked", "FAIL",
                                              "not checked"]
     assert THROUGHPUT.rows_param == "protocols"
+
+
+def test_a_left_out_point_is_not_checked_but_a_point_that_ran_still_fails() -> None:
+    expectation = Expectation("x", lhs="web.rps.tls13.keepalive", op=">=",
+                              rhs="web.rps.tcp.keepalive", factor=0.5)
+    rows, closed_only = ("protocols", ["tcp", "tls13"]), ("modes", ["close"])
+    left_out = expectation.evaluate({}, rows, closed_only)
+    assert not left_out.checked and not left_out.failed
+    assert left_out.description == ("not checked: keepalive not in this run (modes=close)")
+    ran = expectation.evaluate({"web.rps.tcp.keepalive": 10.0}, rows,
+                               ("modes", ["close", "keepalive"]))
+    assert ran.failed and "missing metric web.rps.tls13.keepalive" in ran.description
+
+
+def test_web_server_names_its_modes_as_points() -> None:
+    from experiments.web_server import SPEC as WEB
+
+    outcomes = WEB.evaluate({}, {"protocols": "tcp,tls13", "modes": "close"})
+    keepalive = [o for o in outcomes if "keepalive" in o.lhs]
+    assert keepalive and all(not o.checked for o in keepalive)
+
+
+def test_points_param_must_name_a_parameter_and_come_with_rows() -> None:
+    with pytest.raises(ValueError, match="points_param 'modes' is not one of its parameters"):
+        ExperimentSpec("bad", "d", "memory", params=(Param("protocols", "a"),),
+                       rows_param="protocols", points_param="modes")
+    with pytest.raises(ValueError, match="points_param needs rows_param"):
+        ExperimentSpec("bad", "d", "memory", params=(Param("modes", "a"),),
+                       points_param="modes")

@@ -63,6 +63,8 @@ class LoadReport:
     finish_times_s: list[float] = field(default_factory=list)  # when each one ended
     client_cpu_s: float = 0.0  # the load generators' CPU over the measured connections
     client_handshake_cpu_s: float = 0.0  # of which inside the TLS handshake call
+    # of that, up to sending the first flight (before a deferred accept() returns)
+    client_first_flight_cpu_s: float = 0.0
     # emulation: other tenants' runnable scheduling entities (autogroups) on average during
     # the run (None: not known)
     others_runnable: float | None = None
@@ -89,6 +91,10 @@ class LoadReport:
     @property
     def client_handshake_cpu_us(self) -> float:
         return self.client_handshake_cpu_s / self.completed * 1e6 if self.completed else 0.0
+
+    @property
+    def client_first_flight_cpu_us(self) -> float:
+        return self.client_first_flight_cpu_s / self.completed * 1e6 if self.completed else 0.0
 
     def latency_ms(self, fraction: float) -> float:
         if not self.latencies_ms:

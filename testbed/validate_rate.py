@@ -67,6 +67,8 @@ class CalibratedCosts:
     # for the record, not modelled: a connection's time to its first response byte alone
     # (the simulation's links take the topology's default delay)
     alone_first_byte_ms: float = 0.0
+    # of client_handshake_us, up to sending the first flight (before the server accepts)
+    client_first_flight_us: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,7 @@ def rate_profile(base: CostProfile, calibrated: list[CalibratedCosts],
             costs[f"{protocol}.client"] = max(0.0, measured.client_us - tcp.client_us)
             if measured.client_handshake_us:
                 costs[f"{protocol}.client_in_handshake"] = measured.client_handshake_us
+                costs[f"{protocol}.client_first_flight"] = measured.client_first_flight_us
     environment = {**base.environment, "rate_costs_calibrated": when,
                    "rate_costs": [asdict(c) for c in calibrated]}
     return CostProfile(base.name, base.source + "; TCP and " + ", ".join(
@@ -149,7 +152,7 @@ def emulated_points(protocols: tuple[str, ...], cores_list: tuple[int, ...], qui
                     statistics.median(r.client_cpu_us for r in rounds),
                     statistics.median(statistics.median(r.latencies_ms) for r in rounds
                                       if r.latencies_ms) if any(r.latencies_ms for r in rounds)
-                    else 0.0)
+                    else 0.0, demand.client_first_flight_cpu_us)
                 calibrations[cores].append(costs)
                 others = report.others_runnable or 0.0
                 points.append(RatePoint(protocol, cores, clients, report.rate_per_s,
@@ -200,4 +203,6 @@ def point_record(point: RatePoint, profile: CostProfile, simulated: float,
                          "server_us": profile.server_us(point.protocol),
                          "client_us": profile.client_us(point.protocol),
                          "client_us_in_handshake": profile.costs_us.get(
-                             f"{point.protocol}.client_in_handshake", 0.0)}}
+                             f"{point.protocol}.client_in_handshake", 0.0),
+                         "client_us_first_flight": profile.costs_us.get(
+                             f"{point.protocol}.client_first_flight", 0.0)}}

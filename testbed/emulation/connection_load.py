@@ -96,7 +96,10 @@ class EmulatedLoadNetwork:
                           used / 1e9 * len(samples) / max(1, handled), finish_times_s=done,
                           client_cpu_s=client_s, others_runnable=others.average,
                           client_handshake_cpu_s=sum(float(s.get("handshake_cpu_us", 0.0))
-                                                     for s in samples) / 1e6)
+                                                     for s in samples) / 1e6,
+                          client_first_flight_cpu_s=sum(
+                              float(s.get("handshake_first_flight_cpu_us", 0.0))
+                              for s in samples) / 1e6)
 
 
 def pin(processes: list[subprocess.Popen[str]], cores: range) -> None:

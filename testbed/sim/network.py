@@ -108,7 +108,10 @@ class SimNetwork:
         it receives). All of its handshake work is on those flights unless the profile says
         how much of it falls inside the handshake (`<protocol>.client_in_handshake`, measured
         by the emulated load generator): the rest then comes before the first flight (setting
-        up the TLS object), where no server waits for it."""
+        up the TLS object), where no server waits for it. So does the part of the handshake
+        up to its first flight (`<protocol>.client_first_flight`: building the ClientHello
+        and its key share), which a server deferring accept() until that flight never waits
+        for; only the rest (after the server's flight) is on the flights it receives."""
         profile = self.profile
         tcp = profile.client_us("tcp") / 1e6
         handshake = (profile.client_us(protocol) - profile.client_us("tcp")) / 1e6
@@ -117,7 +120,9 @@ class SimNetwork:
         if inside is None or not flights:
             return tcp, handshake
         inside_s = min(handshake, inside / 1e6)
-        return tcp + handshake - inside_s, inside_s / flights
+        first_s = min(inside_s, profile.costs_us.get(f"{protocol}.client_first_flight", 0.0)
+                      / 1e6)
+        return tcp + handshake - inside_s + first_s, (inside_s - first_s) / flights
 
     def segments(self, protocol: str) -> list[tuple[str, float]]:
         """The connection as ("wire" | "server" | "client", seconds) in order: for a world

@@ -121,15 +121,19 @@ def test_a_tasks_state_is_read_after_its_command_name_even_one_with_parentheses(
 
 
 def _tls13_on_a_blocking_or_not_server(blocking: bool,
-                                       in_handshake_us: float | None = None) -> float:
+                                       in_handshake_us: float | None = None,
+                                       first_flight_us: float | None = None) -> float:
     """TLS 1.3: the server works 1 ms, the client's handshake 1 ms (all of it after the
-    server's flight unless `in_handshake_us` says how much); one server core of four, the
-    clients on the other three (never the limit)."""
+    server's flight unless `in_handshake_us` says how much, of which `first_flight_us` before
+    its first flight); one server core of four, the clients on the other three (never the
+    limit)."""
     base = load_profile("measured")
     costs = {**base.costs_us, "tcp.server": 100.0, "tcp.client": 0.0,
              "tls13.server": 900.0, "tls13.client": 1000.0}
     if in_handshake_us is not None:
         costs["tls13.client_in_handshake"] = in_handshake_us
+    if first_flight_us is not None:
+        costs["tls13.client_first_flight"] = first_flight_us
     profile = CostProfile("test", "test", costs, base.aead_ns_per_byte, {})
     topology = Topology(server_cores=1, machine_cores=4, clients_apart=True,
                         server_blocking=blocking)
@@ -166,3 +170,40 @@ def test_the_clients_work_outside_the_handshake_comes_before_its_first_flight() 
     before, per_flight = network.client_split("tls13")
     assert before == pytest.approx(700e-6) and per_flight == pytest.approx(400e-6)
     assert network.client_split("tcp") == pytest.approx((100e-6, 0.0))
+
+
+def test_a_blocking_server_never_waits_for_the_clients_work_up_to_its_first_flight() -> None:
+    # all 1 ms of the client's handshake inside the call, 400 us of it building the first
+    # flight (before the deferred accept): the server holds 1 ms, 600 us and two flights
+    wires_s = 2 * 0.05e-3
+    assert _tls13_on_a_blocking_or_not_server(
+        True, in_handshake_us=1000.0, first_flight_us=400.0) == pytest.approx(
+        1 / (1.6e-3 + wires_s), rel=0.03)
+    assert _tls13_on_a_blocking_or_not_server(
+        True, in_handshake_us=1000.0, first_flight_us=0.0) == pytest.approx(
+        1 / (2e-3 + wires_s), rel=0.03)
+
+
+def test_the_clients_first_flight_work_moves_before_its_first_flight() -> None:
+    base = load_profile("measured")
+    costs = {**base.costs_us, "tcp.client": 100.0, "tls13.client": 1000.0,
+             "tls13.client_in_handshake": 900.0, "tls13.client_first_flight": 250.0}
+    network = SimNetwork(Topology(), CostProfile("t", "t", costs, base.aead_ns_per_byte, {}),
+                         seed=1)
+    before, per_flight = network.client_split("tls13")
+    assert before == pytest.approx(100e-6 + 100e-6 + 250e-6)
+    assert per_flight == pytest.approx(650e-6)
+    # a first flight said to cost more than the whole handshake call is capped at it
+    costs["tls13.client_first_flight"] = 5000.0
+    network = SimNetwork(Topology(), CostProfile("t", "t", costs, base.aead_ns_per_byte, {}),
+                         seed=1)
+    assert network.client_split("tls13") == pytest.approx((1100e-6, 0.0))
+
+
+def test_the_rate_profile_carries_the_clients_first_flight_cost() -> None:
+    profile = rate_profile(load_profile("measured"), [
+        CalibratedCosts("tcp", 80.0, 130.0),
+        CalibratedCosts("tls13", 2000.0, 1900.0, client_handshake_us=900.0,
+                        client_first_flight_us=200.0)], "now")
+    assert profile.costs_us["tls13.client_in_handshake"] == 900.0
+    assert profile.costs_us["tls13.client_first_flight"] == 200.0

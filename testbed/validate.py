@@ -48,11 +48,14 @@ RATE_MODEL = (
     "protocol alone (one connection at a time; two rounds before the saturated run, one "
     "after, the median) gives the server's CPU per connection; a separate saturated "
     "calibration run gives the load generators' CPU per connection under load (and the "
-    "part inside the TLS handshake): the workload's demand, an input; the compared "
+    "part inside the TLS handshake, and of that the part up to the client's first flight): "
+    "the workload's demand, an input; the compared "
     "saturated run (4 load generators per server core; 8000 TCP connections, 2000 TLS "
     "ones) counts the other tenants' runnable entities (autogroups); the simulation puts "
-    "the server (one blocking process per core, held from accept to its last flight) and "
-    "the same clients on the same cores, processor-shared with that many always-runnable "
+    "the server (one blocking process per core, held from accept to its last flight, so "
+    "waiting for the client's handshake work after the server's flight, not for its first "
+    "flight's) and the same clients on the same cores, processor-shared with that many "
+    "always-runnable "
     "others spread over the machine, charging those costs"
 )
 
@@ -115,8 +118,9 @@ def validate(out_dir: Path, quick: bool, profile: str = "measured",
         connections = saturated_connections(point.protocol, quick)
         rate = simulated_rate(point, costs, machine, connections)
         bare = simulated_rate(point, costs, machine, connections, with_clients=False)
+        waited = simulated_rate(point, costs, machine, connections, first_flight_waited=True)
         simulated[f"rate.conn_per_s.{point.protocol}.{point.cores}"] = rate
-        records.append(point_record(point, costs, rate, bare))
+        records.append(point_record(point, costs, rate, bare, waited))
     emulated = {f"rate.conn_per_s.{p.protocol}.{p.cores}": p.conn_per_s for p in points}
     connect_points = emulated_connect(CONNECT_PROTOCOLS, quick, say)
     in_run = connect_profile(base, connect_points, now())

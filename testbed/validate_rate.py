@@ -165,16 +165,22 @@ def emulated_points(protocols: tuple[str, ...], cores_list: tuple[int, ...], qui
 
 
 def simulated_rate(point: RatePoint, profile: CostProfile, machine_cores: int,
-                   connections: int, with_clients: bool = True) -> float:
+                   connections: int, with_clients: bool = True,
+                   first_flight_waited: bool = False) -> float:
     # `connections`: as many as the emulated point's (the rate is taken in steady state)
     """The simulated rate of the emulated `point`'s set-up: its server cores and clients on
     one machine of `machine_cores`, shared with `point.others_runnable` other entities.
-    `with_clients=False` leaves the clients' CPU off the machine (for the record: how much
-    modelling it changes)."""
+    For the record (how much modelling each changes): `with_clients=False` leaves the
+    clients' CPU off the machine; `first_flight_waited=True` has the blocking server wait
+    for the client's first flight's work too (the model before that part was measured)."""
     from testbed.sim.network import SimNetwork
 
+    costs = dict(profile.costs_us)
     if not with_clients:
-        costs = {**profile.costs_us, "tcp.client": 0.0, f"{point.protocol}.client": 0.0}
+        costs.update({"tcp.client": 0.0, f"{point.protocol}.client": 0.0})
+    if first_flight_waited:
+        costs.pop(f"{point.protocol}.client_first_flight", None)
+    if costs != profile.costs_us:
         profile = CostProfile(profile.name, profile.source, costs, profile.aead_ns_per_byte,
                               profile.environment)
     topology = Topology(server_cores=point.cores, machine_cores=machine_cores,
@@ -190,10 +196,11 @@ def now() -> str:
 
 
 def point_record(point: RatePoint, profile: CostProfile, simulated: float,
-                 without_clients: float) -> dict[str, Any]:
+                 without_clients: float, first_flight_waited: float) -> dict[str, Any]:
     """What was modelled for one point, for the result file."""
     return {**asdict(point), "simulated_conn_per_s": simulated,
             "simulated_without_client_cpu": without_clients,
+            "simulated_first_flight_waited": first_flight_waited,
             "modelled": {"server_cores": point.cores, "clients": point.clients,
                          "server": "one blocking process per core (accept to close)",
                          "client_cores": list(Topology(

@@ -39,9 +39,15 @@ def test_validate_compares_every_metric_and_exits_by_the_bound(tmp_path: Path) -
         assert modelled["background_entities"] == point["others_runnable"] >= 0
         if cores < (os.cpu_count() or 1):  # a core to spare: the clients apart from the server
             assert min(modelled["client_cores"]) >= cores
+        assert point["simulated_first_flight_waited"] > 0
+    for (protocol, _), point in points.items():  # TLS: the first flight's part, apart
+        if protocol == "tls13":
+            modelled = point["modelled"]
+            assert 0 < modelled["client_us_first_flight"] <= modelled["client_us_in_handshake"]
     for calibrated in document["rate_calibration"].values():
         for costs in calibrated:  # the clients' demand under load beside their cost alone
             assert costs["client_us"] > 0 and costs["client_alone_us"] > 0
+            assert 0 <= costs["client_first_flight_us"] <= costs["client_handshake_us"]
     # the connect rows: simulated from the costs calibrated in this run, saved beside it, in
     # rounds apart from the compared ones; the saved profile gives the same simulation again
     profile = load_profile("validate", tmp_path)

@@ -24,7 +24,9 @@ from tcpcrypt.resumption import ResumableSession
 PEER = ("192.0.2.7", 443)
 
 
-def _full_exchange(ctx_a: TcpcryptContext, ctx_b: TcpcryptContext) -> None:
+def _full_exchange(ctx_a: TcpcryptContext, ctx_b: TcpcryptContext
+                   ) -> tuple[TcpcryptConnection, TcpcryptConnection]:
+    """A full key exchange of A (`ctx_a`) with B (`ctx_b`), driven to ESTABLISHED."""
     a = ctx_a.new_connection(True, PEER)
     b = ctx_b.new_connection(False, None)
     b.on_syn(a.syn_option())
@@ -34,6 +36,20 @@ def _full_exchange(ctx_a: TcpcryptContext, ctx_b: TcpcryptContext) -> None:
         b.receive(a.data_to_send())
         a.receive(b.data_to_send())
     assert a.state is b.state is ConnectionState.ESTABLISHED
+    return a, b
+
+
+def same_in_c_and_pure_python(script: str) -> str:
+    """`script`'s output with the C fast path and with TCPCRYPT_PURE_PYTHON=1, each in its
+    own interpreter; asserts they are the same and not empty."""
+    runs = []
+    for pure in ("", "1"):
+        environment = dict(os.environ, TCPCRYPT_PURE_PYTHON=pure)
+        done = subprocess.run([sys.executable, "-W", "ignore", "-c", script],
+                              capture_output=True, text=True, env=environment, check=True)
+        runs.append(done.stdout)
+    assert runs[0] and runs[0] == runs[1]
+    return runs[0]
 
 
 def _synack(session: ResumableSession) -> bytes:
@@ -207,13 +223,7 @@ sys.stdout.write(b"".join(out).hex())
 
 
 def test_prepared_resumption_is_the_same_in_c_and_in_pure_python() -> None:
-    runs = []
-    for pure in ("", "1"):
-        environment = dict(os.environ, TCPCRYPT_PURE_PYTHON=pure)
-        done = subprocess.run([sys.executable, "-W", "ignore", "-c", _PREPARED_BYTES],
-                              capture_output=True, text=True, env=environment, check=True)
-        runs.append(done.stdout)
-    assert runs[0] and runs[0] == runs[1]
+    same_in_c_and_pure_python(_PREPARED_BYTES)
 
 
 def test_only_host_a_derives_ahead_even_after_a_resumed_connection() -> None:

@@ -7,9 +7,6 @@ when the context is made."""
 from __future__ import annotations
 
 import copy
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -24,7 +21,14 @@ from tcpcrypt.library.context import TcpcryptContext
 from tcpcrypt.randomness import system_random
 from tcpcrypt.resumed_path import prepare, prepare_next
 from tcpcrypt.resumption import ResumableSession
-from tests.protocol.test_resumed_path import PEER, _full_exchange, _general_a, _public, _synack
+from tests.protocol.test_resumed_path import (
+    PEER,
+    _full_exchange,
+    _general_a,
+    _public,
+    _synack,
+    same_in_c_and_pure_python,
+)
 
 
 def _ready_pair(suites: tuple[str, ...] = ("x25519",), maker: TcpcryptContext | None = None
@@ -120,14 +124,7 @@ def test_a_closed_client_connection_is_made_ready_only_with_its_context_s_paths(
     paths: str
 ) -> None:
     ctx_a, ctx_b = TcpcryptContext(), TcpcryptContext()
-    a = ctx_a.new_connection(True, PEER)
-    b = ctx_b.new_connection(False, None)
-    b.on_syn(a.syn_option())
-    a.on_synack(b.synack_option())
-    b.on_ack(a.ack_option())
-    for _ in range(3):
-        b.receive(a.data_to_send())
-        a.receive(b.data_to_send())
+    a, b = _full_exchange(ctx_a, ctx_b)
     given = {"none": None, "own": ctx_a.resumed_paths,
              "another context's": TcpcryptContext().resumed_paths}[paths]
     prepare_next(a, given)
@@ -156,13 +153,7 @@ sys.stdout.write(b"".join(out).hex())
 
 
 def test_a_ready_offer_is_the_same_in_c_and_in_pure_python() -> None:
-    runs = []
-    for pure in ("", "1"):
-        environment = dict(os.environ, TCPCRYPT_PURE_PYTHON=pure)
-        done = subprocess.run([sys.executable, "-W", "ignore", "-c", _READY_BYTES],
-                              capture_output=True, text=True, env=environment, check=True)
-        runs.append(done.stdout)
-    assert runs[0] and runs[0] == runs[1]
+    same_in_c_and_pure_python(_READY_BYTES)
 
 
 def test_the_key_log_file_is_named_when_the_context_is_made(
@@ -173,14 +164,7 @@ def test_the_key_log_file_is_named_when_the_context_is_made(
     monkeypatch.setenv("TCPCRYPT_KEYLOG", str(tmp_path / "keys"))
     after = TcpcryptContext()
     for context in (before, after):
-        a = context.new_connection(True, PEER)
-        b = TcpcryptContext().new_connection(False, None)
-        b.on_syn(a.syn_option())
-        a.on_synack(b.synack_option())
-        b.on_ack(a.ack_option())
-        for _ in range(3):
-            b.receive(a.data_to_send())
-            a.receive(b.data_to_send())
+        a, _ = _full_exchange(context, TcpcryptContext())
         context.established_unregistered(a)
     lines = (tmp_path / "keys").read_text().splitlines()
     assert len(lines) == 1 and lines[0].startswith("TCPCRYPT_MK0 ")

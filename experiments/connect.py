@@ -43,18 +43,28 @@ Protocols alternate in `rounds` (`testbed/connect_rounds.py`): each round gives 
 protocol its share of the connections; per-connection costs are the median over the rounds,
 latencies come from every connection.
 
+The implementation's own overhead: each round also times B's X25519 key exchange alone
+(`KEX_SAMPLES` times, as `protocol-costs` times `protocol.kex_cpu_us.B.x25519`), and the
+`tcpcrypt-x25519` row gives `kex_cpu_us` (its median) and `overhead_per_kex`, the median over
+the rounds of (its server CPU - tcp's) / that round's key exchange (metrics
+`connect.kex_cpu_us.tcpcrypt-x25519`, `connect.overhead_per_kex.tcpcrypt-x25519`). In
+simulation the key exchange is the profile's `x25519.keypair` + `x25519.exchange`.
+
 `--runtime sim [--profile NAME]` runs the same protocols in the simulated world instead
 (`experiments/connect_sim.py`, through the runtime seam), with the same rows and metrics.
 """
 
 from __future__ import annotations
 
+import statistics
 import tempfile
 from pathlib import Path
 from typing import Any
 
+from tcpcrypt.suites import RsaKeyHolder
 from testbed.apps.protocols import PROTOCOLS
-from testbed.connect_rounds import combine_rounds, split_count
+from testbed.calibration.primitives import b_key_agreement_us
+from testbed.connect_rounds import combine_rounds, overhead_per_kex, split_count
 from testbed.emulation.middlebox_nodes import engine_warnings, stop_middleboxes
 from testbed.emulation.offloads import read_offloads
 from testbed.emulation.paths import (
@@ -69,6 +79,9 @@ from testbed.experiment import Expectation, ExperimentOutput, ExperimentSpec, Pa
 from testbed.measurements import measure_connections
 from testbed.paper import SERVER_COST_RATIOS, lan_connect_ms, server_cost_ratio
 
+Rounds = list[tuple[dict[str, Any], dict[str, float]]]
+"""A protocol's rounds: `measure_connections`'s (row, raw) pairs, in round order."""
+
 
 def _protocols(text: str) -> list[str]:
     labels = [label.strip() for label in text.split(",") if label.strip()]
@@ -77,6 +90,10 @@ def _protocols(text: str) -> list[str]:
         raise ValueError(f"unknown protocols {unknown}; known: {', '.join(PROTOCOLS)}")
     return labels
 
+
+OVERHEAD_ROW, OVERHEAD_BASE = "tcpcrypt-x25519", "tcp"
+KEX_SAMPLES = 100
+"""B's X25519 key exchange alone, timed this many times per round (about 10 ms)."""
 
 # Every row but the authenticated ones, which add mostly the methods' own cost (pure-Python
 # SPAKE2, a batching window per connection of a sequential client) to the default run.
@@ -109,6 +126,10 @@ SPEC = ExperimentSpec(
                     lhs="connect.server_cpu_us.tls12-rsa", op=">=",
                     rhs="connect.server_cpu_us.tcpcrypt-rsa-exp3", factor=2.5,
                     source="issue #8; the paper: 36x"),
+        Expectation("tcpcrypt-x25519's server CPU above TCP's at most 3x the X25519 key "
+                    "exchange alone (timed in the same rounds)",
+                    lhs=f"connect.overhead_per_kex.{OVERHEAD_ROW}", op="<=", rhs="",
+                    offset=3.0, source="issue #8", needs_rows=(OVERHEAD_BASE,)),
         Expectation("resumed tcpcrypt within 0.3 ms of TCP",
                     lhs="connect.latency_ms.tcpcrypt-x25519-resumed", op="<=",
                     rhs="connect.latency_ms.tcp", offset=0.3, source="issue #3"),
@@ -146,8 +167,8 @@ def run(ctx: RunContext) -> ExperimentOutput:
         material = write_material(Path(scratch))
         client, server = net.get("client"), net.get("server")
         meter = EngineMeter(net)
-        measured_rounds = _alternating_rounds(ctx, labels, split_count(count, rounds),
-                                              client, server, material, meter, progress)
+        measured_rounds, kex_us = _alternating_rounds(
+            ctx, labels, split_count(count, rounds), client, server, material, meter, progress)
         for label in labels:
             spec = PROTOCOLS[label]
             outcome = measured_rounds[label]
@@ -179,6 +200,8 @@ def run(ctx: RunContext) -> ExperimentOutput:
                 continue  # not what the label says: no metric
             metrics[f"connect.latency_ms.{label}"] = measured["latency_ms"]
             metrics[f"connect.server_cpu_us.{label}"] = measured["server_cpu_us"]
+            if label == OVERHEAD_ROW:
+                _overhead(rows[-1], metrics, outcome, measured_rounds.get(OVERHEAD_BASE), kex_us)
             if "engine_cpu" in measured:
                 metrics[f"connect.engine_cpu.{label}"] = measured["engine_cpu"]
         ctx.add_environment("offloads", read_offloads(net))
@@ -198,12 +221,18 @@ def run(ctx: RunContext) -> ExperimentOutput:
 def _alternating_rounds(ctx: RunContext, labels: list[str], counts: list[int], client: Any,
                         server: Any, material: dict[str, tuple[Path, Path]],
                         meter: EngineMeter, progress: Any
-                        ) -> dict[str, list[tuple[dict[str, Any], dict[str, float]]] | str]:
+                        ) -> tuple[dict[str, Rounds | str], list[float]]:
     """Each round runs every protocol once (its share of the connections), in the same
-    order; a protocol that fails in a round keeps its error and is left out of later ones."""
-    measured: dict[str, list[tuple[dict[str, Any], dict[str, float]]] | str] = {
-        label: [] for label in labels}
-    for count in counts:
+    order; a protocol that fails in a round keeps its error and is left out of later ones.
+    With `OVERHEAD_ROW` among them, each round first times B's X25519 key exchange alone:
+    the rounds' medians come back beside the measurements."""
+    measured: dict[str, Rounds | str] = {label: [] for label in labels}
+    kex_us: list[float] = []
+    rsa_keys = RsaKeyHolder()  # the call's signature wants one; X25519 does not use it
+    for index, count in enumerate(counts):
+        if OVERHEAD_ROW in labels:
+            kex_us.append(statistics.median(
+                b_key_agreement_us("x25519", KEX_SAMPLES, ctx.seed * 7919 + index, rsa_keys)))
         for label in labels:
             done = measured[label]
             if isinstance(done, str):
@@ -217,7 +246,22 @@ def _alternating_rounds(ctx: RunContext, labels: list[str], counts: list[int], c
             except RuntimeError as error:
                 measured[label] = str(error)
             progress.advance()
-    return measured
+    return measured, kex_us
+
+
+def _overhead(row: dict[str, object], metrics: dict[str, float], measured: Rounds | str,
+              base: Rounds | str | None, kex_us: list[float]) -> None:
+    """`OVERHEAD_ROW`'s key exchange alone and its overhead over the base row per key
+    exchange (see the module's docstring), on its row and as metrics."""
+    if not kex_us:
+        return
+    row["kex_cpu_us"] = metrics[f"connect.kex_cpu_us.{OVERHEAD_ROW}"] = statistics.median(
+        kex_us)
+    if isinstance(measured, str) or not isinstance(base, list):
+        return
+    ratio = overhead_per_kex([r for r, _ in measured], [r for r, _ in base], kex_us)
+    if ratio is not None:
+        row["overhead_per_kex"] = metrics[f"connect.overhead_per_kex.{OVERHEAD_ROW}"] = ratio
 
 
 def _beside_the_paper(metrics: dict[str, float]) -> list[dict[str, object]]:

@@ -55,9 +55,30 @@ def simulated_rows(ctx: RunContext, labels: list[str], count: int, path: str,
                 continue
             metrics[f"connect.latency_ms.{label}"] = report.latency_ms(0.5)
             metrics[f"connect.server_cpu_us.{label}"] = report.server_cpu_us
+    _overhead_from_profile(ctx, rows, metrics)
     ctx.add_environment("topology", "simulated line: client - server" + (
         f" through {path}" if chain else ", linked directly"))
     return rows, metrics, samples
+
+
+def _overhead_from_profile(ctx: RunContext, rows: list[dict[str, object]],
+                           metrics: dict[str, float]) -> None:
+    """The emulated run's `kex_cpu_us` and `overhead_per_kex` for `OVERHEAD_ROW`, with the
+    profile's X25519 key pair and exchange as the key exchange alone."""
+    from experiments.connect import OVERHEAD_BASE, OVERHEAD_ROW
+    from testbed.sim.costs import DEFAULT_PROFILE, load_profile
+
+    top = metrics.get(f"connect.server_cpu_us.{OVERHEAD_ROW}")
+    if top is None:
+        return
+    profile = load_profile(ctx.profile or DEFAULT_PROFILE)
+    kex = profile.cost_us("x25519.keypair") + profile.cost_us("x25519.exchange")
+    row = next(r for r in rows if r["protocol"] == OVERHEAD_ROW)
+    row["kex_cpu_us"] = metrics[f"connect.kex_cpu_us.{OVERHEAD_ROW}"] = kex
+    base = metrics.get(f"connect.server_cpu_us.{OVERHEAD_BASE}")
+    if base is not None:
+        row["overhead_per_kex"] = metrics[f"connect.overhead_per_kex.{OVERHEAD_ROW}"] = (
+            (top - base) / kex)
 
 
 def _outcome(chain: str, label: str) -> str:

@@ -23,7 +23,8 @@ from tcpcrypt.config import TcpcryptConfig
 from tcpcrypt.connection import ConnectionState, TcpcryptConnection
 from tcpcrypt.frames import FrameOpener, FrameSealer
 from tcpcrypt.randomness import seeded_random
-from tcpcrypt.suites import SUITE_NAMES, RsaKeyHolder, get_suite
+from tcpcrypt.suites import SUITE_NAMES, RsaKeyHolder
+from testbed.calibration.primitives import key_agreement_cpu_ns
 from testbed.experiment import Expectation, ExperimentOutput, ExperimentSpec, Param, RunContext
 from testbed.paper import paper_figures
 
@@ -98,24 +99,6 @@ def handshake_cpu_ns(suite: str, seed: int, rsa_keys: RsaKeyHolder) -> tuple[int
     if a.session_id != b.session_id:
         raise RuntimeError(f"{suite}: A and B disagree on the session ID")
     return a_clock[0], b_clock[0]
-
-
-def key_agreement_cpu_ns(suite: str, seed: int, rsa_keys: RsaKeyHolder) -> tuple[int, int]:
-    """Thread CPU time of the public-key operations alone: A's start+finish, B's respond."""
-    algorithm = get_suite(suite, rsa_keys=rsa_keys)
-    random_a, random_b = seeded_random(seed), seeded_random(seed + 1)
-    start = time.thread_time_ns()
-    state, pk_a = algorithm.a_start(random_a)
-    a_ns = time.thread_time_ns() - start
-    start = time.thread_time_ns()
-    pk_b, es_b = algorithm.b_respond(pk_a, random_b)
-    b_ns = time.thread_time_ns() - start
-    start = time.thread_time_ns()
-    es_a = algorithm.a_finish(state, pk_b)
-    a_ns += time.thread_time_ns() - start
-    if es_a != es_b:
-        raise RuntimeError(f"{suite}: A and B derived different secrets")
-    return a_ns, b_ns
 
 
 def framing_mbps(aead: str, size: int, total: int) -> float:

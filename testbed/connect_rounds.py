@@ -8,6 +8,11 @@ minutes. Each round is a fresh server and load generator (`measure_connections`)
 per-connection costs are the median over the rounds (a burst in one round moves no figure),
 its latencies come from every connection of every round, and its kernel shares from the
 rounds' summed system time (one round alone may span too few clock ticks to count).
+
+The implementation's own overhead is read against the key exchange measured in the same
+rounds (`overhead_per_kex`): each round's server CPU above TCP's over that round's key
+exchange, so a host whose speed drifts between minutes moves numerator and denominator
+together.
 """
 
 from __future__ import annotations
@@ -76,3 +81,16 @@ def combine_rounds(measured: list[tuple[dict[str, Any], dict[str, float]]]) -> d
     combined["rounds"] = len(rows)
     combined["server_cpu_us_min"], combined["server_cpu_us_max"] = min(cpu), max(cpu)
     return combined
+
+
+def overhead_per_kex(measured: list[dict[str, Any]], base: list[dict[str, Any]],
+                     kex_us: list[float]) -> float | None:
+    """The median over rounds of (a row's server CPU - the base row's) / that round's key
+    exchange alone, from per-round rows of `measure_connections` in round order; None when
+    the three do not cover the same rounds (a protocol failed in one) or a round's key
+    exchange read 0."""
+    if not kex_us or not len(measured) == len(base) == len(kex_us) or min(kex_us) <= 0:
+        return None
+    return statistics.median(
+        (float(row["server_cpu_us"]) - float(under["server_cpu_us"])) / kex
+        for row, under, kex in zip(measured, base, kex_us, strict=True))

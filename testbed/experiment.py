@@ -169,7 +169,9 @@ class Expectation:
     """A check: holds when metrics[lhs] op factor * metrics[rhs] + offset.
 
     Prefer ratios of two metrics of the same run; `rhs=""` makes `offset` an absolute bound,
-    for targets that are absolute by nature (packets per second of an engine).
+    for targets that are absolute by nature (packets per second of an engine, a ratio the
+    experiment computes). `needs_rows`: rows its metrics are computed from besides their own
+    (a ratio over TCP's row): a run that left one of them out does not check it.
     """
 
     name: str
@@ -179,6 +181,7 @@ class Expectation:
     factor: float = 1.0
     offset: float = 0.0
     source: str = ""
+    needs_rows: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.op not in _OPS:
@@ -195,10 +198,11 @@ class Expectation:
         missing = [name for name in (self.lhs, self.rhs) if name and name not in metrics]
         if missing and rows is not None:
             left_out = [_left_out(name, rows, points) for name in missing]
-            if all(left_out):
+            needed = [(rows[0], row) for row in self.needs_rows if row not in rows[1]]
+            if all(left_out) or needed:
                 included = dict([rows, *([points] if points else [])])
                 values: dict[str, list[str]] = {}
-                for param, value in filter(None, left_out):
+                for param, value in [*filter(None, left_out), *needed]:
                     values.setdefault(param, []).append(value)
                 reasons = [f"{', '.join(dict.fromkeys(found))} not in this run "
                            f"({param}={','.join(included[param])})"

@@ -50,6 +50,32 @@ def host_costs_us(rounds: int = 40) -> dict[str, float]:
     }
 
 
+def key_agreement_cpu_ns(suite: str, seed: int, rsa_keys: RsaKeyHolder) -> tuple[int, int]:
+    """Thread CPU time of the public-key operations alone: A's start+finish, B's respond."""
+    algorithm = get_suite(suite, rsa_keys=rsa_keys)
+    random_a, random_b = seeded_random(seed), seeded_random(seed + 1)
+    start = time.thread_time_ns()
+    state, pk_a = algorithm.a_start(random_a)
+    a_ns = time.thread_time_ns() - start
+    start = time.thread_time_ns()
+    pk_b, es_b = algorithm.b_respond(pk_a, random_b)
+    b_ns = time.thread_time_ns() - start
+    start = time.thread_time_ns()
+    es_a = algorithm.a_finish(state, pk_b)
+    a_ns += time.thread_time_ns() - start
+    if es_a != es_b:
+        raise RuntimeError(f"{suite}: A and B derived different secrets")
+    return a_ns, b_ns
+
+
+def b_key_agreement_us(suite: str, count: int, seed: int, rsa_keys: RsaKeyHolder) -> list[float]:
+    """B's public-key operation alone (`key_agreement_cpu_ns`), `count` times, in us: what
+    `protocol-costs` reports as `protocol.kex_cpu_us.B.<suite>`, for experiments that measure
+    it alongside their own rows."""
+    return [key_agreement_cpu_ns(suite, seed + index * 2, rsa_keys)[1] / 1000
+            for index in range(count)]
+
+
 def primitive_costs(count: int) -> dict[str, float]:
     """RSA-2048 (e=65537) private op as TLS 1.2 RSA uses it, RSA-exp3 encrypt and decrypt as
     tcpcrypt's suite does them, X25519, and a key schedule's HMACs (all OpenSSL underneath)."""

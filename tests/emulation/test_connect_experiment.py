@@ -120,6 +120,13 @@ def test_rounds_alternate_the_protocols_and_keep_every_connection(
         assert low <= rows[protocol]["server_cpu_us"] <= high
     assert rows["tcpcrypt-x25519"]["encrypted"] == 1.0
     assert alternating.environment["host_cpu"]["cpu_idle"].startswith("poll")
+    # the key exchange alone, timed in the same rounds, and the overhead read against it
+    kex = alternating.metrics["connect.kex_cpu_us.tcpcrypt-x25519"]
+    assert kex > 0 and rows["tcpcrypt-x25519"]["kex_cpu_us"] == kex
+    overhead = alternating.metrics["connect.overhead_per_kex.tcpcrypt-x25519"]
+    assert rows["tcpcrypt-x25519"]["overhead_per_kex"] == overhead
+    names = [outcome.name for outcome in alternating.expectations if outcome.checked]
+    assert any("key exchange alone" in name for name in names)
 
 
 def test_more_rounds_than_connections_is_refused_before_anything_starts(

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from testbed.connect_rounds import combine_rounds, split_count
+from testbed.connect_rounds import combine_rounds, overhead_per_kex, split_count
 
 
 def _round(cpu_us: float, first_bytes: list[float], *, encrypted: float = 1.0,
@@ -73,3 +73,18 @@ def test_one_round_is_the_measured_row_itself() -> None:
 def test_no_round_is_an_error() -> None:
     with pytest.raises(ValueError, match="no round"):
         combine_rounds([])
+
+
+def test_overhead_per_kex_is_the_median_of_each_rounds_excess_over_its_own_key_exchange() -> None:
+    measured = [{"server_cpu_us": 360.0}, {"server_cpu_us": 700.0}, {"server_cpu_us": 330.0}]
+    base = [{"server_cpu_us": 60.0}, {"server_cpu_us": 100.0}, {"server_cpu_us": 70.0}]
+    # a slow minute in round 2 doubles both the excess and the key exchange: its ratio holds
+    kex = [100.0, 200.0, 100.0]
+    assert overhead_per_kex(measured, base, kex) == pytest.approx(3.0)
+
+
+def test_overhead_per_kex_needs_the_same_rounds_everywhere() -> None:
+    rows = [{"server_cpu_us": 300.0}, {"server_cpu_us": 300.0}]
+    assert overhead_per_kex(rows, rows[:1], [100.0, 100.0]) is None
+    assert overhead_per_kex(rows, rows, []) is None
+    assert overhead_per_kex(rows, rows, [100.0, 0.0]) is None

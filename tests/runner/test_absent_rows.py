@@ -121,8 +121,8 @@ def test_connect_and_throughput_name_their_rows_parameter() -> None:
 
     outcomes = CONNECT.evaluate({"connect.server_cpu_us.tcp": 60.0},
                                 {"protocols": "tcp,tcpcrypt-x25519-resumed"})
-    assert [o.verdict for o in outcomes] == ["not checked", "not checked", "FAIL",
-                                             "not checked"]
+    assert [o.verdict for o in outcomes] == ["not checked", "not checked", "not checked",
+                                             "FAIL", "not checked"]
     assert THROUGHPUT.rows_param == "protocols"
 
 
@@ -153,3 +153,15 @@ def test_points_param_must_name_a_parameter_and_come_with_rows() -> None:
     with pytest.raises(ValueError, match="points_param needs rows_param"):
         ExperimentSpec("bad", "d", "memory", params=(Param("modes", "a"),),
                        points_param="modes")
+
+
+def test_a_ratio_over_a_left_out_row_it_needs_is_not_checked_but_fails_when_it_ran() -> None:
+    expectation = Expectation("x", lhs="e.ratio.fast", op="<=", rhs="", offset=3.0,
+                              needs_rows=("base",))
+    without_base = expectation.evaluate({}, ("protocols", ["fast"]))
+    assert not without_base.checked and not without_base.failed
+    assert without_base.description == "not checked: base not in this run (protocols=fast)"
+    with_base = expectation.evaluate({}, ("protocols", ["fast", "base"]))
+    assert with_base.failed and "missing metric e.ratio.fast" in with_base.description
+    measured = expectation.evaluate({"e.ratio.fast": 2.5}, ("protocols", ["fast", "base"]))
+    assert measured.checked and measured.passed

@@ -151,11 +151,11 @@ def run(ctx: RunContext) -> ExperimentOutput:
     if ctx.runtime == "simulation":
         from experiments.connect_sim import simulated_rows
 
-        simulated, sim_metrics, sim_samples = simulated_rows(
+        simulated, sim_metrics, sim_samples, not_simulated = simulated_rows(
             ctx, labels, count, path, int(ctx.params["response_bytes"]))
         ctx.add_environment("path", path)
         return ExperimentOutput(simulated + _beside_the_paper(sim_metrics), sim_metrics,
-                                samples=sim_samples)
+                                samples=sim_samples, rows_not_run=not_simulated)
     rows: list[dict[str, object]] = []
     metrics: dict[str, float] = {}
     samples: dict[str, list[float]] = {}

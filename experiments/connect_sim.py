@@ -5,7 +5,8 @@ protocol with `latency_ms` (median time to the response), `p90_ms` and `server_c
 the metrics `connect.latency_ms.<label>` and `connect.server_cpu_us.<label>`.
 
 Labels with no simulated exchange (the daemon's `tcpcryptd-*`, the authenticated rows,
-`tls13-ecdsa`) are listed in a warning and left out. Over a middlebox path the real models
+`tls13-ecdsa`) are listed in a warning and left out: expectations about them are not
+checked. Over a middlebox path the real models
 and tcpcrypt core decide each protocol's outcome (`testbed.sim.paths`): a fallen-back
 connection is not encrypted, a broken path reports an error row and no metric.
 """
@@ -19,7 +20,9 @@ from testbed.scenario import ConnectionLoad, Topology
 
 def simulated_rows(ctx: RunContext, labels: list[str], count: int, path: str,
                    response_bytes: int) -> tuple[list[dict[str, object]], dict[str, float],
-                                                 dict[str, list[float]]]:
+                                                 dict[str, list[float]], list[str]]:
+    """Rows, metrics and samples of the labels that have a simulated exchange, and the
+    labels that have none (left out, with a warning)."""
     from testbed.sim.exchanges import EXCHANGES
 
     runnable = [label for label in labels if label in EXCHANGES]
@@ -58,7 +61,7 @@ def simulated_rows(ctx: RunContext, labels: list[str], count: int, path: str,
     _overhead_from_profile(ctx, rows, metrics)
     ctx.add_environment("topology", "simulated line: client - server" + (
         f" through {path}" if chain else ", linked directly"))
-    return rows, metrics, samples
+    return rows, metrics, samples, skipped
 
 
 def _overhead_from_profile(ctx: RunContext, rows: list[dict[str, object]],

@@ -275,10 +275,14 @@ class ExperimentSpec:
         text = str(params.get(self.rows_param, ""))
         return self.rows_param, [row.strip() for row in text.split(",") if row.strip()]
 
-    def evaluate(self, metrics: Mapping[str, float],
-                 params: Mapping[str, ParamValue]) -> list[ExpectationOutcome]:
-        """Every expectation's outcome for a run with these parameters and metrics."""
+    def evaluate(self, metrics: Mapping[str, float], params: Mapping[str, ParamValue],
+                 not_run: Collection[str] = ()) -> list[ExpectationOutcome]:
+        """Every expectation's outcome for a run with these parameters and metrics;
+        `not_run`: rows the parameters named that the runtime could not run (see
+        `ExperimentOutput.rows_not_run`), taken as left out."""
         rows = self.run_rows(params)
+        if rows is not None and not_run:
+            rows = rows[0], [row for row in rows[1] if row not in not_run]
         points = None
         if self.points_param:
             text = str(params.get(self.points_param, ""))
@@ -294,6 +298,9 @@ class ExperimentOutput:
     figures: list[Path] = field(default_factory=list)
     # per-item measurements kept in the result for plots (name -> values), not printed
     samples: dict[str, list[float]] = field(default_factory=dict)
+    # rows the parameters named that this runtime cannot run (a warning says so): an
+    # expectation about them is not checked, as for a row the parameters left out
+    rows_not_run: list[str] = field(default_factory=list)
 
 
 class ProgressTask(Protocol):

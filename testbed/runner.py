@@ -187,7 +187,8 @@ def run_experiment(
         config={**params, "seed": seed, "repeat": repeat, "quick": quick},
         rows=rows,
         metrics=metrics,
-        expectations=spec.evaluate(metrics, params),
+        expectations=spec.evaluate(
+            metrics, params, {row for output in outputs for row in output.rows_not_run}),
         warnings=warnings,
         samples=_joined_samples(outputs),
         figures=[

@@ -820,6 +820,7 @@ typedef struct {
     unsigned char *pending;   /* an incomplete frame's bytes */
     Py_ssize_t pending_length, pending_capacity;
     int dead;
+    int feeding;  /* inside feed: a keys() callback may not feed or re-initialise it */
 } FrameOpenerObject;
 
 static void advance(FrameState *state, size_t bytes) {
@@ -1133,6 +1134,10 @@ static PyObject *frame_opener_new(PyTypeObject *type, PyObject *args, PyObject *
 
 static int frame_opener_init(FrameOpenerObject *self, PyObject *args, PyObject *kwargs) {
     static char *keywords[] = {"aead", "keys", "max_ciphertext_length", NULL};
+    if (self->feeding) {
+        usage_error("the frame opener cannot be re-initialised from inside feed");
+        return -1;
+    }
     Py_CLEAR(self->next_cipher);
     self->pending_length = 0;
     self->dead = 0;
@@ -1287,7 +1292,9 @@ static PyObject *frame_opener_feed(FrameOpenerObject *self, PyObject *data) {
     if (self->dead)
         return usage_error("the frame opener failed earlier and accepts no more input");
     if (self->state.cipher == NULL) return usage_error("the frame opener was not initialised");
+    if (self->feeding) return usage_error("feed called from inside feed (a keys() callback)");
     if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0) return NULL;
+    self->feeding = 1;
     const unsigned char *in = view.buf;
     Py_ssize_t end = view.len, position = 0;
     PyObject *delivered = PyList_New(0);
@@ -1306,10 +1313,12 @@ static PyObject *frame_opener_feed(FrameOpenerObject *self, PyObject *data) {
     }
     if (position < end && keep_pending(self, in + position, end - position) < 0) goto failed;
 done:
+    self->feeding = 0;
     PyBuffer_Release(&view);
     return delivered;
 failed:
     /* As in Python: the pending bytes are gone, and a PeerError leaves the opener dead. */
+    self->feeding = 0;
     PyBuffer_Release(&view);
     Py_XDECREF(delivered);
     self->pending_length = 0;

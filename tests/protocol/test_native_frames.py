@@ -338,3 +338,20 @@ def test_the_c_objects_are_collected_with_their_cycles() -> None:
     del opener, sealer, opener_keys, sealer_keys
     gc.collect()
     assert [reference() for reference in dead] == [None, None]
+
+
+def test_a_keys_callback_cannot_feed_the_opener_it_serves() -> None:
+    spec = aead_by_name("aes-128-gcm")
+    keys = Keys("aes-128-gcm")
+    stream, _ = rekeyed_stream("aes-128-gcm")
+    served: list[FrameOpener] = []
+
+    def feeding_keys(generation: int) -> bytes:
+        if served:
+            served[0].feed(b"")
+        return keys(generation)
+
+    served.append(FrameOpener(spec, feeding_keys))
+    failed = outcome(lambda: served[0].feed(stream))
+    assert failed[0] == "UsageError" and "inside feed" in failed[2]
+    assert keys.asked == [0]  # refused in the first next-key lookup, before its key

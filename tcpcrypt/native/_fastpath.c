@@ -831,9 +831,14 @@ static void advance(FrameState *state, size_t bytes) {
 
 /* aead.new(keys(generation)), which must be an Aead of this module. */
 static AeadObject *cipher_of(FrameState *state, long long generation) {
-    PyObject *key = PyObject_CallFunction(state->keys, "L", generation);
+    static PyObject *new_name = NULL;
+    if (new_name == NULL && (new_name = PyUnicode_InternFromString("new")) == NULL) return NULL;
+    PyObject *number = PyLong_FromLongLong(generation);
+    if (number == NULL) return NULL;
+    PyObject *key = PyObject_CallOneArg(state->keys, number);
+    Py_DECREF(number);
     if (key == NULL) return NULL;
-    PyObject *cipher = PyObject_CallMethod(state->aead, "new", "O", key);
+    PyObject *cipher = PyObject_CallMethodOneArg(state->aead, new_name, key);
     Py_DECREF(key);
     if (cipher == NULL) return NULL;
     if (!Py_IS_TYPE(cipher, &AeadType)) {
@@ -852,9 +857,15 @@ static int frame_state_init(FrameState *state, PyObject *args, PyObject *kwargs,
                             const char *format, char **keywords, long long fallback,
                             long long minimum, int sealer) {
     PyObject *aead, *keys, *limit_object = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, format, keywords, &aead, &keys,
-                                     &limit_object))
+    Py_ssize_t count = PyTuple_GET_SIZE(args);
+    if ((kwargs == NULL || PyDict_GET_SIZE(kwargs) == 0) && (count == 2 || count == 3)) {
+        aead = PyTuple_GET_ITEM(args, 0);  /* the usual call, without the parser's cost */
+        keys = PyTuple_GET_ITEM(args, 1);
+        if (count == 3) limit_object = PyTuple_GET_ITEM(args, 2);
+    } else if (!PyArg_ParseTupleAndKeywords(args, kwargs, format, keywords, &aead, &keys,
+                                            &limit_object)) {
         return -1;
+    }
     long long limit = fallback;
     if (limit_object != NULL) {
         int overflow = 0;

@@ -24,7 +24,7 @@ Believed RFC behaviour (each in one place, listed in docs/protocol.md):
 
 Two implementations, the same bytes and errors: the Python classes below are the reference
 (`PureFrameSealer` / `PureFrameOpener` always run them), and `tcpcrypt.native` has the same
-classes in C (`_fastpath.c`), where `seal`, `seal_stream` and `feed` are one C call each with
+classes in C (`tcpcrypt/native/frames.c`), where `seal`, `seal_stream` and `feed` are one C call each with
 the AEAD run in place (no per-frame Python objects but the delivered bytearrays). Constructing
 `FrameSealer` / `FrameOpener` gives the C ones (`NativeFrameSealer` / `NativeFrameOpener`,
 subclasses of these) whenever `tcpcrypt.native` has them, i.e. unless the extension is not
@@ -333,7 +333,7 @@ def _native_class(core: type[Any] | None, reference: type[_Reference]) -> type[_
         return None
     return type(f"Native{reference.__name__}", (core, reference), {
         "__module__": __name__,
-        "__doc__": f"{reference.__name__} with every call in C (tcpcrypt/native/_fastpath.c).",
+        "__doc__": f"{reference.__name__} with every call in C (tcpcrypt/native/frames.c).",
     })
 
 

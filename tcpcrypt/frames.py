@@ -24,12 +24,13 @@ Believed RFC behaviour (each in one place, listed in docs/protocol.md):
 
 Two implementations, the same bytes and errors: the Python classes below are the reference
 (`PureFrameSealer` / `PureFrameOpener` always run them), and `tcpcrypt.native` has the same
-classes in C (`tcpcrypt/native/frames.c`), where `seal`, `seal_stream` and `feed` are one C call each with
-the AEAD run in place (no per-frame Python objects but the delivered bytearrays). Constructing
-`FrameSealer` / `FrameOpener` gives the C ones (`NativeFrameSealer` / `NativeFrameOpener`,
-subclasses of these) whenever `tcpcrypt.native` has them, i.e. unless the extension is not
-built or TCPCRYPT_PURE_PYTHON is set; tests/protocol/test_native_frames.py compares the two.
-The C classes need the C AEAD objects, which `AeadSpec.new` gives in that same case.
+classes in C (`tcpcrypt/native/frames.c`), where `seal`, `seal_stream` and `feed` are one C call
+each with the AEAD run in place (no per-frame Python objects but the delivered bytearrays).
+Constructing `FrameSealer` / `FrameOpener` gives the C ones (`NativeFrameSealer` /
+`NativeFrameOpener`, subclasses of these) whenever `tcpcrypt.native` has them, i.e. unless the
+extension is not built or TCPCRYPT_PURE_PYTHON is set; tests/protocol/test_native_frames.py
+compares the two. The C classes need the C AEAD objects, which `AeadSpec.new` gives in that same
+case.
 
 Performance (Python classes): a frame costs one AEAD call, one copy of the data (control byte
 + data), and a few Python operations; nonces are packed by one precompiled struct, and

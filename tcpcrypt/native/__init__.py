@@ -1,8 +1,9 @@
-"""The C fast path of a connection's set-up (`_fastpath.c`, `aead.c`, `frames.c`: one extension, built by `make setup`): the key
-schedule's per-connection derivations, host B's X25519 key exchange from Init1 to ss[0], the
-bpf(2) map lookup and update, one call each, `aead_cipher(kind, key)`, a keyed AEAD for
-frames (kind 0 AES-GCM, 1 ChaCha20-Poly1305) with `cryptography`'s encrypt/decrypt(_into)
-calls on libcrypto's EVP (`tcpcrypt.aead` uses it), and `frame_sealer` / `frame_opener`, the
+"""The C fast path of a connection's set-up (`_fastpath.c`, `aead.c`, `frames.c`: one extension,
+built by `make setup`): the key schedule's per-connection derivations, host B's X25519 key
+exchange from Init1 to ss[0], the bpf(2) map lookup and update, one call each,
+`aead_cipher(kind, key)`, a keyed AEAD for frames (kind 0 AES-GCM, 1 ChaCha20-Poly1305) with
+`cryptography`'s encrypt/decrypt(_into) calls on libcrypto's EVP (`tcpcrypt.aead` uses it), and
+`frame_sealer` / `frame_opener`, the
 frame layer's classes with `seal`, `seal_stream` and `feed` one C call each
 (`tcpcrypt.frames` builds its FrameSealer/FrameOpener on them).
 

@@ -3,9 +3,8 @@ built by `make setup`): the key schedule's per-connection derivations, host B's 
 exchange from Init1 to ss[0], the bpf(2) map lookup and update, one call each,
 `aead_cipher(kind, key)`, a keyed AEAD for frames (kind 0 AES-GCM, 1 ChaCha20-Poly1305) with
 `cryptography`'s encrypt/decrypt(_into) calls on libcrypto's EVP (`tcpcrypt.aead` uses it), and
-`frame_sealer` / `frame_opener`, the
-frame layer's classes with `seal`, `seal_stream` and `feed` one C call each
-(`tcpcrypt.frames` builds its FrameSealer/FrameOpener on them).
+`frame_sealer` / `frame_opener`, the frame layer's classes with `seal`, `seal_stream` and `feed`
+one C call each (`tcpcrypt.frames` builds its FrameSealer/FrameOpener on them).
 
 `session_keys`, `extract`, `b_init1_x25519`, `bpf_lookup`, `bpf_update`, `aead_cipher`,
 `frame_sealer` and `frame_opener` are None when the extension is not built or when

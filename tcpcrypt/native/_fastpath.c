@@ -178,9 +178,39 @@ static int draw(PyObject *random, unsigned char out[32]) {
  * to about 100 us for the curve arithmetic itself. The key objects' constructors are looked
  * up once. */
 static PyObject *x25519_private_from_bytes = NULL, *x25519_public_from_bytes = NULL;
+static PyObject *name_public_key = NULL, *name_public_bytes_raw = NULL, *name_exchange = NULL;
 
-static int x25519_load(void) {
-    if (x25519_private_from_bytes != NULL) return 0;
+/* The key objects' constructors: the binding functions that the public classmethods
+ * (X25519PrivateKey.from_private_bytes, X25519PublicKey.from_public_bytes) call after asking
+ * the backend whether X25519 is supported, an import and a question per call; asked here once.
+ * Where the binding module is not where this `cryptography` keeps it, the classmethods. */
+static int x25519_constructors(void) {
+    PyObject *backend_module = PyImport_ImportModule(
+        "cryptography.hazmat.backends.openssl.backend");
+    if (backend_module == NULL) return -1;
+    PyObject *backend = PyObject_GetAttrString(backend_module, "backend");
+    Py_DECREF(backend_module);
+    if (backend == NULL) return -1;
+    PyObject *supported = PyObject_CallMethod(backend, "x25519_supported", NULL);
+    Py_DECREF(backend);
+    if (supported == NULL) return -1;
+    int yes = PyObject_IsTrue(supported);
+    Py_DECREF(supported);
+    if (yes <= 0) {  /* unsupported: the classmethods raise what the Python path raises */
+        if (yes < 0) return -1;
+    } else {
+        PyObject *binding = PyImport_ImportModule(
+            "cryptography.hazmat.bindings._rust.openssl.x25519");
+        if (binding != NULL) {
+            x25519_private_from_bytes = PyObject_GetAttrString(binding, "from_private_bytes");
+            x25519_public_from_bytes = PyObject_GetAttrString(binding, "from_public_bytes");
+            Py_DECREF(binding);
+        }
+        if (x25519_private_from_bytes != NULL && x25519_public_from_bytes != NULL) return 0;
+        PyErr_Clear();
+        Py_CLEAR(x25519_private_from_bytes);
+        Py_CLEAR(x25519_public_from_bytes);
+    }
     PyObject *module = PyImport_ImportModule("cryptography.hazmat.primitives.asymmetric.x25519");
     if (module == NULL) return -1;
     PyObject *private_type = PyObject_GetAttrString(module, "X25519PrivateKey");
@@ -192,12 +222,25 @@ static int x25519_load(void) {
     }
     Py_XDECREF(private_type);
     Py_XDECREF(public_type);
-    if (x25519_private_from_bytes == NULL || x25519_public_from_bytes == NULL) {
-        Py_CLEAR(x25519_private_from_bytes);
-        Py_CLEAR(x25519_public_from_bytes);
-        return -1;
+    return x25519_private_from_bytes != NULL && x25519_public_from_bytes != NULL ? 0 : -1;
+}
+
+static int x25519_load(void) {
+    if (name_exchange != NULL) return 0;
+    name_public_key = PyUnicode_InternFromString("public_key");
+    name_public_bytes_raw = PyUnicode_InternFromString("public_bytes_raw");
+    PyObject *exchange = PyUnicode_InternFromString("exchange");
+    if (name_public_key != NULL && name_public_bytes_raw != NULL && exchange != NULL &&
+        x25519_constructors() == 0) {
+        name_exchange = exchange;
+        return 0;
     }
-    return 0;
+    Py_CLEAR(x25519_private_from_bytes);
+    Py_CLEAR(x25519_public_from_bytes);
+    Py_CLEAR(name_public_key);
+    Py_CLEAR(name_public_bytes_raw);
+    Py_XDECREF(exchange);
+    return -1;
 }
 
 /* Copies a 32-byte bytes object into `out`; -1 when it is anything else. */
@@ -215,21 +258,27 @@ static int x25519_respond(const unsigned char private_key[32], const unsigned ch
     if (x25519_load() < 0) return -1;
     int ok = -1;
     PyObject *own = NULL, *own_public = NULL, *raw = NULL, *theirs = NULL, *secret = NULL;
-    own = PyObject_CallFunction(x25519_private_from_bytes, "y#", (const char *)private_key,
-                                (Py_ssize_t)32);
+    PyObject *peer_bytes = NULL;
+    raw = PyBytes_FromStringAndSize((const char *)private_key, 32);
+    if (raw == NULL) goto done;
+    own = PyObject_CallOneArg(x25519_private_from_bytes, raw);
+    if (Py_REFCNT(raw) == 1)  /* only ours: the private key is wiped before it is freed */
+        OPENSSL_cleanse(PyBytes_AS_STRING(raw), 32);
+    Py_CLEAR(raw);
     if (own == NULL) goto done;
-    own_public = PyObject_CallMethod(own, "public_key", NULL);
+    own_public = PyObject_CallMethodNoArgs(own, name_public_key);
     if (own_public == NULL) goto done;
-    raw = PyObject_CallMethod(own_public, "public_bytes_raw", NULL);
+    raw = PyObject_CallMethodNoArgs(own_public, name_public_bytes_raw);
     if (raw == NULL) goto done;
     if (take_32(raw, public_key) < 0) {
         PyErr_SetString(PyExc_ValueError, "b_init1_x25519: PK_B is not 32 bytes");
         goto done;
     }
-    theirs = PyObject_CallFunction(x25519_public_from_bytes, "y#", (const char *)peer,
-                                   (Py_ssize_t)32);
+    peer_bytes = PyBytes_FromStringAndSize((const char *)peer, 32);
+    if (peer_bytes == NULL) goto done;
+    theirs = PyObject_CallOneArg(x25519_public_from_bytes, peer_bytes);
     if (theirs == NULL) goto done;
-    secret = PyObject_CallMethod(own, "exchange", "O", theirs);
+    secret = PyObject_CallMethodOneArg(own, name_exchange, theirs);
     if (secret == NULL) {
         if (PyErr_ExceptionMatches(PyExc_ValueError)) {  /* refused: the Python path decides */
             PyErr_Clear();
@@ -245,6 +294,7 @@ static int x25519_respond(const unsigned char private_key[32], const unsigned ch
 done:
     Py_XDECREF(secret);
     Py_XDECREF(theirs);
+    Py_XDECREF(peer_bytes);
     Py_XDECREF(raw);
     Py_XDECREF(own_public);
     Py_XDECREF(own);

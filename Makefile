@@ -47,9 +47,9 @@ apt:
 	fi
 
 # The venv is made from Debian's python so that Debian's mininet module is visible. The install
-# also compiles tcpcrypt/native/_fastpath.c (gcc, python3-dev, libssl-dev; optional: without it
+# also compiles tcpcrypt/native/*.c into one extension (gcc, python3-dev, libssl-dev; optional: without it
 # the library uses its pure-Python key schedule and says so once).
-$(INSTALLED): pyproject.toml setup.py tcpcrypt/native/_fastpath.c
+$(INSTALLED): pyproject.toml setup.py $(wildcard tcpcrypt/native/*.c tcpcrypt/native/*.h)
 	@test -x $(PY) || /usr/bin/python3 -m venv --system-site-packages $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'

@@ -22,19 +22,30 @@ Believed RFC behaviour (each in one place, listed in docs/protocol.md):
   if the tag fails, the next one; a frame that opens under the next key must carry the flag,
   and one that opens under the current key must not (`bad-rekey`).
 
-Performance: a frame costs one AEAD call, one copy of the data (control byte + data), and a
-few Python operations; nonces are packed by one precompiled struct, and `seal_stream`
-encrypts every frame straight into one output buffer.
+Two implementations, the same bytes and errors: the Python classes below are the reference
+(`PureFrameSealer` / `PureFrameOpener` always run them), and `tcpcrypt.native` has the same
+classes in C (`tcpcrypt/native/frames.c`), where `seal`, `seal_stream` and `feed` are one C call
+each with the AEAD run in place (no per-frame Python objects but the delivered bytearrays).
+Constructing `FrameSealer` / `FrameOpener` gives the C ones (`NativeFrameSealer` /
+`NativeFrameOpener`, subclasses of these) whenever `tcpcrypt.native` has them, i.e. unless the
+extension is not built or TCPCRYPT_PURE_PYTHON is set; tests/protocol/test_native_frames.py
+compares the two. The C classes need the C AEAD objects, which `AeadSpec.new` gives in that same
+case.
+
+Performance (Python classes): a frame costs one AEAD call, one copy of the data (control byte
++ data), and a few Python operations; nonces are packed by one precompiled struct, and
+`seal_stream` encrypts every frame straight into one output buffer.
 """
 
 from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from typing import Final
+from typing import Any, Final, TypeVar
 
 from cryptography.exceptions import InvalidTag
 
+from tcpcrypt import native
 from tcpcrypt.aead import AeadCipher, AeadSpec
 from tcpcrypt.constants import (
     AEAD_TAG_LENGTH,
@@ -74,7 +85,13 @@ class FrameSealer:
     """Seals application data into frames for one direction.
 
     `keys(j)` gives this direction's key of generation j (k_ab[j] for A, k_ba[j] for B).
+    `FrameSealer(...)` gives the C class when `tcpcrypt.native` has it (module docstring).
     """
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> FrameSealer:
+        if cls is FrameSealer and _NATIVE_SEALER is not None:
+            return _NATIVE_SEALER.__new__(_NATIVE_SEALER)
+        return super().__new__(cls)
 
     def __init__(
         self,
@@ -175,7 +192,13 @@ class FrameOpener:
     error `feed` raises and the opener is dead from then on
     (further calls raise UsageError); nothing of the failing frame is delivered, and frames
     completed earlier in the same `feed` call are dropped with it (the connection is reset).
+    `FrameOpener(...)` gives the C class when `tcpcrypt.native` has it (module docstring).
     """
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> FrameOpener:
+        if cls is FrameOpener and _NATIVE_OPENER is not None:
+            return _NATIVE_OPENER.__new__(_NATIVE_OPENER)
+        return super().__new__(cls)
 
     def __init__(
         self,
@@ -229,6 +252,8 @@ class FrameOpener:
                 stop = position + FRAME_LENGTH_FIELD + length
                 if stop > end:
                     break
+                if self._offset > _LAST_FRAME_OFFSET:
+                    raise PeerError("nonce-space-exhausted", "a frame past the 64-bit offset")
                 plaintext = bytearray(length - AEAD_TAG_LENGTH)
                 try:
                     self._cipher.decrypt_into(
@@ -289,3 +314,33 @@ def _bad_control(control: int, rekeyed: bool = False) -> PeerError:
     if rekeyed:
         return PeerError("bad-rekey", "a frame under the next key without the rekey flag")
     return PeerError("bad-rekey", "a rekey flag on a frame under the current key")
+
+
+class PureFrameSealer(FrameSealer):
+    """`FrameSealer`'s Python code whatever `tcpcrypt.native` has: the reference."""
+
+
+class PureFrameOpener(FrameOpener):
+    """`FrameOpener`'s Python code whatever `tcpcrypt.native` has: the reference."""
+
+
+_Reference = TypeVar("_Reference")
+
+
+def _native_class(core: type[Any] | None, reference: type[_Reference]) -> type[_Reference] | None:
+    """The C class `core` as a subclass of `reference` (None when not built): its C methods
+    and properties come first, and isinstance and type hints see a `reference`."""
+    if core is None:
+        return None
+    return type(f"Native{reference.__name__}", (core, reference), {
+        "__module__": __name__,
+        "__doc__": f"{reference.__name__} with every call in C (tcpcrypt/native/frames.c).",
+    })
+
+
+_NATIVE_SEALER: type[FrameSealer] | None = _native_class(native.frame_sealer, FrameSealer)
+_NATIVE_OPENER: type[FrameOpener] | None = _native_class(native.frame_opener, FrameOpener)
+NativeFrameSealer = _NATIVE_SEALER
+"""The C sealer class, or None when `tcpcrypt.native` has none."""
+NativeFrameOpener = _NATIVE_OPENER
+"""The C opener class, or None when `tcpcrypt.native` has none."""

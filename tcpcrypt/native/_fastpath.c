@@ -25,20 +25,7 @@
  * entry) without ctypes' per-call buffers; tcpcrypt/kernel/bpf_syscall.py is the reference.
  * The pure-Python module tcpcrypt/key_schedule.py is the reference; the tests compare both.
  */
-#define PY_SSIZE_T_CLEAN
-#define OPENSSL_SUPPRESS_DEPRECATED /* SHA256_Init & co: no per-call algorithm fetch */
-#include <Python.h>
-#include <openssl/crypto.h>
-#include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/sha.h>
-#include <errno.h>
-#include <limits.h>
-#include <linux/bpf.h>
-#include <string.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
+#include "fastpath.h"
 #define HASH_LENGTH 32
 #define BLOCK_LENGTH 64
 #define CONST_NEXTK 0x01
@@ -169,17 +156,6 @@ static PyObject *extract(PyObject *self, PyObject *args) {
 #define X25519_LENGTH 32
 #define INIT2_LENGTH (8 + 1 + NONCE_LENGTH + X25519_LENGTH)
 
-static unsigned long read_be32(const unsigned char *bytes) {
-    return ((unsigned long)bytes[0] << 24) | ((unsigned long)bytes[1] << 16) |
-           ((unsigned long)bytes[2] << 8) | (unsigned long)bytes[3];
-}
-
-static void write_be32(unsigned char *bytes, unsigned long value) {
-    bytes[0] = (unsigned char)(value >> 24);
-    bytes[1] = (unsigned char)(value >> 16);
-    bytes[2] = (unsigned char)(value >> 8);
-    bytes[3] = (unsigned char)value;
-}
 
 /* random(32) as exactly 32 bytes into `out`; -1 with a Python exception otherwise. */
 static int draw(PyObject *random, unsigned char out[32]) {
@@ -202,9 +178,39 @@ static int draw(PyObject *random, unsigned char out[32]) {
  * to about 100 us for the curve arithmetic itself. The key objects' constructors are looked
  * up once. */
 static PyObject *x25519_private_from_bytes = NULL, *x25519_public_from_bytes = NULL;
+static PyObject *name_public_key = NULL, *name_public_bytes_raw = NULL, *name_exchange = NULL;
 
-static int x25519_load(void) {
-    if (x25519_private_from_bytes != NULL) return 0;
+/* The key objects' constructors: the binding functions that the public classmethods
+ * (X25519PrivateKey.from_private_bytes, X25519PublicKey.from_public_bytes) call after asking
+ * the backend whether X25519 is supported, an import and a question per call; asked here once.
+ * Where the binding module is not where this `cryptography` keeps it, the classmethods. */
+static int x25519_constructors(void) {
+    PyObject *backend_module = PyImport_ImportModule(
+        "cryptography.hazmat.backends.openssl.backend");
+    if (backend_module == NULL) return -1;
+    PyObject *backend = PyObject_GetAttrString(backend_module, "backend");
+    Py_DECREF(backend_module);
+    if (backend == NULL) return -1;
+    PyObject *supported = PyObject_CallMethod(backend, "x25519_supported", NULL);
+    Py_DECREF(backend);
+    if (supported == NULL) return -1;
+    int yes = PyObject_IsTrue(supported);
+    Py_DECREF(supported);
+    if (yes <= 0) {  /* unsupported: the classmethods raise what the Python path raises */
+        if (yes < 0) return -1;
+    } else {
+        PyObject *binding = PyImport_ImportModule(
+            "cryptography.hazmat.bindings._rust.openssl.x25519");
+        if (binding != NULL) {
+            x25519_private_from_bytes = PyObject_GetAttrString(binding, "from_private_bytes");
+            x25519_public_from_bytes = PyObject_GetAttrString(binding, "from_public_bytes");
+            Py_DECREF(binding);
+        }
+        if (x25519_private_from_bytes != NULL && x25519_public_from_bytes != NULL) return 0;
+        PyErr_Clear();
+        Py_CLEAR(x25519_private_from_bytes);
+        Py_CLEAR(x25519_public_from_bytes);
+    }
     PyObject *module = PyImport_ImportModule("cryptography.hazmat.primitives.asymmetric.x25519");
     if (module == NULL) return -1;
     PyObject *private_type = PyObject_GetAttrString(module, "X25519PrivateKey");
@@ -216,12 +222,25 @@ static int x25519_load(void) {
     }
     Py_XDECREF(private_type);
     Py_XDECREF(public_type);
-    if (x25519_private_from_bytes == NULL || x25519_public_from_bytes == NULL) {
-        Py_CLEAR(x25519_private_from_bytes);
-        Py_CLEAR(x25519_public_from_bytes);
-        return -1;
+    return x25519_private_from_bytes != NULL && x25519_public_from_bytes != NULL ? 0 : -1;
+}
+
+static int x25519_load(void) {
+    if (name_exchange != NULL) return 0;
+    name_public_key = PyUnicode_InternFromString("public_key");
+    name_public_bytes_raw = PyUnicode_InternFromString("public_bytes_raw");
+    PyObject *exchange = PyUnicode_InternFromString("exchange");
+    if (name_public_key != NULL && name_public_bytes_raw != NULL && exchange != NULL &&
+        x25519_constructors() == 0) {
+        name_exchange = exchange;
+        return 0;
     }
-    return 0;
+    Py_CLEAR(x25519_private_from_bytes);
+    Py_CLEAR(x25519_public_from_bytes);
+    Py_CLEAR(name_public_key);
+    Py_CLEAR(name_public_bytes_raw);
+    Py_XDECREF(exchange);
+    return -1;
 }
 
 /* Copies a 32-byte bytes object into `out`; -1 when it is anything else. */
@@ -239,21 +258,27 @@ static int x25519_respond(const unsigned char private_key[32], const unsigned ch
     if (x25519_load() < 0) return -1;
     int ok = -1;
     PyObject *own = NULL, *own_public = NULL, *raw = NULL, *theirs = NULL, *secret = NULL;
-    own = PyObject_CallFunction(x25519_private_from_bytes, "y#", (const char *)private_key,
-                                (Py_ssize_t)32);
+    PyObject *peer_bytes = NULL;
+    raw = PyBytes_FromStringAndSize((const char *)private_key, 32);
+    if (raw == NULL) goto done;
+    own = PyObject_CallOneArg(x25519_private_from_bytes, raw);
+    if (Py_REFCNT(raw) == 1)  /* only ours: the private key is wiped before it is freed */
+        OPENSSL_cleanse(PyBytes_AS_STRING(raw), 32);
+    Py_CLEAR(raw);
     if (own == NULL) goto done;
-    own_public = PyObject_CallMethod(own, "public_key", NULL);
+    own_public = PyObject_CallMethodNoArgs(own, name_public_key);
     if (own_public == NULL) goto done;
-    raw = PyObject_CallMethod(own_public, "public_bytes_raw", NULL);
+    raw = PyObject_CallMethodNoArgs(own_public, name_public_bytes_raw);
     if (raw == NULL) goto done;
     if (take_32(raw, public_key) < 0) {
         PyErr_SetString(PyExc_ValueError, "b_init1_x25519: PK_B is not 32 bytes");
         goto done;
     }
-    theirs = PyObject_CallFunction(x25519_public_from_bytes, "y#", (const char *)peer,
-                                   (Py_ssize_t)32);
+    peer_bytes = PyBytes_FromStringAndSize((const char *)peer, 32);
+    if (peer_bytes == NULL) goto done;
+    theirs = PyObject_CallOneArg(x25519_public_from_bytes, peer_bytes);
     if (theirs == NULL) goto done;
-    secret = PyObject_CallMethod(own, "exchange", "O", theirs);
+    secret = PyObject_CallMethodOneArg(own, name_exchange, theirs);
     if (secret == NULL) {
         if (PyErr_ExceptionMatches(PyExc_ValueError)) {  /* refused: the Python path decides */
             PyErr_Clear();
@@ -269,6 +294,7 @@ static int x25519_respond(const unsigned char private_key[32], const unsigned ch
 done:
     Py_XDECREF(secret);
     Py_XDECREF(theirs);
+    Py_XDECREF(peer_bytes);
     Py_XDECREF(raw);
     Py_XDECREF(own_public);
     Py_XDECREF(own);
@@ -406,244 +432,6 @@ static PyObject *bpf_update(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
-/* ---- AEAD ciphers for frames: the same calls as cryptography's AESGCM / ChaCha20Poly1305
- * (encrypt, encrypt_into, decrypt, decrypt_into; a failed tag raises
- * cryptography.exceptions.InvalidTag), on libcrypto's EVP with each algorithm fetched once
- * per process and the key set up once per object: a connection makes two of these (one per
- * direction), where `cryptography` fetched the algorithm and copied a context per object and
- * per call. 16-byte tags; nonces of 12 bytes (every frame's), or for AES-GCM 8 to 128 bytes
- * as `cryptography` allows (the drafts' frames use 8). */
-#define AEAD_NONCE_LENGTH 12
-#define AEAD_TAG_LENGTH 16
-
-typedef struct {
-    PyObject_HEAD
-    EVP_CIPHER_CTX *seal; /* keyed for encryption on first use */
-    EVP_CIPHER_CTX *open; /* keyed for decryption on first use */
-    const EVP_CIPHER *cipher;
-    int gcm;                /* AES-GCM: other nonce lengths allowed */
-    int nonce_lengths[2];   /* the open and seal contexts' current nonce lengths */
-    unsigned char key[32];
-    int key_length;
-} AeadObject;
-
-static EVP_CIPHER *fetched_ciphers[3] = {NULL, NULL, NULL};
-static const char *const cipher_names[3] = {"AES-128-GCM", "AES-256-GCM", "ChaCha20-Poly1305"};
-static PyObject *invalid_tag = NULL;
-
-static const EVP_CIPHER *cipher_for(int index) {
-    if (fetched_ciphers[index] == NULL)
-        fetched_ciphers[index] = EVP_CIPHER_fetch(NULL, cipher_names[index], NULL);
-    return fetched_ciphers[index];
-}
-
-static void aead_dealloc(AeadObject *self) {
-    EVP_CIPHER_CTX_free(self->seal);
-    EVP_CIPHER_CTX_free(self->open);
-    OPENSSL_cleanse(self->key, sizeof self->key);
-    Py_TYPE(self)->tp_free((PyObject *)self);
-}
-
-static PyTypeObject AeadType;
-
-/* aead_cipher(kind, key): kind 0 AES-GCM (16- or 32-byte key), 1 ChaCha20-Poly1305. */
-static PyObject *aead_cipher(PyObject *module, PyObject *args) {
-    int kind;
-    Py_buffer key;
-    (void)module;
-    if (!PyArg_ParseTuple(args, "iy*:aead_cipher", &kind, &key)) return NULL;
-    int index = -1;
-    if (kind == 0 && key.len == 16) index = 0;
-    else if (kind == 0 && key.len == 32) index = 1;
-    else if (kind == 1 && key.len == 32) index = 2;
-    if (index < 0) {
-        PyBuffer_Release(&key);
-        PyErr_SetString(PyExc_ValueError, "aead_cipher: AES-GCM takes a 16- or 32-byte key, "
-                        "ChaCha20-Poly1305 a 32-byte key");
-        return NULL;
-    }
-    const EVP_CIPHER *cipher = cipher_for(index);
-    if (cipher == NULL) {
-        PyBuffer_Release(&key);
-        PyErr_Format(PyExc_RuntimeError, "libcrypto has no %s", cipher_names[index]);
-        return NULL;
-    }
-    AeadObject *self = PyObject_New(AeadObject, &AeadType);
-    if (self == NULL) {
-        PyBuffer_Release(&key);
-        return NULL;
-    }
-    self->seal = self->open = NULL;
-    self->cipher = cipher;
-    self->gcm = kind == 0;
-    self->nonce_lengths[0] = self->nonce_lengths[1] = AEAD_NONCE_LENGTH;
-    self->key_length = (int)key.len;
-    memset(self->key, 0, sizeof self->key);
-    memcpy(self->key, key.buf, (size_t)key.len);
-    PyBuffer_Release(&key);
-    return (PyObject *)self;
-}
-
-static EVP_CIPHER_CTX *keyed(AeadObject *self, int encrypting) {
-    EVP_CIPHER_CTX **slot = encrypting ? &self->seal : &self->open;
-    if (*slot != NULL) return *slot;
-    EVP_CIPHER_CTX *context = EVP_CIPHER_CTX_new();
-    if (context == NULL || EVP_CipherInit_ex2(context, self->cipher, self->key, NULL,
-                                              encrypting, NULL) != 1) {
-        EVP_CIPHER_CTX_free(context);
-        ERR_clear_error();
-        PyErr_SetString(PyExc_RuntimeError, "libcrypto refused the AEAD key");
-        return NULL;
-    }
-    *slot = context;
-    return context;
-}
-
-/* One AEAD operation into `out` (len(data) + 16 bytes when sealing, len(data) - 16 when
- * opening). 0 on success, 1 for a tag that does not match, -1 with an exception. */
-static int aead_run(AeadObject *self, int encrypting, const Py_buffer *nonce,
-                    const Py_buffer *data, const Py_buffer *ad, unsigned char *out) {
-    if (nonce->len != AEAD_NONCE_LENGTH &&
-        (!self->gcm || nonce->len < 8 || nonce->len > 128)) {
-        PyErr_SetString(PyExc_ValueError, self->gcm ? "nonce must be 8 to 128 bytes"
-                                                    : "nonce must be 12 bytes");
-        return -1;
-    }
-    if (data->len > INT_MAX - AEAD_TAG_LENGTH || ad->len > INT_MAX) {
-        PyErr_SetString(PyExc_OverflowError, "data too long");
-        return -1;
-    }
-    EVP_CIPHER_CTX *context = keyed(self, encrypting);
-    if (context == NULL) return -1;
-    const unsigned char *in = data->buf;
-    int length = (int)data->len, done = 0, last = 0;
-    if (!encrypting) length -= AEAD_TAG_LENGTH;
-    if (nonce->len != self->nonce_lengths[encrypting]) {
-        if (EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_SET_IVLEN, (int)nonce->len, NULL) != 1)
-            goto refused;
-        self->nonce_lengths[encrypting] = (int)nonce->len;
-    }
-    if (EVP_CipherInit_ex2(context, NULL, NULL, nonce->buf, -1, NULL) != 1) goto refused;
-    if (ad->len > 0 && EVP_CipherUpdate(context, NULL, &done, ad->buf, (int)ad->len) != 1)
-        goto refused;
-    if (!encrypting &&
-        EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_SET_TAG, AEAD_TAG_LENGTH,
-                            (void *)(in + length)) != 1)
-        goto refused;
-    done = 0;
-    if (length > 0 && EVP_CipherUpdate(context, out, &done, in, length) != 1) goto refused;
-    if (EVP_CipherFinal_ex(context, out + done, &last) != 1) {
-        ERR_clear_error();
-        if (encrypting) goto refused;
-        OPENSSL_cleanse(out, (size_t)length);  /* nothing of a forged frame stays readable */
-        return 1;
-    }
-    if (encrypting &&
-        EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_GET_TAG, AEAD_TAG_LENGTH, out + length) != 1)
-        goto refused;
-    return 0;
-refused:
-    ERR_clear_error();
-    PyErr_SetString(PyExc_RuntimeError, "libcrypto failed an AEAD operation");
-    return -1;
-}
-
-static PyObject *raise_invalid_tag(void) {
-    if (invalid_tag == NULL) {
-        PyObject *module = PyImport_ImportModule("cryptography.exceptions");
-        if (module == NULL) return NULL;
-        invalid_tag = PyObject_GetAttrString(module, "InvalidTag");
-        Py_DECREF(module);
-        if (invalid_tag == NULL) return NULL;
-    }
-    PyErr_SetNone(invalid_tag);
-    return NULL;
-}
-
-/* encrypt/decrypt (return bytes) and their _into forms (write into a writable buffer of
- * exactly the result's length, return that length). `ad` may be None. */
-static PyObject *aead_call(AeadObject *self, PyObject *args, int encrypting, int into) {
-    Py_buffer nonce, data, ad, target;
-    PyObject *ad_object, *result = NULL;
-    memset(&ad, 0, sizeof ad);
-    memset(&target, 0, sizeof target);
-    if (into) {
-        if (!PyArg_ParseTuple(args, "y*y*Ow*", &nonce, &data, &ad_object, &target)) return NULL;
-    } else if (!PyArg_ParseTuple(args, "y*y*O", &nonce, &data, &ad_object)) {
-        return NULL;
-    }
-    int have_ad = 0;
-    if (ad_object != Py_None) {
-        if (PyObject_GetBuffer(ad_object, &ad, PyBUF_SIMPLE) < 0) goto done;
-        have_ad = 1;
-    }
-    if (!encrypting && data.len < AEAD_TAG_LENGTH) {
-        raise_invalid_tag();
-        goto done;
-    }
-    Py_ssize_t size = encrypting ? data.len + AEAD_TAG_LENGTH : data.len - AEAD_TAG_LENGTH;
-    unsigned char *out;
-    if (into) {
-        if (target.len != size) {
-            PyErr_Format(PyExc_ValueError, "buffer must be %zd bytes", size);
-            goto done;
-        }
-        out = target.buf;
-    } else {
-        result = PyBytes_FromStringAndSize(NULL, size);
-        if (result == NULL) goto done;
-        out = (unsigned char *)PyBytes_AS_STRING(result);
-    }
-    int outcome = aead_run(self, encrypting, &nonce, &data, &ad, out);
-    if (outcome != 0) {
-        Py_CLEAR(result);
-        if (outcome == 1) raise_invalid_tag();
-        goto done;
-    }
-    if (into) result = PyLong_FromSsize_t(size);
-done:
-    PyBuffer_Release(&nonce);
-    PyBuffer_Release(&data);
-    if (have_ad) PyBuffer_Release(&ad);
-    if (into) PyBuffer_Release(&target);
-    return result;
-}
-
-static PyObject *aead_encrypt(AeadObject *self, PyObject *args) {
-    return aead_call(self, args, 1, 0);
-}
-static PyObject *aead_encrypt_into(AeadObject *self, PyObject *args) {
-    return aead_call(self, args, 1, 1);
-}
-static PyObject *aead_decrypt(AeadObject *self, PyObject *args) {
-    return aead_call(self, args, 0, 0);
-}
-static PyObject *aead_decrypt_into(AeadObject *self, PyObject *args) {
-    return aead_call(self, args, 0, 1);
-}
-
-static PyMethodDef aead_methods[] = {
-    {"encrypt", (PyCFunction)aead_encrypt, METH_VARARGS,
-     "encrypt(nonce, data, associated_data) -> ciphertext | tag"},
-    {"encrypt_into", (PyCFunction)aead_encrypt_into, METH_VARARGS,
-     "encrypt_into(nonce, data, associated_data, buffer) -> bytes written"},
-    {"decrypt", (PyCFunction)aead_decrypt, METH_VARARGS,
-     "decrypt(nonce, data, associated_data) -> plaintext; InvalidTag"},
-    {"decrypt_into", (PyCFunction)aead_decrypt_into, METH_VARARGS,
-     "decrypt_into(nonce, data, associated_data, buffer) -> bytes written; InvalidTag"},
-    {NULL, NULL, 0, NULL},
-};
-
-static PyTypeObject AeadType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "tcpcrypt.native._fastpath.Aead",
-    .tp_basicsize = sizeof(AeadObject),
-    .tp_dealloc = (destructor)aead_dealloc,
-    .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "A keyed AEAD (AES-GCM or ChaCha20-Poly1305) on libcrypto's EVP",
-    .tp_methods = aead_methods,
-};
-
 static PyMethodDef methods[] = {
     {"aead_cipher", aead_cipher, METH_VARARGS,
      "aead_cipher(kind, key) -> a keyed AEAD (kind 0 AES-GCM, 1 ChaCha20-Poly1305) with "
@@ -669,6 +457,22 @@ static struct PyModuleDef module = {
 };
 
 PyMODINIT_FUNC PyInit__fastpath(void) {
-    if (PyType_Ready(&AeadType) < 0) return NULL;
-    return PyModule_Create(&module);
+    if (PyType_Ready(&AeadType) < 0 || PyType_Ready(&FrameSealerType) < 0 ||
+        PyType_Ready(&FrameOpenerType) < 0)
+        return NULL;
+    PyObject *created = PyModule_Create(&module);
+    if (created == NULL) return NULL;
+    Py_INCREF(&FrameSealerType);
+    if (PyModule_AddObject(created, "FrameSealer", (PyObject *)&FrameSealerType) < 0) {
+        Py_DECREF(&FrameSealerType);
+        Py_DECREF(created);
+        return NULL;
+    }
+    Py_INCREF(&FrameOpenerType);
+    if (PyModule_AddObject(created, "FrameOpener", (PyObject *)&FrameOpenerType) < 0) {
+        Py_DECREF(&FrameOpenerType);
+        Py_DECREF(created);
+        return NULL;
+    }
+    return created;
 }

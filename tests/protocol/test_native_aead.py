@@ -2,7 +2,8 @@
 frames) against `cryptography`'s AESGCM and ChaCha20Poly1305: the same ciphertext and tag for
 the same key, nonce, data and associated data, the same plaintext back, InvalidTag for any
 changed byte (with nothing of the forged plaintext left in the buffer), objects reused for
-many operations, and whole framed streams identical whichever objects seal and open them."""
+many operations, and whole framed streams identical whichever objects seal and open them (the
+Python frame classes here; tests/protocol/test_native_frames.py compares the C ones)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from hypothesis import strategies as st
 
 from tcpcrypt import native
 from tcpcrypt.aead import AEADS, AeadSpec, aead_by_name
-from tcpcrypt.frames import FrameOpener, FrameSealer
+from tcpcrypt.frames import PureFrameOpener, PureFrameSealer
 
 KINDS: list[tuple[int, int, Callable[[bytes], Any]]] = [
     (0, 16, AESGCM), (0, 32, AESGCM), (1, 32, ChaCha20Poly1305)]
@@ -122,10 +123,10 @@ def _frames(spec: AeadSpec, new: Callable[[bytes], Any], chunks: list[bytes]) ->
     original = spec.factory
     object.__setattr__(spec, "factory", new)
     try:
-        sealer = FrameSealer(spec, lambda generation: bytes([generation]) * spec.key_length, 64)
+        sealer = PureFrameSealer(spec, lambda generation: bytes([generation]) * spec.key_length, 64)
         out = b"".join(sealer.seal_stream(chunk, rekey=index == 2)
                        for index, chunk in enumerate(chunks))
-        opener = FrameOpener(spec, lambda generation: bytes([generation]) * spec.key_length)
+        opener = PureFrameOpener(spec, lambda generation: bytes([generation]) * spec.key_length)
         assert b"".join(opener.feed(out)) == b"".join(chunks)
         return out
     finally:

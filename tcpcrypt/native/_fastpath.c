@@ -183,7 +183,9 @@ static PyObject *name_public_key = NULL, *name_public_bytes_raw = NULL, *name_ex
 /* The key objects' constructors: the binding functions that the public classmethods
  * (X25519PrivateKey.from_private_bytes, X25519PublicKey.from_public_bytes) call after asking
  * the backend whether X25519 is supported, an import and a question per call; asked here once.
- * Where the binding module is not where this `cryptography` keeps it, the classmethods. */
+ * Where the binding module is not where this `cryptography` keeps it, the classmethods.
+ * Looked up when the module is imported (under the import lock, before any thread can call
+ * b_init1_x25519: a lookup on first use raced between a server's threads). */
 static int x25519_constructors(void) {
     PyObject *backend_module = PyImport_ImportModule(
         "cryptography.hazmat.backends.openssl.backend");
@@ -199,8 +201,12 @@ static int x25519_constructors(void) {
     if (yes <= 0) {  /* unsupported: the classmethods raise what the Python path raises */
         if (yes < 0) return -1;
     } else {
-        PyObject *binding = PyImport_ImportModule(
-            "cryptography.hazmat.bindings._rust.openssl.x25519");
+        /* _rust is an extension module whose submodules are attributes, not a package */
+        PyObject *rust = PyImport_ImportModule("cryptography.hazmat.bindings._rust");
+        PyObject *openssl = rust != NULL ? PyObject_GetAttrString(rust, "openssl") : NULL;
+        PyObject *binding = openssl != NULL ? PyObject_GetAttrString(openssl, "x25519") : NULL;
+        Py_XDECREF(openssl);
+        Py_XDECREF(rust);
         if (binding != NULL) {
             x25519_private_from_bytes = PyObject_GetAttrString(binding, "from_private_bytes");
             x25519_public_from_bytes = PyObject_GetAttrString(binding, "from_public_bytes");
@@ -225,8 +231,9 @@ static int x25519_constructors(void) {
     return x25519_private_from_bytes != NULL && x25519_public_from_bytes != NULL ? 0 : -1;
 }
 
+/* 0 when loaded; -1 (no exception left) when X25519 cannot be called from here: then
+ * b_init1_x25519 returns None and the Python path runs. */
 static int x25519_load(void) {
-    if (name_exchange != NULL) return 0;
     name_public_key = PyUnicode_InternFromString("public_key");
     name_public_bytes_raw = PyUnicode_InternFromString("public_bytes_raw");
     PyObject *exchange = PyUnicode_InternFromString("exchange");
@@ -240,6 +247,7 @@ static int x25519_load(void) {
     Py_CLEAR(name_public_key);
     Py_CLEAR(name_public_bytes_raw);
     Py_XDECREF(exchange);
+    PyErr_Clear();
     return -1;
 }
 
@@ -251,11 +259,12 @@ static int take_32(PyObject *value, unsigned char out[32]) {
 }
 
 /* PK_B and ES from B's private key and PK_A: 0 on success; 1 when the library refuses (a
- * low-order point: the Python path then says so), with no exception left; -1 with a Python
- * exception for anything else (out of memory, `cryptography` missing). */
+ * low-order point: the Python path then says so) or when the key objects could not be
+ * looked up at import (the Python path then runs), with no exception left; -1 with a Python
+ * exception for anything else (out of memory). */
 static int x25519_respond(const unsigned char private_key[32], const unsigned char *peer,
                           unsigned char public_key[32], unsigned char shared[32]) {
-    if (x25519_load() < 0) return -1;
+    if (name_exchange == NULL) return 1;  /* not loaded at import: the Python path */
     int ok = -1;
     PyObject *own = NULL, *own_public = NULL, *raw = NULL, *theirs = NULL, *secret = NULL;
     PyObject *peer_bytes = NULL;
@@ -460,6 +469,7 @@ PyMODINIT_FUNC PyInit__fastpath(void) {
     if (PyType_Ready(&AeadType) < 0 || PyType_Ready(&FrameSealerType) < 0 ||
         PyType_Ready(&FrameOpenerType) < 0)
         return NULL;
+    x25519_load();
     PyObject *created = PyModule_Create(&module);
     if (created == NULL) return NULL;
     Py_INCREF(&FrameSealerType);

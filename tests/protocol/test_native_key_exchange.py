@@ -167,3 +167,36 @@ def test_a_bad_init1_resets_with_the_same_reason_either_way(
     with_c = reason()
     monkeypatch.setattr(connection, "b_init1_x25519", None)
     assert with_c == reason() is not None
+
+
+THREADED_FIRST_USE = """
+import threading
+from tcpcrypt.pair import connect_pair
+from tcpcrypt.config import TcpcryptConfig
+from tcpcrypt.randomness import system_random
+errors = []
+def one():
+    try:
+        pair = connect_pair(TcpcryptConfig(suites=("x25519",)), random_a=system_random,
+                            random_b=system_random)
+        assert pair.a.connection.session_id == pair.b.connection.session_id is not None
+    except BaseException as error:
+        errors.append(repr(error))
+threads = [threading.Thread(target=one) for _ in range(8)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+print(errors or "ok")
+"""
+
+
+def test_threads_of_a_fresh_process_first_use_the_c_exchange_together() -> None:
+    """A server's threads once raced on the C path's first lookup of `cryptography`'s key
+    constructors (an ImportError inside the exchange): the lookup is made at import now."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", THREADED_FIRST_USE], capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stdout + done.stderr

@@ -317,35 +317,40 @@ class TcpcryptConnection:
         self._establish(secret, init2.aead_id, False)
 
     def _establish(self, secret: SessionSecret, aead_id: int, resumed: bool) -> None:
-        result = self._eno.result
-        assert result is not None and self.suite is not None
+        result = self._eno._result
+        suite = self.suite
+        assert result is not None and suite is not None
         spec: AeadSpec = aead_by_id(aead_id)
-        caching = self._cache is not None and self._cache.capacity > 0  # ss[i+1] wanted
-        chain = (derived := derive_session(secret, result.tep, spec.key_length, caching)).chain
-        send_keys, receive_keys = (
-            (chain.key_ab, chain.key_ba) if result.role is Role.A else (chain.key_ba, chain.key_ab)
-        )
+        cache = self._cache
+        caching = cache is not None and cache.capacity > 0  # ss[i+1] wanted
+        derived = derive_session(secret, result.tep, spec.key_length, caching)
+        chain = derived.chain
+        role = result.role
+        if role is Role.A:
+            send_keys, receive_keys = chain.key_ab, chain.key_ba
+        else:
+            send_keys, receive_keys = chain.key_ba, chain.key_ab
         self._sealer = FrameSealer(spec, send_keys, self.config.max_frame_plaintext)
         self._opener = FrameOpener(spec, receive_keys)  # any length the field allows
         self.aead = spec.name
-        self.session_id = derived.session_id
+        self.session_id = session_id = derived.session_id
         self.resumed = resumed
         self.secret = secret
         self.state = ConnectionState.ESTABLISHED
-        self._events.append(
-            Established(self.session_id, result.role.value, self.suite, spec.name, resumed)
-        )
-        if self._cache is not None and derived.next_secret and derived.next_ids:
+        # (`_value_`: the role's name without the enum's `value` property call)
+        self._events.append(Established(session_id, role._value_, suite, spec.name, resumed))
+        if cache is not None and derived.next_secret and derived.next_ids:
             # Only ss[i+1] is kept (ss[i] is not), and the identifiers come from it.
             self.resumable = session = ResumableSession.with_ids(
                 derived.next_secret, result.tep, aead_id, derived.next_ids)
-            if result.role is Role.A and self._peer is not None:
-                self._cache.put(self._peer, session, self._now)
-            elif result.role is Role.B:
-                self._cache.put(session.a_resumption_id, session, self._now)
-        pending, self._pending_plaintext = self._pending_plaintext, []
-        for data in pending:
-            self.send(data)
+            if role is Role.A and self._peer is not None:
+                cache.put(self._peer, session, self._now)
+            elif role is Role.B:
+                cache.put(session.a_resumption_id, session, self._now)
+        if self._pending_plaintext:
+            pending, self._pending_plaintext = self._pending_plaintext, []
+            for data in pending:
+                self.send(data)
 
     # --- the stream -----------------------------------------------------------------------
     def send(self, data: bytes) -> None:

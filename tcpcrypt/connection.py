@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Hashable, Mapping, Sequence
-from typing import cast
 
 from tcpcrypt.aead import AeadSpec, aead_by_id
 from tcpcrypt.config import TcpcryptConfig
@@ -355,26 +354,28 @@ class TcpcryptConnection:
     # --- the stream -----------------------------------------------------------------------
     def send(self, data: bytes) -> None:
         """Application data to carry to the peer (queued until keys exist)."""
-        if self.state is ConnectionState.RESET:
+        state = self.state
+        if state is ConnectionState.ESTABLISHED:
+            if data:
+                self._seal(data)
+        elif state is ConnectionState.RESET:
             raise UsageError("the connection was reset")
-        if not data:
+        elif not data:
             return
-        if self.state is ConnectionState.FALLBACK:
+        elif state is ConnectionState.FALLBACK:
             self._outgoing.append(data)
-        elif self.state is ConnectionState.ESTABLISHED:
-            self._seal(data)
         else:
             self._pending_plaintext.append(data)
 
     def _seal(self, data: bytes) -> None:
         sealer = self._sealer
         assert sealer is not None
-        limit = self.config.max_frame_plaintext
         interval = self.config.rekey_interval_bytes
         if not interval:  # no rekey budget to track: all frames into one buffer
             rekey, self._rekey_requested = self._rekey_requested, False
             self._outgoing.append(sealer.seal_stream(data, rekey))
             return
+        limit = self.config.max_frame_plaintext
         view = memoryview(data)
         for start in range(0, len(data), limit):
             if interval and self._sealed_since_rekey >= interval:
@@ -444,7 +445,8 @@ class TcpcryptConnection:
         if not self._outgoing:
             return b""
         if len(self._outgoing) == 1:  # the common case (one sealed buffer): no join, no copy
-            return cast(bytes, self._outgoing.pop())  # a bytearray reads like bytes
+            single: bytes = self._outgoing.pop()  # type: ignore[assignment]  # reads like bytes
+            return single
         out = b"".join(self._outgoing)
         self._outgoing.clear()
         return out

@@ -119,9 +119,11 @@ def prepare_next(connection: TcpcryptConnection, paths: ResumedPaths | None = No
     blocks), so deriving ahead at close made the first byte later, not earlier (measured,
     docs/library.md)."""
     session = connection.resumable
+    if session is None:  # (most connections: nothing cached, no role to ask)
+        return
     role = connection.role
     cache = connection._cache
-    if session is None or role is not Role.A or session.prepared is not None or cache is None:
+    if role is not Role.A or session.prepared is not None or cache is None:
         return
     kit = prepare(session, role, connection.config, cache.capacity > 0)
     if paths is not None and cache is paths.cache and connection.config is paths.config:

@@ -81,8 +81,12 @@ class TcpcryptSocket:
     def _handshake(self) -> None:
         """Run the key exchange to its end (Established, a fallback, or a reset)."""
         connection = self._require()
-        self._flush()
-        while connection.state in _HANDSHAKING:
+        out = connection.data_to_send()
+        while True:
+            if out:
+                self._send_out(out)
+            if connection.state not in _HANDSHAKING:
+                break
             try:
                 data = self._sock.recv(RECV_CHUNK)
             except OSError as error:
@@ -91,7 +95,7 @@ class TcpcryptSocket:
                 self._fail("eof-during-key-exchange")
             connection.receive(data)
             self._drain_events()
-            self._flush()
+            out = connection.data_to_send()
         self._drain_events()
 
     def _require(self) -> TcpcryptConnection:
@@ -112,7 +116,9 @@ class TcpcryptSocket:
 
     def _drain_events(self) -> None:
         connection = self._require()
-        while (event := connection.next_event()) is not None:
+        events = connection._events  # read in place (the core's queue): no call per event
+        while events:
+            event = events.popleft()
             kind = type(event)
             if kind is DataReceived:
                 self._plain.append(event.data)  # type: ignore[union-attr]
@@ -145,10 +151,14 @@ class TcpcryptSocket:
             raise UsageError("not connected")
         out = connection.data_to_send()
         if out:
-            try:
-                self._sock.sendall(out)
-            except OSError as error:
-                self._fail(f"socket-error-{type(error).__name__}")
+            self._send_out(out)
+
+    def _send_out(self, out: bytes) -> None:
+        """Write the core's bytes; a socket error resets the connection (and raises)."""
+        try:
+            self._sock.sendall(out)
+        except OSError as error:
+            self._fail(f"socket-error-{type(error).__name__}")
 
     # --- what the application sees ----------------------------------------------------------
     @property
@@ -183,7 +193,9 @@ class TcpcryptSocket:
             connection.send(bytes(data))
         if self._unregistered:  # before any answer leaves: A may resume once it has one
             self._register()
-        self._flush()
+        out = connection.data_to_send()
+        if out:
+            self._send_out(out)
         return len(data)
 
     def sendall(self, data: bytes | bytearray | memoryview) -> None:
@@ -206,7 +218,7 @@ class TcpcryptSocket:
             if not data:
                 self._eof = True
                 break
-            if connection.state is ConnectionState.ESTABLISHED and not connection.has_events:
+            if connection.state is ConnectionState.ESTABLISHED and not connection._events:
                 plain.extend(connection.receive_established(data))  # frames opened in place
                 if connection.state is not ConnectionState.ESTABLISHED:
                     self._drain_events()  # a bad frame: reset and raise
@@ -371,30 +383,27 @@ class TcpcryptListener:
     def accept(self) -> tuple[TcpcryptSocket, Any]:
         """The next connection, its key exchange done (or fallen back to plain TCP).
         A connection whose key exchange fails is reset and `TcpcryptConnectionError` raised."""
-        raw, address = self._accept()
-        connection = self.context.accepted(raw, self._kernel)
-        where = None
-        if self.context.cache.capacity:  # B registers resumable sessions under these
-            where = self._where
-            if where is None:
-                where = self._where = listening_place(self._sock)
-        wrapped = TcpcryptSocket(self.context, raw, server_side=True, connection=connection,
-                                 where=where)
-        if connection.state is ConnectionState.RESET:
-            wrapped._fail(connection.reason or "reset")
-        wrapped._handshake()
-        return wrapped, address
-
-    def _accept(self) -> tuple[socket.socket, Any]:
-        """`socket.accept()` without its per-call enum conversions of the listener's family
-        and type (the same socket object and the same blocking rule otherwise)."""
+        # `socket.accept()` without its per-call enum conversions of the listener's family
+        # and type (the same socket object and the same blocking rule otherwise)
         listener = self._sock
         fd, address = listener._accept()  # type: ignore[attr-defined]
         family, kind, proto = self._kind
         raw = socket.socket(family, kind, proto, fileno=fd)
         if socket.getdefaulttimeout() is None and listener.gettimeout():
             raw.setblocking(True)
-        return raw, address
+        context = self.context
+        connection = context.accepted(raw, self._kernel)
+        where = None
+        if context.cache.capacity:  # B registers resumable sessions under these
+            where = self._where
+            if where is None:
+                where = self._where = listening_place(listener)
+        wrapped = TcpcryptSocket(context, raw, server_side=True, connection=connection,
+                                 where=where)
+        if connection.state is ConnectionState.RESET:
+            wrapped._fail(connection.reason or "reset")
+        wrapped._handshake()
+        return wrapped, address
 
     def fileno(self) -> int:
         return self._sock.fileno()

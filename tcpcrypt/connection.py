@@ -270,7 +270,7 @@ class TcpcryptConnection:
 
     def _receive_init1(self) -> None:
         suite = self._suite_obj
-        result = self._eno.result
+        result = self._eno._result
         assert suite is not None and result is not None
         if b_init1_x25519 is not None and type(suite) is X25519Suite:  # the C path, or None
             done = b_init1_x25519(self._inbuf, bytes(self._tables.aead_ids), self._random,
@@ -299,7 +299,7 @@ class TcpcryptConnection:
 
     def _receive_init2(self) -> None:
         suite = self._suite_obj
-        result = self._eno.result
+        result = self._eno._result
         assert suite is not None and result is not None
         parsed = try_parse_init2(bytes(self._inbuf), suite.pk_b_length)
         if parsed is None:
@@ -396,18 +396,24 @@ class TcpcryptConnection:
 
     def receive(self, data: bytes) -> None:
         """Bytes read from the TCP stream."""
-        if self.state is ConnectionState.RESET or not data:
+        state = self.state
+        if state is ConnectionState.RESET or not data:
             return
-        if self.state is ConnectionState.FALLBACK:
+        if state is ConnectionState.FALLBACK:
             self._events.append(DataReceived(bytes(data)))
             return
-        if self.state is ConnectionState.NEGOTIATING:
+        if state is ConnectionState.NEGOTIATING:
             self._inbuf += data
             return
         try:
-            if self.state is ConnectionState.KEY_EXCHANGE:
+            if state is ConnectionState.KEY_EXCHANGE:
                 self._inbuf += data
-                self._progress_key_exchange()
+                if self._eno._role is Role.B:
+                    self._receive_init1()
+                else:
+                    self._receive_init2()
+                if self.state is ConnectionState.ESTABLISHED and self._inbuf:
+                    self._open_rest()
             elif self._opener is not None:
                 for chunk in self._opener.feed(data):
                     self._events.append(DataReceived(bytes(chunk)))
@@ -429,15 +435,13 @@ class TcpcryptConnection:
             self._reset(error.reason)
             return []
 
-    def _progress_key_exchange(self) -> None:
-        if self._eno.role is Role.B:
-            self._receive_init1()
-        else:
-            self._receive_init2()
-        if self.state is ConnectionState.ESTABLISHED and self._inbuf and self._opener:
+    def _open_rest(self) -> None:
+        """Frames that came with the last Init message (the key exchange just ended)."""
+        opener = self._opener
+        if opener is not None:
             rest = bytes(self._inbuf)
             self._inbuf.clear()
-            for chunk in self._opener.feed(rest):
+            for chunk in opener.feed(rest):
                 self._events.append(DataReceived(bytes(chunk)))
 
     def data_to_send(self) -> bytes:

@@ -94,9 +94,9 @@ class TcpcryptSocket:
             if not data:
                 self._fail("eof-during-key-exchange")
             connection.receive(data)
-            self._drain_events()
+            self._drain_events(connection)
             out = connection.data_to_send()
-        self._drain_events()
+        self._drain_events(connection)
 
     def _require(self) -> TcpcryptConnection:
         if self._connection is None:
@@ -114,8 +114,10 @@ class TcpcryptSocket:
             reset(self._sock)
         raise TcpcryptConnectionError(reason)
 
-    def _drain_events(self) -> None:
-        connection = self._require()
+    def _drain_events(self, connection: TcpcryptConnection | None = None) -> None:
+        """Act on the core's events (`connection`: this socket's, when the caller has it)."""
+        if connection is None:
+            connection = self._require()
         events = connection._events  # read in place (the core's queue): no call per event
         while events:
             event = events.popleft()
@@ -184,7 +186,9 @@ class TcpcryptSocket:
         return self._connection.session_id if self._connection else None
 
     def send(self, data: bytes | bytearray | memoryview) -> int:
-        connection = self._require()
+        connection = self._connection
+        if connection is None:
+            raise UsageError("not connected")
         if self._closed:
             raise OSError("the socket is closed")
         if connection.state is ConnectionState.ESTABLISHED:
@@ -203,7 +207,9 @@ class TcpcryptSocket:
 
     def _fill(self) -> None:
         """Read from the socket until some plaintext waits in `_plain`, or the peer's end."""
-        connection = self._require()
+        connection = self._connection
+        if connection is None:
+            raise UsageError("not connected")
         plain = self._plain
         while not plain and not self._eof:
             try:
@@ -221,10 +227,10 @@ class TcpcryptSocket:
             if connection.state is ConnectionState.ESTABLISHED and not connection._events:
                 plain.extend(connection.receive_established(data))  # frames opened in place
                 if connection.state is not ConnectionState.ESTABLISHED:
-                    self._drain_events()  # a bad frame: reset and raise
+                    self._drain_events(connection)  # a bad frame: reset and raise
                 continue
             connection.receive(data)
-            self._drain_events()
+            self._drain_events(connection)
             self._flush()
 
     def _recv_registering(self) -> bytes:

@@ -82,7 +82,6 @@ class AcceptedPaths:
         state.update(fields)
         eno = EnoEndpoint.__new__(EnoEndpoint)
         eno.__dict__.update(eno_fields)
-        eno._chooser = connection._choose
         state.update(_now=now, _eno=eno, _events=deque(), _outgoing=[], _inbuf=bytearray(),
                      _pending_plaintext=[])
         return connection
@@ -99,7 +98,8 @@ class AcceptedPaths:
         if suite is None:
             return None
         eno_fields: dict[str, Any] = {
-            "offers": self._plain, "want_b": False, "_state": EnoState.NEGOTIATED,
+            "offers": self._plain, "want_b": False, "_chooser": None,
+            "_state": EnoState.NEGOTIATED,
             "_role": Role.B, "_result": outcome, "_fallback_reason": None, "_sent_syn": None,
             "_received_syn": syn_option, "_peer_syn": None, "_sent_synack": synack_option,
             "_chosen": TepSuboption(outcome.tep, outcome.b_data)}

@@ -58,7 +58,7 @@ class TcpcryptConnection:
         self._resuming: ResumableSession | None = None  # A: the session offered for resumption
         self._b_resumed: ResumableSession | None = None  # B: the session A's identifier named
         self._decided: TepSuboption | None = None  # B: a SYN-ACK choice made elsewhere
-        self._eno = EnoEndpoint(self._offers(), chooser=self._choose)
+        self._eno = EnoEndpoint(self._offers())  # B's choice: `_choose`, passed when asked
         self.state = ConnectionState.NEGOTIATING
         self.suite: str | None = None
         self.aead: str | None = None
@@ -93,7 +93,7 @@ class TcpcryptConnection:
         self._after_eno()
 
     def synack_option(self) -> bytes | None:
-        option = self._eno.synack_option()
+        option = self._eno.synack_option(self._choose)
         self._after_eno()
         return option
 

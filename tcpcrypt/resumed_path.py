@@ -185,7 +185,6 @@ class ResumedPaths:
         state.update(active=active, _peer=peer, _now=now, _eno=eno,
                      state=ConnectionState.NEGOTIATING, _events=deque(), _outgoing=[],
                      _inbuf=bytearray(), _pending_plaintext=[])
-        eno._chooser = connection._choose
         return connection
 
     def make_ready(self, session: ResumableSession, kit: PreparedResume) -> PreparedResume:
@@ -364,7 +363,7 @@ def _endpoint(offers: tuple[TepSuboption, ...], role: Role, state: EnoState) -> 
     """An `EnoEndpoint` with the fields its constructor sets (offers checked by the caller's
     encoding), then `role` and `state`."""
     eno = EnoEndpoint.__new__(EnoEndpoint)
-    eno.__dict__.update(offers=offers, want_b=False, _state=state, _role=role, _result=None,
-                        _fallback_reason=None, _sent_syn=None, _received_syn=None,
-                        _peer_syn=None, _sent_synack=None, _chosen=None)
+    eno.__dict__.update(offers=offers, want_b=False, _chooser=None, _state=state, _role=role,
+                        _result=None, _fallback_reason=None, _sent_syn=None,
+                        _received_syn=None, _peer_syn=None, _sent_synack=None, _chosen=None)
     return eno

@@ -81,14 +81,18 @@ class TcpcryptSocket:
     def _handshake(self) -> None:
         """Run the key exchange to its end (Established, a fallback, or a reset)."""
         connection = self._require()
+        sock = self._sock
         out = connection.data_to_send()
         while True:
             if out:
-                self._send_out(out)
+                try:
+                    sock.sendall(out)
+                except OSError as error:
+                    self._fail(f"socket-error-{type(error).__name__}")
             if connection.state not in _HANDSHAKING:
                 break
             try:
-                data = self._sock.recv(RECV_CHUNK)
+                data = sock.recv(RECV_CHUNK)
             except OSError as error:
                 self._fail(f"socket-error-{type(error).__name__}")
             if not data:
@@ -96,7 +100,8 @@ class TcpcryptSocket:
             connection.receive(data)
             self._drain_events(connection)
             out = connection.data_to_send()
-        self._drain_events(connection)
+        if connection._events or connection.state is ConnectionState.RESET:
+            self._drain_events(connection)
 
     def _require(self) -> TcpcryptConnection:
         if self._connection is None:
@@ -153,14 +158,10 @@ class TcpcryptSocket:
             raise UsageError("not connected")
         out = connection.data_to_send()
         if out:
-            self._send_out(out)
-
-    def _send_out(self, out: bytes) -> None:
-        """Write the core's bytes; a socket error resets the connection (and raises)."""
-        try:
-            self._sock.sendall(out)
-        except OSError as error:
-            self._fail(f"socket-error-{type(error).__name__}")
+            try:
+                self._sock.sendall(out)
+            except OSError as error:
+                self._fail(f"socket-error-{type(error).__name__}")
 
     # --- what the application sees ----------------------------------------------------------
     @property
@@ -199,7 +200,10 @@ class TcpcryptSocket:
             self._register()
         out = connection.data_to_send()
         if out:
-            self._send_out(out)
+            try:
+                self._sock.sendall(out)
+            except OSError as error:
+                self._fail(f"socket-error-{type(error).__name__}")
         return len(data)
 
     def sendall(self, data: bytes | bytearray | memoryview) -> None:

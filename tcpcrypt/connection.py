@@ -322,13 +322,10 @@ class TcpcryptConnection:
         spec: AeadSpec = aead_by_id(aead_id)
         cache = self._cache
         caching = cache is not None and cache.capacity > 0  # ss[i+1] wanted
-        derived = derive_session(secret, result.tep, spec.key_length, caching)
-        chain = derived.chain
+        chain = (derived := derive_session(secret, result.tep, spec.key_length, caching)).chain
         role = result.role
-        if role is Role.A:
-            send_keys, receive_keys = chain.key_ab, chain.key_ba
-        else:
-            send_keys, receive_keys = chain.key_ba, chain.key_ab
+        send_keys, receive_keys = (
+            (chain.key_ab, chain.key_ba) if role is Role.A else (chain.key_ba, chain.key_ab))
         self._sealer = FrameSealer(spec, send_keys, self.config.max_frame_plaintext)
         self._opener = FrameOpener(spec, receive_keys)  # any length the field allows
         self.aead = spec.name
@@ -336,8 +333,8 @@ class TcpcryptConnection:
         self.resumed = resumed
         self.secret = secret
         self.state = ConnectionState.ESTABLISHED
-        # (`_value_`: the role's name without the enum's `value` property call)
-        self._events.append(Established(session_id, role._value_, suite, spec.name, resumed))
+        self._events.append(Established(  # (`_value_`: no call of the enum's `value` property)
+            session_id, role._value_, suite, spec.name, resumed))
         if cache is not None and derived.next_secret and derived.next_ids:
             # Only ss[i+1] is kept (ss[i] is not), and the identifiers come from it.
             self.resumable = session = ResumableSession.with_ids(

@@ -82,7 +82,7 @@ class TcpcryptSocket:
         """Run the key exchange to its end (Established, a fallback, or a reset)."""
         connection = self._require()
         sock = self._sock
-        out = connection.data_to_send()
+        out = connection.data_to_send() if connection._outgoing else b""
         while True:
             if out:
                 try:
@@ -326,8 +326,10 @@ class TcpcryptSocket:
                 self._register()
             self._closed = True
             self._sock.close()
-            if self._connection is not None:  # after the last byte: key the next resumption
-                prepare_next(self._connection, self.context.resumed_paths)
+            connection = self._connection
+            if connection is not None and connection.resumable is not None:
+                # after the last byte: key the next resumption (if this end cached one)
+                prepare_next(connection, self.context.resumed_paths)
 
     def fileno(self) -> int:
         return self._sock.fileno()

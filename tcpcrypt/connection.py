@@ -9,6 +9,7 @@ randomness are passed in. Nothing the peer sends escapes as an exception: it bec
 
 from __future__ import annotations
 
+import os
 from collections import deque
 from collections.abc import Hashable, Mapping, Sequence
 
@@ -25,7 +26,7 @@ from tcpcrypt.frames import FrameOpener, FrameSealer
 from tcpcrypt.init_messages import encode_init1, encode_init2, try_parse_init1, try_parse_init2
 from tcpcrypt.key_schedule import SessionSecret, derive_session
 from tcpcrypt.native import b_init1_x25519
-from tcpcrypt.randomness import RandomSource
+from tcpcrypt.randomness import RandomSource, system_random
 from tcpcrypt.resumption import ResumableSession, ResumptionCache
 from tcpcrypt.suites import KeyAgreementSuite, RsaKeyHolder, X25519Suite, suite_name_for_tep
 
@@ -273,7 +274,9 @@ class TcpcryptConnection:
         result = self._eno._result
         assert suite is not None and result is not None
         if b_init1_x25519 is not None and type(suite) is X25519Suite:  # the C path, or None
-            done = b_init1_x25519(self._inbuf, bytes(self._tables.aead_ids), self._random,
+            random = self._random  # (system_random's bytes come from os.urandom: called as is)
+            done = b_init1_x25519(self._inbuf, bytes(self._tables.aead_ids),
+                                  os.urandom if random is system_random else random,
                                   result.transcript)  # (then the same bytes go below)
             if done is not None:
                 del self._inbuf[: done[0]]

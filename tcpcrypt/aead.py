@@ -10,6 +10,7 @@ have the same calls and give the same bytes (tests/protocol/test_native_aead.py)
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -43,7 +44,7 @@ def _factory(kind: int, fallback: Callable[[bytes], AeadCipher]) -> Callable[[by
     native = aead_cipher
     if native is None:
         return fallback
-    return lambda key: native(kind, key)
+    return functools.partial(native, kind)  # (called without a Python frame)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,9 +9,9 @@ randomness are passed in. Nothing the peer sends escapes as an exception: it bec
 
 from __future__ import annotations
 
+import os
 from collections import deque
 from collections.abc import Hashable, Mapping, Sequence
-from typing import cast
 
 from tcpcrypt.aead import AeadSpec, aead_by_id
 from tcpcrypt.config import TcpcryptConfig
@@ -26,7 +26,7 @@ from tcpcrypt.frames import FrameOpener, FrameSealer
 from tcpcrypt.init_messages import encode_init1, encode_init2, try_parse_init1, try_parse_init2
 from tcpcrypt.key_schedule import SessionSecret, derive_session
 from tcpcrypt.native import b_init1_x25519
-from tcpcrypt.randomness import RandomSource
+from tcpcrypt.randomness import RandomSource, system_random
 from tcpcrypt.resumption import ResumableSession, ResumptionCache
 from tcpcrypt.suites import KeyAgreementSuite, RsaKeyHolder, X25519Suite, suite_name_for_tep
 
@@ -59,7 +59,7 @@ class TcpcryptConnection:
         self._resuming: ResumableSession | None = None  # A: the session offered for resumption
         self._b_resumed: ResumableSession | None = None  # B: the session A's identifier named
         self._decided: TepSuboption | None = None  # B: a SYN-ACK choice made elsewhere
-        self._eno = EnoEndpoint(self._offers(), chooser=self._choose)
+        self._eno = EnoEndpoint(self._offers())  # B's choice: `_choose`, passed when asked
         self.state = ConnectionState.NEGOTIATING
         self.suite: str | None = None
         self.aead: str | None = None
@@ -94,7 +94,7 @@ class TcpcryptConnection:
         self._after_eno()
 
     def synack_option(self) -> bytes | None:
-        option = self._eno.synack_option()
+        option = self._eno.synack_option(self._choose)
         self._after_eno()
         return option
 
@@ -271,10 +271,12 @@ class TcpcryptConnection:
 
     def _receive_init1(self) -> None:
         suite = self._suite_obj
-        result = self._eno.result
+        result = self._eno._result
         assert suite is not None and result is not None
         if b_init1_x25519 is not None and type(suite) is X25519Suite:  # the C path, or None
-            done = b_init1_x25519(self._inbuf, bytes(self._tables.aead_ids), self._random,
+            random = self._random  # (system_random's bytes come from os.urandom: called as is)
+            done = b_init1_x25519(self._inbuf, bytes(self._tables.aead_ids),
+                                  os.urandom if random is system_random else random,
                                   result.transcript)  # (then the same bytes go below)
             if done is not None:
                 del self._inbuf[: done[0]]
@@ -300,7 +302,7 @@ class TcpcryptConnection:
 
     def _receive_init2(self) -> None:
         suite = self._suite_obj
-        result = self._eno.result
+        result = self._eno._result
         assert suite is not None and result is not None
         parsed = try_parse_init2(bytes(self._inbuf), suite.pk_b_length)
         if parsed is None:
@@ -317,59 +319,63 @@ class TcpcryptConnection:
         self._establish(secret, init2.aead_id, False)
 
     def _establish(self, secret: SessionSecret, aead_id: int, resumed: bool) -> None:
-        result = self._eno.result
-        assert result is not None and self.suite is not None
+        result = self._eno._result
+        suite = self.suite
+        assert result is not None and suite is not None
         spec: AeadSpec = aead_by_id(aead_id)
-        caching = self._cache is not None and self._cache.capacity > 0  # ss[i+1] wanted
+        cache = self._cache
+        caching = cache is not None and cache.capacity > 0  # ss[i+1] wanted
         chain = (derived := derive_session(secret, result.tep, spec.key_length, caching)).chain
+        role = result.role
         send_keys, receive_keys = (
-            (chain.key_ab, chain.key_ba) if result.role is Role.A else (chain.key_ba, chain.key_ab)
-        )
+            (chain.key_ab, chain.key_ba) if role is Role.A else (chain.key_ba, chain.key_ab))
         self._sealer = FrameSealer(spec, send_keys, self.config.max_frame_plaintext)
         self._opener = FrameOpener(spec, receive_keys)  # any length the field allows
         self.aead = spec.name
-        self.session_id = derived.session_id
+        self.session_id = session_id = derived.session_id
         self.resumed = resumed
         self.secret = secret
         self.state = ConnectionState.ESTABLISHED
-        self._events.append(
-            Established(self.session_id, result.role.value, self.suite, spec.name, resumed)
-        )
-        if self._cache is not None and derived.next_secret and derived.next_ids:
+        self._events.append(Established(  # (`_value_`: no call of the enum's `value` property)
+            session_id, role._value_, suite, spec.name, resumed))
+        if cache is not None and derived.next_secret and derived.next_ids:
             # Only ss[i+1] is kept (ss[i] is not), and the identifiers come from it.
             self.resumable = session = ResumableSession.with_ids(
                 derived.next_secret, result.tep, aead_id, derived.next_ids)
-            if result.role is Role.A and self._peer is not None:
-                self._cache.put(self._peer, session, self._now)
-            elif result.role is Role.B:
-                self._cache.put(session.a_resumption_id, session, self._now)
-        pending, self._pending_plaintext = self._pending_plaintext, []
-        for data in pending:
-            self.send(data)
+            if role is Role.A and self._peer is not None:
+                cache.put(self._peer, session, self._now)
+            elif role is Role.B:
+                cache.put(session.a_resumption_id, session, self._now)
+        if self._pending_plaintext:
+            pending, self._pending_plaintext = self._pending_plaintext, []
+            for data in pending:
+                self.send(data)
 
     # --- the stream -----------------------------------------------------------------------
     def send(self, data: bytes) -> None:
         """Application data to carry to the peer (queued until keys exist)."""
-        if self.state is ConnectionState.RESET:
+        state = self.state
+        if state is ConnectionState.ESTABLISHED:
+            if data:
+                self._seal(data)
+        elif state is ConnectionState.RESET:
             raise UsageError("the connection was reset")
-        if not data:
+        elif not data:
             return
-        if self.state is ConnectionState.FALLBACK:
+        elif state is ConnectionState.FALLBACK:
             self._outgoing.append(data)
-        elif self.state is ConnectionState.ESTABLISHED:
-            self._seal(data)
         else:
             self._pending_plaintext.append(data)
 
     def _seal(self, data: bytes) -> None:
         sealer = self._sealer
         assert sealer is not None
-        limit = self.config.max_frame_plaintext
         interval = self.config.rekey_interval_bytes
         if not interval:  # no rekey budget to track: all frames into one buffer
             rekey, self._rekey_requested = self._rekey_requested, False
             self._outgoing.append(sealer.seal_stream(data, rekey))
             return
+        limit = self.config.max_frame_plaintext
         view = memoryview(data)
         for start in range(0, len(data), limit):
             if interval and self._sealed_since_rekey >= interval:
@@ -390,18 +396,24 @@ class TcpcryptConnection:
 
     def receive(self, data: bytes) -> None:
         """Bytes read from the TCP stream."""
-        if self.state is ConnectionState.RESET or not data:
+        state = self.state
+        if state is ConnectionState.RESET or not data:
             return
-        if self.state is ConnectionState.FALLBACK:
+        if state is ConnectionState.FALLBACK:
             self._events.append(DataReceived(bytes(data)))
             return
-        if self.state is ConnectionState.NEGOTIATING:
+        if state is ConnectionState.NEGOTIATING:
             self._inbuf += data
             return
         try:
-            if self.state is ConnectionState.KEY_EXCHANGE:
+            if state is ConnectionState.KEY_EXCHANGE:
                 self._inbuf += data
-                self._progress_key_exchange()
+                if self._eno._role is Role.B:
+                    self._receive_init1()
+                else:
+                    self._receive_init2()
+                if self.state is ConnectionState.ESTABLISHED and self._inbuf:
+                    self._open_rest()
             elif self._opener is not None:
                 for chunk in self._opener.feed(data):
                     self._events.append(DataReceived(bytes(chunk)))
@@ -423,15 +435,13 @@ class TcpcryptConnection:
             self._reset(error.reason)
             return []
 
-    def _progress_key_exchange(self) -> None:
-        if self._eno.role is Role.B:
-            self._receive_init1()
-        else:
-            self._receive_init2()
-        if self.state is ConnectionState.ESTABLISHED and self._inbuf and self._opener:
+    def _open_rest(self) -> None:
+        """Frames that came with the last Init message (the key exchange just ended)."""
+        opener = self._opener
+        if opener is not None:
             rest = bytes(self._inbuf)
             self._inbuf.clear()
-            for chunk in self._opener.feed(rest):
+            for chunk in opener.feed(rest):
                 self._events.append(DataReceived(bytes(chunk)))
 
     def data_to_send(self) -> bytes:
@@ -439,7 +449,8 @@ class TcpcryptConnection:
         if not self._outgoing:
             return b""
         if len(self._outgoing) == 1:  # the common case (one sealed buffer): no join, no copy
-            return cast(bytes, self._outgoing.pop())  # a bytearray reads like bytes
+            single: bytes = self._outgoing.pop()  # type: ignore[assignment]  # reads like bytes
+            return single
         out = b"".join(self._outgoing)
         self._outgoing.clear()
         return out

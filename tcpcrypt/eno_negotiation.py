@@ -111,7 +111,9 @@ class EnoEndpoint:
                 _checked_offers[id(offers)] = offers  # kept alive: its id is not reused
         self.offers: tuple[TepSuboption, ...] = offers
         self.want_b = want_b
-        self._chooser: Chooser = chooser if chooser is not None else self._default_chooser
+        # None: `_default_chooser` at the time of choosing (a bound method kept here would
+        # make every endpoint a reference cycle, freed only by the garbage collector)
+        self._chooser: Chooser | None = chooser
         self._state = EnoState.PENDING
         self._role: Role | None = None
         self._result: EnoResult | None = None
@@ -235,8 +237,10 @@ class EnoEndpoint:
         elif peer_b:
             self._fall_back("role-conflict")  # A asked for b=1 as well: equal b bits
 
-    def synack_option(self) -> bytes | None:
-        """B's SYN-ACK option with the chosen TEP, or None (fall back: send no option)."""
+    def synack_option(self, chooser: Chooser | None = None) -> bytes | None:
+        """B's SYN-ACK option with the chosen TEP, or None (fall back: send no option).
+        `chooser`, when given, chooses instead of the endpoint's own (an owner that passes
+        its method here holds the endpoint without a reference cycle)."""
         if self._received_syn is None:
             raise UsageError("synack_option: no SYN was received")
         if self._state is EnoState.FALLBACK:
@@ -247,7 +251,8 @@ class EnoEndpoint:
             return self._sent_synack  # the same bytes again (a retransmitted SYN-ACK)
         assert self._peer_syn is not None  # set whenever B is still PENDING after on_syn
         offered = self._peer_syn.teps
-        chosen = self._chooser(offered)
+        choose = chooser or self._chooser or self._default_chooser
+        chosen = choose(offered)
         if chosen is None:
             self._fall_back("no-common-tep")
             return None

@@ -17,8 +17,10 @@ Init1 and Init2 enter ss[0] exactly as they were on the wire (trailers included)
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final, NamedTuple
 
@@ -175,6 +177,11 @@ class DerivedSession(NamedTuple):
     next_ids: tuple[bytes, bytes] | None  # (A's, B's) resumption identifiers of ss[i+1]
 
 
+_derived: Callable[[tuple[bytes, KeyChain, SessionSecret | None, tuple[bytes, bytes] | None]],
+                   DerivedSession] = functools.partial(tuple.__new__, DerivedSession)
+"""`DerivedSession` from its four fields, without the named tuple's Python-level `__new__`."""
+
+
 def derive_session(secret: SessionSecret, tep: int, key_length: int,
                    with_next: bool) -> DerivedSession:
     """Session ID, key chain (generation 0's traffic keys derived) and, `with_next`, ss[i+1]
@@ -184,11 +191,16 @@ def derive_session(secret: SessionSecret, tep: int, key_length: int,
     if _native_session_keys is not None and 0 <= tep <= 0x7F and 0 < key_length <= 32:
         session_id, master, key_ab, key_ba, after, a_id, b_id = _native_session_keys(
             secret.value, tep, key_length, with_next)
-        chain = KeyChain(master, key_length, (key_ab, key_ba))
+        # KeyChain(master, key_length, (key_ab, key_ba)) and DerivedSession(...) without
+        # their Python-level constructors (every connection comes here; the C function
+        # gives exactly the lengths those would check)
+        chain = KeyChain.__new__(KeyChain)
+        chain._master_keys, chain._first_keys = [master], (key_ab, key_ba)
+        chain.key_length = key_length
         if after is None or a_id is None or b_id is None:
-            return DerivedSession(session_id, chain, None, None)
-        return DerivedSession(session_id, chain, SessionSecret(after, secret.index + 1),
-                              (a_id, b_id))
+            return _derived((session_id, chain, None, None))
+        return _derived((session_id, chain, SessionSecret(after, secret.index + 1),
+                         (a_id, b_id)))
     chain = secret.key_chain(key_length)
     session_id = secret.session_id(tep)
     if not with_next:

@@ -119,9 +119,11 @@ def prepare_next(connection: TcpcryptConnection, paths: ResumedPaths | None = No
     blocks), so deriving ahead at close made the first byte later, not earlier (measured,
     docs/library.md)."""
     session = connection.resumable
+    if session is None:  # (most connections: nothing cached, no role to ask)
+        return
     role = connection.role
     cache = connection._cache
-    if session is None or role is not Role.A or session.prepared is not None or cache is None:
+    if role is not Role.A or session.prepared is not None or cache is None:
         return
     kit = prepare(session, role, connection.config, cache.capacity > 0)
     if paths is not None and cache is paths.cache and connection.config is paths.config:
@@ -183,7 +185,6 @@ class ResumedPaths:
         state.update(active=active, _peer=peer, _now=now, _eno=eno,
                      state=ConnectionState.NEGOTIATING, _events=deque(), _outgoing=[],
                      _inbuf=bytearray(), _pending_plaintext=[])
-        eno._chooser = connection._choose
         return connection
 
     def make_ready(self, session: ResumableSession, kit: PreparedResume) -> PreparedResume:
@@ -362,7 +363,7 @@ def _endpoint(offers: tuple[TepSuboption, ...], role: Role, state: EnoState) -> 
     """An `EnoEndpoint` with the fields its constructor sets (offers checked by the caller's
     encoding), then `role` and `state`."""
     eno = EnoEndpoint.__new__(EnoEndpoint)
-    eno.__dict__.update(offers=offers, want_b=False, _state=state, _role=role, _result=None,
-                        _fallback_reason=None, _sent_syn=None, _received_syn=None,
-                        _peer_syn=None, _sent_synack=None, _chosen=None)
+    eno.__dict__.update(offers=offers, want_b=False, _chooser=None, _state=state, _role=role,
+                        _result=None, _fallback_reason=None, _sent_syn=None,
+                        _received_syn=None, _peer_syn=None, _sent_synack=None, _chosen=None)
     return eno

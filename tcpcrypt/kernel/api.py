@@ -41,6 +41,7 @@ def netns_cookie(sock: socket.socket | None = None) -> int:
 
 
 _FD_KEY: Final = struct.Struct("=i")
+_SOCK_RECORD_SIZE: Final = records.SOCK_FORMAT.size
 _TCP_CLOSE: Final = 7  # tcp_info's tcpi_state of a socket that never connected (or closed)
 
 
@@ -77,6 +78,8 @@ class KernelEno:
             raise KernelUnavailable(f"cannot open the kernel program's maps: {error}") from None
         self._sock_lookup = bpf.Lookup(self._fds["eno_sock"], _FD_KEY.size,
                                        records.SOCK_FORMAT.size)
+        self._sock_map = self._fds["eno_sock"]
+        self._native_lookup = bpf.native_lookup()
 
     def close(self) -> None:
         for fd in self._fds.values():
@@ -118,10 +121,19 @@ class KernelEno:
 
     def negotiation_raw(self, sock: socket.socket | int) -> bytes | None:
         """The socket's record as the kernel keeps it (`records.SOCK_FORMAT`), or None: one
-        bpf(2) call through buffers made once (what a server does on every accept)."""
-        key = _fd_key(sock)
+        bpf(2) call (what a server does on every accept): in C when it is built, else
+        through buffers made once."""
+        fd = sock if isinstance(sock, int) else sock.fileno()
+        if fd < 0:
+            raise UsageError("the socket is closed")
+        native = self._native_lookup
+        if native is not None:  # no shared buffers: no lock
+            try:
+                return native(self._sock_map, _FD_KEY.pack(fd), _SOCK_RECORD_SIZE)
+            except OSError as error:
+                raise bpf.refused(error, "map lookup") from None
         with self._lookup_lock:
-            return self._sock_lookup(key)
+            return self._sock_lookup(_FD_KEY.pack(fd))
 
     def forget(self, sock: socket.socket | int) -> None:
         """Drop the socket's record (the kernel drops it anyway when the socket closes)."""

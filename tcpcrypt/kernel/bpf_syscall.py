@@ -12,6 +12,7 @@ import os
 import platform
 import struct
 import sys
+from collections.abc import Callable
 from typing import Final
 
 from tcpcrypt.native import bpf_lookup as _native_lookup
@@ -41,6 +42,18 @@ _libc.syscall.argtypes = [ctypes.c_long, ctypes.c_int, ctypes.c_void_p, ctypes.c
 
 _NUMBER = _SYSCALL_NUMBERS.get(platform.machine())
 _ELEMENT = struct.Struct("=I4xQQQ")  # map_fd, key pointer, value pointer, flags
+
+
+def native_lookup() -> Callable[[int, bytes, int], bytes | None] | None:
+    """The C fast path's lookup (map fd, key, value size -> value or None; OSError when the
+    kernel refuses, see `refused`), when it is built and bpf(2) is known here: a caller that
+    calls it directly needs no lock (it shares no buffers) and no Python frame."""
+    return _native_lookup if _NUMBER is not None else None
+
+
+def refused(error: OSError, what: str) -> BpfError:
+    """`_refused` for callers of `native_lookup`."""
+    return _refused(error, what)
 
 
 def _refused(error: OSError, what: str) -> BpfError:

@@ -11,6 +11,7 @@ import time
 from collections.abc import Hashable, Sequence
 from pathlib import Path
 
+from tcpcrypt.accepted_path import AcceptedPaths
 from tcpcrypt.config import TcpcryptConfig
 from tcpcrypt.connection import ConnectionState, TcpcryptConnection
 from tcpcrypt.connection_tables import suite_table
@@ -79,6 +80,7 @@ class TcpcryptContext:
         self.suites = suite_table(self.config, self.rsa_keys)  # built once, not per connection
         self.teps = list(self.suites)
         self.resumed_paths = ResumedPaths(self.config, self.suites, self.cache, system_random)
+        self.accepted_paths = AcceptedPaths(self.config, self.suites, self.cache, system_random)
         self._keylog: KeyLog | None = None
         # TCPCRYPT_KEYLOG is read when the context is made (as `ssl` reads SSLKEYLOGFILE),
         # not on every connection
@@ -166,6 +168,10 @@ class TcpcryptContext:
         raw = (kernel or self.kernel).negotiation_raw(sock)
         options = negotiated_options(raw) if raw is not None else None
         if options is not None:  # the common case, without decoding the whole record
+            # a full key exchange (most connections): no cache involved, so no lock
+            connection = self.accepted_paths.accept(*options, time.monotonic())
+            if connection is not None:
+                return connection
             with self._lock:  # the cache is shared by threads
                 now = time.monotonic()
                 resumed = self.resumed_paths.accept_resumption(*options, now)

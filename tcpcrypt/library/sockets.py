@@ -81,18 +81,27 @@ class TcpcryptSocket:
     def _handshake(self) -> None:
         """Run the key exchange to its end (Established, a fallback, or a reset)."""
         connection = self._require()
-        self._flush()
-        while connection.state in _HANDSHAKING:
+        sock = self._sock
+        out = connection.data_to_send() if connection._outgoing else b""
+        while True:
+            if out:
+                try:
+                    sock.sendall(out)
+                except OSError as error:
+                    self._fail(f"socket-error-{type(error).__name__}")
+            if connection.state not in _HANDSHAKING:
+                break
             try:
-                data = self._sock.recv(RECV_CHUNK)
+                data = sock.recv(RECV_CHUNK)
             except OSError as error:
                 self._fail(f"socket-error-{type(error).__name__}")
             if not data:
                 self._fail("eof-during-key-exchange")
             connection.receive(data)
-            self._drain_events()
-            self._flush()
-        self._drain_events()
+            self._drain_events(connection)
+            out = connection.data_to_send()
+        if connection._events or connection.state is ConnectionState.RESET:
+            self._drain_events(connection)
 
     def _require(self) -> TcpcryptConnection:
         if self._connection is None:
@@ -110,9 +119,13 @@ class TcpcryptSocket:
             reset(self._sock)
         raise TcpcryptConnectionError(reason)
 
-    def _drain_events(self) -> None:
-        connection = self._require()
-        while (event := connection.next_event()) is not None:
+    def _drain_events(self, connection: TcpcryptConnection | None = None) -> None:
+        """Act on the core's events (`connection`: this socket's, when the caller has it)."""
+        if connection is None:
+            connection = self._require()
+        events = connection._events  # read in place (the core's queue): no call per event
+        while events:
+            event = events.popleft()
             kind = type(event)
             if kind is DataReceived:
                 self._plain.append(event.data)  # type: ignore[union-attr]
@@ -174,7 +187,9 @@ class TcpcryptSocket:
         return self._connection.session_id if self._connection else None
 
     def send(self, data: bytes | bytearray | memoryview) -> int:
-        connection = self._require()
+        connection = self._connection
+        if connection is None:
+            raise UsageError("not connected")
         if self._closed:
             raise OSError("the socket is closed")
         if connection.state is ConnectionState.ESTABLISHED:
@@ -183,7 +198,12 @@ class TcpcryptSocket:
             connection.send(bytes(data))
         if self._unregistered:  # before any answer leaves: A may resume once it has one
             self._register()
-        self._flush()
+        out = connection.data_to_send()
+        if out:
+            try:
+                self._sock.sendall(out)
+            except OSError as error:
+                self._fail(f"socket-error-{type(error).__name__}")
         return len(data)
 
     def sendall(self, data: bytes | bytearray | memoryview) -> None:
@@ -191,7 +211,9 @@ class TcpcryptSocket:
 
     def _fill(self) -> None:
         """Read from the socket until some plaintext waits in `_plain`, or the peer's end."""
-        connection = self._require()
+        connection = self._connection
+        if connection is None:
+            raise UsageError("not connected")
         plain = self._plain
         while not plain and not self._eof:
             try:
@@ -206,13 +228,13 @@ class TcpcryptSocket:
             if not data:
                 self._eof = True
                 break
-            if connection.state is ConnectionState.ESTABLISHED and not connection.has_events:
+            if connection.state is ConnectionState.ESTABLISHED and not connection._events:
                 plain.extend(connection.receive_established(data))  # frames opened in place
                 if connection.state is not ConnectionState.ESTABLISHED:
-                    self._drain_events()  # a bad frame: reset and raise
+                    self._drain_events(connection)  # a bad frame: reset and raise
                 continue
             connection.receive(data)
-            self._drain_events()
+            self._drain_events(connection)
             self._flush()
 
     def _recv_registering(self) -> bytes:
@@ -304,8 +326,10 @@ class TcpcryptSocket:
                 self._register()
             self._closed = True
             self._sock.close()
-            if self._connection is not None:  # after the last byte: key the next resumption
-                prepare_next(self._connection, self.context.resumed_paths)
+            connection = self._connection
+            if connection is not None and connection.resumable is not None:
+                # after the last byte: key the next resumption (if this end cached one)
+                prepare_next(connection, self.context.resumed_paths)
 
     def fileno(self) -> int:
         return self._sock.fileno()
@@ -371,30 +395,27 @@ class TcpcryptListener:
     def accept(self) -> tuple[TcpcryptSocket, Any]:
         """The next connection, its key exchange done (or fallen back to plain TCP).
         A connection whose key exchange fails is reset and `TcpcryptConnectionError` raised."""
-        raw, address = self._accept()
-        connection = self.context.accepted(raw, self._kernel)
-        where = None
-        if self.context.cache.capacity:  # B registers resumable sessions under these
-            where = self._where
-            if where is None:
-                where = self._where = listening_place(self._sock)
-        wrapped = TcpcryptSocket(self.context, raw, server_side=True, connection=connection,
-                                 where=where)
-        if connection.state is ConnectionState.RESET:
-            wrapped._fail(connection.reason or "reset")
-        wrapped._handshake()
-        return wrapped, address
-
-    def _accept(self) -> tuple[socket.socket, Any]:
-        """`socket.accept()` without its per-call enum conversions of the listener's family
-        and type (the same socket object and the same blocking rule otherwise)."""
+        # `socket.accept()` without its per-call enum conversions of the listener's family
+        # and type (the same socket object and the same blocking rule otherwise)
         listener = self._sock
         fd, address = listener._accept()  # type: ignore[attr-defined]
         family, kind, proto = self._kind
         raw = socket.socket(family, kind, proto, fileno=fd)
         if socket.getdefaulttimeout() is None and listener.gettimeout():
             raw.setblocking(True)
-        return raw, address
+        context = self.context
+        connection = context.accepted(raw, self._kernel)
+        where = None
+        if context.cache.capacity:  # B registers resumable sessions under these
+            where = self._where
+            if where is None:
+                where = self._where = listening_place(listener)
+        wrapped = TcpcryptSocket(context, raw, server_side=True, connection=connection,
+                                 where=where)
+        if connection.state is ConnectionState.RESET:
+            wrapped._fail(connection.reason or "reset")
+        wrapped._handshake()
+        return wrapped, address
 
     def fileno(self) -> int:
         return self._sock.fileno()

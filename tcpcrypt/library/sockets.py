@@ -84,11 +84,7 @@ class TcpcryptSocket:
         sock = self._sock
         out = connection.data_to_send() if connection._outgoing else b""
         while True:
-            if out:
-                try:
-                    sock.sendall(out)
-                except OSError as error:
-                    self._fail(f"socket-error-{type(error).__name__}")
+            self._write(out)
             if connection.state not in _HANDSHAKING:
                 break
             try:
@@ -153,10 +149,10 @@ class TcpcryptSocket:
                 self.context.register_resumption(self._sock, connection, self._where)
 
     def _flush(self) -> None:
-        connection = self._connection
-        if connection is None:
-            raise UsageError("not connected")
-        out = connection.data_to_send()
+        self._write(self._require().data_to_send())
+
+    def _write(self, out: bytes) -> None:
+        """The core's bytes to the socket (none: nothing); a socket error resets."""
         if out:
             try:
                 self._sock.sendall(out)
@@ -198,12 +194,7 @@ class TcpcryptSocket:
             connection.send(bytes(data))
         if self._unregistered:  # before any answer leaves: A may resume once it has one
             self._register()
-        out = connection.data_to_send()
-        if out:
-            try:
-                self._sock.sendall(out)
-            except OSError as error:
-                self._fail(f"socket-error-{type(error).__name__}")
+        self._write(connection.data_to_send())
         return len(data)
 
     def sendall(self, data: bytes | bytearray | memoryview) -> None:

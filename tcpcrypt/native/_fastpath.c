@@ -198,9 +198,8 @@ static int x25519_constructors(void) {
     if (supported == NULL) return -1;
     int yes = PyObject_IsTrue(supported);
     Py_DECREF(supported);
-    if (yes <= 0) {  /* unsupported: the classmethods raise what the Python path raises */
-        if (yes < 0) return -1;
-    } else {
+    if (yes < 0) return -1;
+    if (yes) {  /* (unsupported: the classmethods below raise what the Python path raises) */
         /* _rust is an extension module whose submodules are attributes, not a package */
         PyObject *rust = PyImport_ImportModule("cryptography.hazmat.bindings._rust");
         PyObject *openssl = rust != NULL ? PyObject_GetAttrString(rust, "openssl") : NULL;
